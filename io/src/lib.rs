@@ -1,0 +1,172 @@
+//! The one primitive every vmsnapfs reader stands on: fill a buffer from an offset,
+//! through `&self`, so that many FUSE threads can read the same source at once.
+#![forbid(unsafe_code)]
+
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::sync::Arc;
+
+/// A fixed-size, positionally readable byte source.
+///
+/// `read_at` fills `buf` completely or fails: a read that would cross `size()` is an
+/// `UnexpectedEof` error, so parsers never mistake a short read for zeros.
+pub trait ReadAt: Send + Sync {
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()>;
+    fn size(&self) -> u64;
+}
+
+/// Checks that `len` bytes at `offset` lie inside a source of `size` bytes.
+pub fn check_bounds(offset: u64, len: usize, size: u64) -> io::Result<()> {
+    match offset.checked_add(len as u64) {
+        Some(end) if end <= size => Ok(()),
+        _ => Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            format!("read of {len} bytes at offset {offset} past end of {size}-byte source"),
+        )),
+    }
+}
+
+impl<T: ReadAt + ?Sized> ReadAt for Arc<T> {
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+        (**self).read_at(offset, buf)
+    }
+    fn size(&self) -> u64 {
+        (**self).size()
+    }
+}
+
+impl<T: ReadAt + ?Sized> ReadAt for &T {
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+        (**self).read_at(offset, buf)
+    }
+    fn size(&self) -> u64 {
+        (**self).size()
+    }
+}
+
+impl<T: ReadAt + ?Sized> ReadAt for Box<T> {
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+        (**self).read_at(offset, buf)
+    }
+    fn size(&self) -> u64 {
+        (**self).size()
+    }
+}
+
+impl ReadAt for [u8] {
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+        check_bounds(offset, buf.len(), self.len() as u64)?;
+        let start = offset as usize;
+        buf.copy_from_slice(&self[start..start + buf.len()]);
+        Ok(())
+    }
+    fn size(&self) -> u64 {
+        self.len() as u64
+    }
+}
+
+impl ReadAt for Vec<u8> {
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+        self.as_slice().read_at(offset, buf)
+    }
+    fn size(&self) -> u64 {
+        self.len() as u64
+    }
+}
+
+/// A local file opened read-only, its size taken once at open: a frozen view must not
+/// grow under a reader even if someone appends to the file.
+#[derive(Debug)]
+pub struct FileSource {
+    file: File,
+    size: u64,
+}
+
+impl FileSource {
+    pub fn open(path: &std::path::Path) -> io::Result<Self> {
+        let file = File::open(path)?;
+        let size = file.metadata()?.len();
+        Ok(Self { file, size })
+    }
+
+    pub fn from_file(file: File) -> io::Result<Self> {
+        let size = file.metadata()?.len();
+        Ok(Self { file, size })
+    }
+}
+
+impl ReadAt for FileSource {
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+        check_bounds(offset, buf.len(), self.size)?;
+        self.file.read_exact_at(buf, offset)
+    }
+    fn size(&self) -> u64 {
+        self.size
+    }
+}
+
+/// A window `[start, start + len)` of another source, e.g. one partition of a disk.
+#[derive(Debug, Clone)]
+pub struct Window<R> {
+    inner: R,
+    start: u64,
+    len: u64,
+}
+
+impl<R: ReadAt> Window<R> {
+    /// Fails when the window does not lie inside `inner`.
+    pub fn new(inner: R, start: u64, len: u64) -> io::Result<Self> {
+        check_bounds(start, 0, inner.size())?;
+        match start.checked_add(len) {
+            Some(end) if end <= inner.size() => Ok(Self { inner, start, len }),
+            _ => Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "window {start}+{len} lies outside a {}-byte source",
+                    inner.size()
+                ),
+            )),
+        }
+    }
+
+    pub fn start(&self) -> u64 {
+        self.start
+    }
+}
+
+impl<R: ReadAt> ReadAt for Window<R> {
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+        check_bounds(offset, buf.len(), self.len)?;
+        self.inner.read_at(self.start + offset, buf)
+    }
+    fn size(&self) -> u64 {
+        self.len
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn window_bounds_are_enforced() {
+        let data: Vec<u8> = (0..100u8).collect();
+        let w = Window::new(&data, 10, 20).unwrap();
+        let mut buf = [0u8; 5];
+        w.read_at(15, &mut buf).unwrap();
+        assert_eq!(buf, [25, 26, 27, 28, 29]);
+        assert!(w.read_at(16, &mut buf).is_err());
+        assert!(w.read_at(u64::MAX, &mut buf).is_err());
+        assert!(Window::new(&data, 90, 20).is_err());
+        assert!(Window::new(&data, u64::MAX, 2).is_err());
+    }
+
+    #[test]
+    fn slice_read_past_end_is_eof() {
+        let data = vec![1u8; 8];
+        let mut buf = [0u8; 4];
+        let err = data.read_at(6, &mut buf).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
+    }
+}
