@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The whole test suite, installing what it needs first (README's second command).
+# .ci/run calls exactly this script, so a missing install step shows up in CI.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Tools the tests build images with, and the independent readers they check us against.
+PKGS=(
+  ntfs-3g sleuthkit dosfstools mtools exfatprogs exfat-fuse fdisk gdisk
+  qemu-utils fuse3 attr wimtools rsync tar bzip2 xxd python3 gcc pkg-config
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  echo "installing: ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "cargo not found: install a stable Rust toolchain (https://rustup.rs), then run this again" >&2
+  exit 1
+fi
+rustup component add rustfmt clippy >/dev/null 2>&1 || true
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "== cargo test"
+cargo test --workspace --locked 2>&1 | tee /tmp/vmsnapfs-test.log
