@@ -1,0 +1,255 @@
+//! The in-process block cache between virtual disks and the file-system readers.
+//!
+//! Blocks are fixed-size and aligned, keyed by (source, block number). The cache is
+//! split into shards, each behind its own short-lived mutex, so concurrent readers of
+//! different blocks rarely meet; and the lock is never held during I/O, so one slow disk
+//! (a remote datastore) cannot stall readers of another.
+
+use std::hash::{Hash, Hasher};
+use std::io;
+use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use lru::LruCache;
+use vmsnapfs_io::{check_bounds, ReadAt};
+
+/// Large enough that sequential reads cost few lookups, small enough that a random 4 KiB
+/// read of an NTFS record does not drag in much more than it needs.
+pub const BLOCK_SIZE: usize = 64 * 1024;
+const SHARDS: usize = 16;
+pub const DEFAULT_CAPACITY: u64 = 256 << 20;
+
+type Key = (u64, u64);
+
+pub struct BlockCache {
+    shards: Vec<Mutex<LruCache<Key, Arc<[u8]>>>>,
+    next_source: AtomicU64,
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
+impl BlockCache {
+    /// A cache holding at most `capacity_bytes` of blocks (rounded down to whole blocks per
+    /// shard; at least one block per shard).
+    pub fn new(capacity_bytes: u64) -> Arc<Self> {
+        let blocks = (capacity_bytes / BLOCK_SIZE as u64) as usize;
+        let per_shard = NonZeroUsize::new((blocks / SHARDS).max(1)).expect("at least one");
+        Arc::new(Self {
+            shards: (0..SHARDS)
+                .map(|_| Mutex::new(LruCache::new(per_shard)))
+                .collect(),
+            next_source: AtomicU64::new(0),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+        })
+    }
+
+    /// A view of `inner` whose reads go through this cache.
+    pub fn wrap(self: &Arc<Self>, inner: Arc<dyn ReadAt>) -> CachedSource {
+        CachedSource {
+            cache: Arc::clone(self),
+            id: self.next_source.fetch_add(1, Ordering::Relaxed),
+            inner,
+        }
+    }
+
+    /// (hits, misses) since creation.
+    pub fn stats(&self) -> (u64, u64) {
+        (
+            self.hits.load(Ordering::Relaxed),
+            self.misses.load(Ordering::Relaxed),
+        )
+    }
+
+    fn shard(&self, key: &Key) -> &Mutex<LruCache<Key, Arc<[u8]>>> {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        key.hash(&mut h);
+        &self.shards[h.finish() as usize % SHARDS]
+    }
+
+    fn get(&self, key: &Key) -> Option<Arc<[u8]>> {
+        let found = self
+            .shard(key)
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(key)
+            .cloned();
+        let counter = if found.is_some() {
+            &self.hits
+        } else {
+            &self.misses
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        found
+    }
+
+    fn put(&self, key: Key, block: Arc<[u8]>) {
+        self.shard(&key)
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .put(key, block);
+    }
+}
+
+/// A source read through a [`BlockCache`].
+pub struct CachedSource {
+    cache: Arc<BlockCache>,
+    id: u64,
+    inner: Arc<dyn ReadAt>,
+}
+
+impl CachedSource {
+    fn block(&self, index: u64) -> io::Result<Arc<[u8]>> {
+        let key = (self.id, index);
+        if let Some(b) = self.cache.get(&key) {
+            return Ok(b);
+        }
+        // Two threads missing the same block both read it; that costs one extra read in a
+        // rare race and saves holding any lock across I/O.
+        let start = index * BLOCK_SIZE as u64;
+        let len = (self.inner.size() - start).min(BLOCK_SIZE as u64) as usize;
+        let mut buf = vec![0u8; len];
+        self.inner.read_at(start, &mut buf)?;
+        let block: Arc<[u8]> = buf.into();
+        self.cache.put(key, Arc::clone(&block));
+        Ok(block)
+    }
+}
+
+impl ReadAt for CachedSource {
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+        check_bounds(offset, buf.len(), self.inner.size())?;
+        let mut done = 0;
+        while done < buf.len() {
+            let pos = offset + done as u64;
+            let index = pos / BLOCK_SIZE as u64;
+            let within = (pos % BLOCK_SIZE as u64) as usize;
+            let block = self.block(index)?;
+            let n = (block.len() - within).min(buf.len() - done);
+            buf[done..done + n].copy_from_slice(&block[within..within + n]);
+            done += n;
+        }
+        Ok(())
+    }
+
+    fn size(&self) -> u64 {
+        self.inner.size()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    struct Counting {
+        data: Vec<u8>,
+        reads: AtomicUsize,
+    }
+
+    impl ReadAt for Counting {
+        fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+            self.reads.fetch_add(1, Ordering::Relaxed);
+            self.data.read_at(offset, buf)
+        }
+        fn size(&self) -> u64 {
+            self.data.len() as u64
+        }
+    }
+
+    fn source(len: usize) -> Arc<Counting> {
+        Arc::new(Counting {
+            data: (0..len).map(|i| (i * 7 + i / 251) as u8).collect(),
+            reads: AtomicUsize::new(0),
+        })
+    }
+
+    #[test]
+    fn reads_across_blocks_and_the_tail_match_the_source() {
+        let src = source(3 * BLOCK_SIZE + 1234);
+        let cache = BlockCache::new(16 << 20);
+        let cached = cache.wrap(src.clone());
+        for (off, len) in [
+            (0u64, 10usize),
+            (BLOCK_SIZE as u64 - 5, 10),
+            (1, 3 * BLOCK_SIZE),
+            (3 * BLOCK_SIZE as u64, 1234),
+        ] {
+            let mut got = vec![0u8; len];
+            cached.read_at(off, &mut got).unwrap();
+            assert_eq!(got, src.data[off as usize..off as usize + len]);
+        }
+        let mut buf = [0u8; 2];
+        assert!(cached.read_at(src.size() - 1, &mut buf).is_err());
+    }
+
+    #[test]
+    fn repeated_reads_hit_the_cache() {
+        let src = source(4 * BLOCK_SIZE);
+        let cache = BlockCache::new(16 << 20);
+        let cached = cache.wrap(src.clone());
+        let mut buf = vec![0u8; 4096];
+        for _ in 0..100 {
+            cached.read_at(100, &mut buf).unwrap();
+        }
+        assert_eq!(src.reads.load(Ordering::Relaxed), 1);
+        assert_eq!(cache.stats(), (99, 1));
+    }
+
+    #[test]
+    fn capacity_bounds_what_is_kept() {
+        let src = source(64 * BLOCK_SIZE);
+        let cache = BlockCache::new((SHARDS * BLOCK_SIZE) as u64);
+        let cached = cache.wrap(src.clone());
+        let mut buf = vec![0u8; BLOCK_SIZE];
+        for i in 0..64u64 {
+            cached.read_at(i * BLOCK_SIZE as u64, &mut buf).unwrap();
+        }
+        let kept: usize = cache.shards.iter().map(|s| s.lock().unwrap().len()).sum();
+        assert!(kept <= SHARDS, "{kept} blocks kept");
+    }
+
+    #[test]
+    fn two_sources_do_not_share_blocks() {
+        let a = source(BLOCK_SIZE);
+        let b = Arc::new(Counting {
+            data: vec![9u8; BLOCK_SIZE],
+            reads: AtomicUsize::new(0),
+        });
+        let cache = BlockCache::new(16 << 20);
+        let (ca, cb) = (cache.wrap(a.clone()), cache.wrap(b));
+        let mut x = [0u8; 8];
+        let mut y = [0u8; 8];
+        ca.read_at(0, &mut x).unwrap();
+        cb.read_at(0, &mut y).unwrap();
+        assert_eq!(x, a.data[..8]);
+        assert_eq!(y, [9u8; 8]);
+    }
+
+    #[test]
+    fn concurrent_readers_see_right_bytes() {
+        let src = source(32 * BLOCK_SIZE + 77);
+        let cache = BlockCache::new((8 * BLOCK_SIZE) as u64);
+        let cached = Arc::new(cache.wrap(src.clone()));
+        std::thread::scope(|s| {
+            for t in 0..8u64 {
+                let cached = Arc::clone(&cached);
+                let src = Arc::clone(&src);
+                s.spawn(move || {
+                    let mut state = t.wrapping_mul(0x9E37_79B9_7F4A_7C15) + 1;
+                    for _ in 0..2000 {
+                        state ^= state << 13;
+                        state ^= state >> 7;
+                        state ^= state << 17;
+                        let len = (state % 20000) as usize + 1;
+                        let off = (state >> 20) % (src.size() - len as u64);
+                        let mut buf = vec![0u8; len];
+                        cached.read_at(off, &mut buf).unwrap();
+                        assert_eq!(buf, src.data[off as usize..off as usize + len]);
+                    }
+                });
+            }
+        });
+    }
+}
