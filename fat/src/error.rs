@@ -1,0 +1,70 @@
+use crate::FileId;
+
+/// Everything that can go wrong reading a volume. Variants carry the cluster or byte
+/// offset involved so that a damaged file can be located on disk from the log alone.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    #[error("I/O error reading {len} bytes at volume offset {offset}: {source}")]
+    Io {
+        offset: u64,
+        len: usize,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("not a FAT or exFAT volume: {0}")]
+    NotFat(String),
+    #[error(
+        "exFAT boot region checksum mismatch: computed {computed:#010x}, stored {stored:#010x}"
+    )]
+    BootChecksum { computed: u32, stored: u32 },
+    #[error("chain starting at cluster {first}: cluster {cluster} out of range (valid 2..={max})")]
+    ClusterOutOfRange { first: u32, cluster: u32, max: u32 },
+    #[error(
+        "chain starting at cluster {first}: {what} at cluster {cluster} after {index} clusters"
+    )]
+    ChainBroken {
+        first: u32,
+        cluster: u32,
+        index: u64,
+        what: &'static str,
+    },
+    #[error("chain starting at cluster {first} loops or is cross-linked at cluster {cluster}")]
+    ChainLoop { first: u32, cluster: u32 },
+    #[error("chain starting at cluster {first} is longer than {limit} clusters")]
+    ChainTooLong { first: u32, limit: u64 },
+    #[error("file of {size} bytes starting at cluster {first} is larger than the volume")]
+    FileTooLarge { first: u32, size: u64 },
+    #[error("corrupt directory entry at volume offset {offset}: {reason}")]
+    CorruptEntry { offset: u64, reason: String },
+    #[error(
+        "exFAT entry set at volume offset {offset}: checksum {computed:#06x}, stored {stored:#06x}"
+    )]
+    SetChecksum {
+        offset: u64,
+        computed: u16,
+        stored: u16,
+    },
+    #[error("{0:?} is not a directory")]
+    NotADirectory(FileId),
+    #[error("{0:?} is a directory")]
+    IsADirectory(FileId),
+    #[error("{0:?} does not name a file on this volume")]
+    InvalidFileId(FileId),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// True when the error comes from the data on the volume rather than from the
+    /// underlying source: the FUSE layer can map these to EIO/EUCLEAN per file.
+    pub fn is_corruption(&self) -> bool {
+        !matches!(
+            self,
+            Error::Io { .. }
+                | Error::NotADirectory(_)
+                | Error::IsADirectory(_)
+                | Error::InvalidFileId(_)
+        )
+    }
+}
