@@ -1,0 +1,124 @@
+//! $REPARSE_POINT: symlinks, junctions, and the tags other filter drivers own.
+
+use crate::bytes::{u16_at, u32_at, utf16_at};
+
+pub const TAG_MOUNT_POINT: u32 = 0xA000_0003;
+pub const TAG_SYMLINK: u32 = 0xA000_000C;
+pub const TAG_DEDUP: u32 = 0x8000_0013;
+pub const TAG_WOF: u32 = 0x8000_0017;
+pub const TAG_LX_SYMLINK: u32 = 0xA000_001D;
+
+const SYMLINK_FLAG_RELATIVE: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinkKind {
+    Symlink,
+    Junction,
+}
+
+/// A decoded symlink or junction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReparseTarget {
+    pub kind: LinkKind,
+    /// True for a relative symlink (the target is relative to the link's directory).
+    pub relative: bool,
+    /// The target with `/` separators. Relative targets are kept relative. Absolute
+    /// Windows targets (`\??\C:\dir\x`, `C:\dir\x`, `\dir\x`) lose their drive prefix and
+    /// become volume-rooted (`/dir/x`), so a FUSE layer can prefix its own mount point and
+    /// the link stays inside this volume. Targets on other volumes (UNC, `\??\Volume{..}`)
+    /// are converted the same way on a best-effort basis and flagged by `foreign`.
+    pub target: String,
+    /// The absolute target names a UNC share or volume GUID path rather than a drive.
+    pub foreign: bool,
+    pub substitute_name: String,
+    pub print_name: String,
+}
+
+pub fn tag(b: &[u8]) -> Option<u32> {
+    u32_at(b, 0)
+}
+
+pub fn parse_link(b: &[u8]) -> Result<ReparseTarget, String> {
+    let tag = u32_at(b, 0).ok_or("reparse data truncated")?;
+    let data_len = u16_at(b, 4).ok_or("reparse data truncated")? as usize;
+    let data = b
+        .get(8..8 + data_len)
+        .ok_or("reparse data length out of bounds")?;
+    let (kind, path_base, relative) = match tag {
+        TAG_SYMLINK => {
+            let flags = u32_at(data, 8).ok_or("symlink data truncated")?;
+            (LinkKind::Symlink, 12, flags & SYMLINK_FLAG_RELATIVE != 0)
+        }
+        TAG_MOUNT_POINT => (LinkKind::Junction, 8, false),
+        _ => return Err(format!("tag {tag:#010x} is not a link")),
+    };
+    let get = |o: usize, l: usize| -> Result<String, String> {
+        let off = u16_at(data, o).ok_or("link data truncated")? as usize;
+        let len = u16_at(data, o + 2).ok_or("link data truncated")? as usize;
+        let units = utf16_at(data, path_base + off, len / 2).ok_or("link name out of bounds")?;
+        let _ = l;
+        Ok(crate::name::from_utf16(&units))
+    };
+    let substitute_name = get(0, 0)?;
+    let print_name = get(4, 0)?;
+    let src = if substitute_name.is_empty() {
+        &print_name
+    } else {
+        &substitute_name
+    };
+    let (target, foreign) = if relative {
+        (src.replace('\\', "/"), false)
+    } else {
+        absolute_to_volume_path(src)
+    };
+    Ok(ReparseTarget {
+        kind,
+        relative,
+        target,
+        foreign,
+        substitute_name,
+        print_name,
+    })
+}
+
+fn absolute_to_volume_path(p: &str) -> (String, bool) {
+    let mut s = p;
+    for prefix in ["\\??\\", "\\\\?\\", "\\\\.\\"] {
+        if let Some(rest) = s.strip_prefix(prefix) {
+            s = rest;
+            break;
+        }
+    }
+    let mut foreign = false;
+    let bytes = s.as_bytes();
+    if bytes.len() >= 2 && bytes[1] == b':' && bytes[0].is_ascii_alphabetic() {
+        s = &s[2..];
+    } else if let Some(rest) = s.strip_prefix("UNC\\") {
+        foreign = true;
+        s = rest;
+    } else if s.starts_with("Volume{") {
+        foreign = true;
+        s = s.find('\\').map(|i| &s[i..]).unwrap_or("");
+    } else if let Some(rest) = s.strip_prefix("\\\\") {
+        foreign = true;
+        s = rest;
+    }
+    let mut out = String::from("/");
+    out.push_str(s.trim_start_matches('\\').replace('\\', "/").as_str());
+    (out, foreign)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn absolute_paths_stay_in_volume() {
+        assert_eq!(
+            absolute_to_volume_path("\\??\\C:\\Users\\x"),
+            ("/Users/x".to_string(), false)
+        );
+        assert_eq!(absolute_to_volume_path("D:\\"), ("/".to_string(), false));
+        assert!(absolute_to_volume_path("\\??\\UNC\\srv\\share").1);
+    }
+}

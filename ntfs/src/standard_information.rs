@@ -1,0 +1,26 @@
+//! $STANDARD_INFORMATION: timestamps, DOS attribute bits and (NTFS 3.x) the security id.
+
+use crate::bytes::{u32_at, u64_at};
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StandardInformation {
+    pub created: u64,
+    pub modified: u64,
+    pub mft_modified: u64,
+    pub accessed: u64,
+    pub attributes: u32,
+    pub security_id: Option<u32>,
+}
+
+pub fn parse(b: &[u8]) -> Result<StandardInformation, String> {
+    let f = |o| u64_at(b, o).ok_or("$STANDARD_INFORMATION truncated");
+    Ok(StandardInformation {
+        created: f(0)?,
+        modified: f(8)?,
+        mft_modified: f(16)?,
+        accessed: f(24)?,
+        attributes: u32_at(b, 32).ok_or("$STANDARD_INFORMATION truncated")?,
+        // NTFS 1.2 records are 48 bytes and have no security id; 3.x are 72.
+        security_id: if b.len() >= 72 { u32_at(b, 52) } else { None },
+    })
+}
