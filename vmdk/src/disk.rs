@@ -372,8 +372,8 @@ fn open_link(resolver: &dyn Resolver, name: &str, what: &'static str) -> Result<
             }
             // A monolithic sparse file is its own single extent, whatever file name its
             // embedded descriptor gives (the file may have been renamed).
-            let capacity = h.capacity * 512;
             let extent = SparseExtent::open_hosted(name, src.clone(), &h)?;
+            let capacity = h.capacity * 512;
             let create_type = embedded
                 .as_ref()
                 .and_then(|d| d.create_type.clone())
@@ -494,12 +494,12 @@ fn link_from_descriptor(resolver: &dyn Resolver, name: &str, d: Descriptor) -> R
             ExtentType::Sparse | ExtentType::VmfsSparse => {
                 let f = file()?;
                 let src = open_file(resolver, &f, "extent file")?;
-                match sniff(&f, &*src)? {
+                let (extent, sectors) = match sniff(&f, &*src)? {
                     Magic::Kdmv => {
                         let (_, h) = read_kdmv_header(&f, &*src)?;
-                        Extent::Sparse(Box::new(SparseExtent::open_hosted(&f, src, &h)?))
+                        (SparseExtent::open_hosted(&f, src, &h)?, h.capacity)
                     }
-                    Magic::Cowd => Extent::Sparse(Box::new(SparseExtent::open_cowd(&f, src)?.0)),
+                    Magic::Cowd => SparseExtent::open_cowd(&f, src)?,
                     _ => {
                         return Err(Error::corrupt(
                             &f,
@@ -507,12 +507,16 @@ fn link_from_descriptor(resolver: &dyn Resolver, name: &str, d: Descriptor) -> R
                             "sparse extent has neither a KDMV nor a COWD header",
                         ))
                     }
-                }
+                };
+                check_extent_size(name, &f, e.sectors, sectors)?;
+                Extent::Sparse(Box::new(extent))
             }
             ExtentType::SeSparse => {
                 let f = file()?;
                 let src = open_file(resolver, &f, "extent file")?;
-                Extent::Sparse(Box::new(SparseExtent::open_sesparse(&f, src)?.0))
+                let (extent, sectors) = SparseExtent::open_sesparse(&f, src)?;
+                check_extent_size(name, &f, e.sectors, sectors)?;
+                Extent::Sparse(Box::new(extent))
             }
             ExtentType::VmfsRdm | ExtentType::VmfsRaw => {
                 return Err(Error::RawDeviceMapping {
@@ -540,4 +544,18 @@ fn link_from_descriptor(resolver: &dyn Resolver, name: &str, d: Descriptor) -> R
         capacity: start,
         extents,
     })
+}
+
+/// A descriptor claiming more of a sparse extent than its header holds would read the
+/// uncovered part as holes: refuse it as the lie it is.
+fn check_extent_size(name: &str, file: &str, claimed: u64, header: u64) -> Result<()> {
+    if claimed > header {
+        return Err(Error::invalid(
+            name,
+            format!(
+                "extent line gives {file} {claimed} sectors, but its header holds only {header}"
+            ),
+        ));
+    }
+    Ok(())
 }

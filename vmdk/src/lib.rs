@@ -41,9 +41,10 @@ pub mod fuzzing {
     };
     pub use crate::sparse_extent_header::SparseExtentHeader;
 
-    /// Opens a whole chain from in-memory files and reads it end to end, as a fuzz target
-    /// does with one mutated file.
-    pub fn open_and_read(files: &[(&str, Vec<u8>)]) {
+    /// Opens a chain from in-memory files (the first is the head) and reads up to `limit`
+    /// bytes of it, as a fuzz target does with mutated files. Returns whether every step
+    /// succeeded.
+    pub fn open_and_read(files: &[(&str, Vec<u8>)], limit: u64) -> bool {
         use std::sync::Arc;
         struct Mem(Vec<(String, Arc<Vec<u8>>)>);
         impl crate::Resolver for Mem {
@@ -55,23 +56,32 @@ pub mod fuzzing {
                     .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotFound))
             }
         }
-        let Some(head) = files.first() else { return };
+        let Some(head) = files.first() else {
+            return false;
+        };
         let mem = Mem(files
             .iter()
             .map(|(n, d)| (n.to_string(), Arc::new(d.clone())))
             .collect());
-        if let Ok(disk) = crate::Disk::open(Arc::new(mem), head.0) {
-            let _ = disk.allocated_ranges();
-            let cap = disk.capacity().min(64 << 20);
-            let mut buf = vec![0u8; 1 << 20];
-            let mut off = 0;
-            while off < cap {
-                let n = (cap - off).min(buf.len() as u64) as usize;
-                if disk.read(off, &mut buf[..n]).is_err() {
-                    break;
-                }
-                off += n as u64;
+        let Ok(disk) = crate::Disk::open(Arc::new(mem), head.0) else {
+            return false;
+        };
+        let mut ok = disk.allocated_ranges().is_ok();
+        let cap = disk.capacity().min(limit);
+        let mut buf = vec![0u8; 1 << 20];
+        let mut off = 0;
+        while off < cap {
+            let n = (cap - off).min(buf.len() as u64) as usize;
+            if disk.read(off, &mut buf[..n]).is_err() {
+                ok = false;
+                break;
             }
+            off += n as u64;
         }
+        // An unaligned read straddling grains takes the other code paths.
+        if cap > 70_000 {
+            ok &= disk.read(cap / 2 - 33_333, &mut buf[..66_667]).is_ok();
+        }
+        ok
     }
 }
