@@ -1,3 +1,57 @@
-fn main() {
-    println!("vmsnapfs");
+//! vmsnapfs: a read-only view of frozen virtual machines for backup software.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod cache;
+mod detect;
+mod fuse;
+mod guestfs;
+mod local;
+mod mount;
+mod partition;
+mod source;
+mod vmx;
+
+#[derive(Parser)]
+#[command(name = "vmsnapfs", version, about = "Read-only view of frozen virtual machines")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Show the VMs, disks, chains, partitions and file systems under PATH.
+    Inspect {
+        /// A .vmdk file, a VM folder (.vmx + disks) or a folder of VM folders.
+        path: std::path::PathBuf,
+        /// Print machine-readable JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Mount SOURCE at MOUNTPOINT (returns once the mount is live; -f stays in front).
+    Mount(mount::cli::MountArgs),
+    /// Unmount, thaw every VM, and wait for the serving process to exit.
+    Umount(mount::cli::UmountArgs),
+}
+
+fn main() -> ExitCode {
+    if let Some(args) = mount::cli::fuse_form(&["inspect", "mount", "umount", "help"]) {
+        return mount::cli::mount(args);
+    }
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Mount(args) => return mount::cli::mount(args),
+        Command::Umount(args) => return mount::cli::umount(args),
+        Command::Inspect { .. } => Err::<(), Box<dyn std::error::Error>>("inspect: waiting for the vmdk reader".into()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("vmsnapfs: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }

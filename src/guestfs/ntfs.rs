@@ -1,0 +1,233 @@
+//! NTFS through `vmsnapfs_ntfs`, presented the way ntfs-3g presents it (metafiles hidden,
+//! named streams as `user.*` xattrs, `system.ntfs_*` xattrs, links relative to the volume),
+//! so backups of our view and of an ntfs-3g mount agree.
+
+use std::collections::HashMap;
+use std::io;
+use std::ops::Range;
+use std::sync::{Arc, Mutex};
+
+use vmsnapfs_io::ReadAt;
+use vmsnapfs_ntfs::{attr, FileId, FileKind, Volume};
+
+use super::{names, DirEntry, GuestFs, Kind, Stat, VolumeInfo};
+
+pub struct Ntfs {
+    vol: Volume,
+    info: VolumeInfo,
+    /// Child → parent as seen in listings and lookups: turns volume-rooted link targets
+    /// into relative ones.
+    parents: Mutex<HashMap<u64, u64>>,
+}
+
+fn err(e: vmsnapfs_ntfs::Error) -> io::Error {
+    io::Error::other(e.to_string())
+}
+
+fn kind(k: FileKind, attributes: u32) -> Kind {
+    match k {
+        FileKind::Directory => Kind::Dir,
+        FileKind::Symlink => Kind::Symlink,
+        FileKind::File => Kind::File,
+        FileKind::OtherReparse if attributes & attr::DIRECTORY != 0 => Kind::Dir,
+        FileKind::OtherReparse => Kind::File,
+    }
+}
+
+impl Ntfs {
+    pub fn open(reader: Arc<dyn ReadAt>) -> io::Result<Self> {
+        let vol = Volume::open(reader).map_err(err)?;
+        let i = vol.info();
+        let total = i.total_clusters * u64::from(i.cluster_size);
+        let free = vol
+            .free_clusters()
+            .map(|c| c * u64::from(i.cluster_size))
+            .unwrap_or(0);
+        let info = VolumeInfo {
+            fs: "ntfs".into(),
+            label: Some(i.label.clone()).filter(|l| !l.is_empty()),
+            dirty: i.dirty,
+            hibernated: i.hibernated,
+            total_bytes: total,
+            free_bytes: free,
+            cluster_size: i.cluster_size,
+        };
+        Ok(Self {
+            vol,
+            info,
+            parents: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn note_parent(&self, child: u64, dir: u64) {
+        if child != dir {
+            self.parents
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(child, dir);
+        }
+    }
+
+    fn depth(&self, mut id: u64) -> usize {
+        let parents = self.parents.lock().unwrap_or_else(|p| p.into_inner());
+        let mut depth = 0;
+        while id != FileId::ROOT.0 && depth < 4096 {
+            match parents.get(&id) {
+                Some(&p) => {
+                    id = p;
+                    depth += 1;
+                }
+                None => break,
+            }
+        }
+        depth
+    }
+}
+
+fn hidden(dir: u64, name: &str, id: u64) -> bool {
+    // ntfs-3g hides the metafiles ($MFT, $Bitmap, …) in the root by default.
+    dir == FileId::ROOT.0 && id < 24 && name.starts_with('$')
+}
+
+impl GuestFs for Ntfs {
+    fn info(&self) -> VolumeInfo {
+        self.info.clone()
+    }
+
+    fn root(&self) -> u64 {
+        FileId::ROOT.0
+    }
+
+    fn stat(&self, id: u64) -> io::Result<Stat> {
+        let m = self.vol.stat(FileId(id)).map_err(err)?;
+        let k = kind(m.kind, m.attributes);
+        let size = match k {
+            Kind::Symlink => self.read_link(id).map(|t| t.len() as u64).unwrap_or(0),
+            _ => m.size,
+        };
+        Ok(Stat {
+            kind: k,
+            size,
+            allocated: m.allocated_size,
+            nlink: m.link_count.max(1),
+            atime: m.accessed.to_system_time(),
+            mtime: m.modified.to_system_time(),
+            ctime: m.mft_modified.to_system_time(),
+            crtime: m.created.to_system_time(),
+        })
+    }
+
+    fn read_dir(&self, dir: u64) -> io::Result<Vec<DirEntry>> {
+        let entries = self.vol.read_dir(FileId(dir)).map_err(err)?;
+        let mut out = Vec::with_capacity(entries.len());
+        for e in entries {
+            if hidden(dir, &e.name, e.id.0) {
+                continue;
+            }
+            self.note_parent(e.id.0, dir);
+            out.push(DirEntry {
+                name: names::escape(&e.name).into_owned(),
+                id: e.id.0,
+                kind: kind(e.kind_hint, 0),
+            });
+        }
+        Ok(out)
+    }
+
+    fn lookup(&self, dir: u64, name: &str, case_insensitive: bool) -> io::Result<Option<DirEntry>> {
+        let real = names::unescape(name);
+        let found = self.vol.lookup(FileId(dir), &real).map_err(err)?;
+        let found = match found {
+            Some(id) => Some(id),
+            None if case_insensitive => {
+                let folded = names::fold(&real);
+                self.vol
+                    .read_dir(FileId(dir))
+                    .map_err(err)?
+                    .into_iter()
+                    .find(|e| names::fold(&e.name) == folded)
+                    .map(|e| e.id)
+            }
+            None => None,
+        };
+        let Some(id) = found else { return Ok(None) };
+        if hidden(dir, &real, id.0) {
+            return Ok(None);
+        }
+        self.note_parent(id.0, dir);
+        let m = self.vol.stat(id).map_err(err)?;
+        Ok(Some(DirEntry {
+            name: name.to_owned(),
+            id: id.0,
+            kind: kind(m.kind, m.attributes),
+        }))
+    }
+
+    fn read(&self, id: u64, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
+        self.vol.read(FileId(id), None, offset, buf).map_err(err)
+    }
+
+    fn read_link(&self, id: u64) -> io::Result<String> {
+        let t = self.vol.read_link(FileId(id)).map_err(err)?;
+        if t.relative {
+            return Ok(t.target);
+        }
+        // Volume-rooted: climb from the link's directory to the volume root, so the
+        // target resolves inside this volume wherever the mount is.
+        let depth = self.depth(id).saturating_sub(1);
+        let rel = t.target.trim_start_matches('/');
+        let mut out = "../".repeat(depth);
+        if rel.is_empty() {
+            out.push('.');
+        }
+        out.push_str(rel);
+        Ok(if out.is_empty() { ".".into() } else { out })
+    }
+
+    fn data_ranges(&self, id: u64) -> io::Result<Option<Vec<Range<u64>>>> {
+        self.vol
+            .allocated_ranges(FileId(id), None)
+            .map(Some)
+            .map_err(err)
+    }
+
+    fn streams(&self, id: u64) -> io::Result<Vec<(String, u64)>> {
+        Ok(self
+            .vol
+            .streams(FileId(id))
+            .map_err(err)?
+            .into_iter()
+            .map(|s| (s.name, s.size))
+            .collect())
+    }
+
+    fn read_stream(&self, id: u64, name: &str, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
+        self.vol
+            .read(FileId(id), Some(name), offset, buf)
+            .map_err(err)
+    }
+
+    fn system_xattr(&self, id: u64, name: &str) -> io::Result<Option<Vec<u8>>> {
+        let m = || self.vol.stat(FileId(id)).map_err(err);
+        let times = |be: bool| -> io::Result<Vec<u8>> {
+            let m = m()?;
+            let t = [m.created.0, m.modified.0, m.accessed.0, m.mft_modified.0];
+            Ok(t.iter()
+                .flat_map(|v| if be { v.to_be_bytes() } else { v.to_le_bytes() })
+                .collect())
+        };
+        Ok(Some(match name {
+            "system.ntfs_attrib" => m()?.attributes.to_le_bytes().to_vec(),
+            "system.ntfs_attrib_be" => m()?.attributes.to_be_bytes().to_vec(),
+            "system.ntfs_times" => times(false)?,
+            "system.ntfs_times_be" => times(true)?,
+            "system.ntfs_crtime" => m()?.created.0.to_le_bytes().to_vec(),
+            "system.ntfs_crtime_be" => m()?.created.0.to_be_bytes().to_vec(),
+            "system.ntfs_acl" => match self.vol.security_descriptor(FileId(id)).map_err(err)? {
+                Some(sd) => sd,
+                None => return Ok(None),
+            },
+            _ => return Ok(None),
+        }))
+    }
+}

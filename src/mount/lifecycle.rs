@@ -1,0 +1,222 @@
+//! Freeze/thaw of one VM, VCB style: pre_backup hook → freeze → (use) → thaw →
+//! post_backup hook. Freezing happens on first access inside the VM's directory and
+//! different VMs freeze in parallel; requests for a VM that is freezing wait for it.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::cache::BlockCache;
+use crate::fuse::view::FrozenVm;
+use crate::source::{Source, VmEntry};
+
+use super::options::MountOptions;
+
+enum State {
+    Thawed,
+    Busy,
+    Frozen(Arc<FrozenVm>),
+    Failed(String),
+}
+
+/// Shared context for hooks and freezing.
+pub struct Ctx {
+    pub source: Arc<dyn Source>,
+    pub opts: MountOptions,
+    pub mountpoint: PathBuf,
+    pub cache: Arc<BlockCache>,
+}
+
+pub struct VmSlot {
+    pub entry: VmEntry,
+    /// The VM's directory below the mountpoint (the mountpoint itself for one VM).
+    pub dir: PathBuf,
+    state: Mutex<State>,
+    changed: Condvar,
+    /// Operations in progress plus open file/dir handles: idle release waits for zero.
+    busy: AtomicUsize,
+    /// Milliseconds since `epoch` of the last use.
+    last_used: AtomicU64,
+    epoch: Instant,
+}
+
+/// Keeps a VM frozen while an operation or an open handle uses it.
+pub struct Use {
+    slot: Arc<VmSlot>,
+    pub vm: Arc<FrozenVm>,
+}
+
+impl Drop for Use {
+    fn drop(&mut self) {
+        self.slot.touch();
+        self.slot.busy.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl VmSlot {
+    pub fn new(entry: VmEntry, dir: PathBuf, epoch: Instant) -> Arc<Self> {
+        Arc::new(Self {
+            entry,
+            dir,
+            state: Mutex::new(State::Thawed),
+            changed: Condvar::new(),
+            busy: AtomicUsize::new(0),
+            last_used: AtomicU64::new(0),
+            epoch,
+        })
+    }
+
+    /// Returns the frozen VM, freezing it first if needed.
+    pub fn use_frozen(self: &Arc<Self>, ctx: &Ctx) -> Result<Use, String> {
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            match &*st {
+                State::Frozen(vm) => {
+                    // Counted under the lock so idle release never thaws under a reader.
+                    self.busy.fetch_add(1, Ordering::AcqRel);
+                    self.touch();
+                    return Ok(Use {
+                        slot: self.clone(),
+                        vm: vm.clone(),
+                    });
+                }
+                State::Failed(why) => return Err(why.clone()),
+                State::Busy => {
+                    st = self.changed.wait(st).unwrap_or_else(|p| p.into_inner());
+                }
+                State::Thawed => {
+                    *st = State::Busy;
+                    drop(st);
+                    let result = self.freeze(ctx);
+                    st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+                    *st = match result {
+                        Ok(vm) => State::Frozen(Arc::new(vm)),
+                        Err(why) => {
+                            tracing::error!("{}: {why}", self.entry.name);
+                            State::Failed(why)
+                        }
+                    };
+                    self.changed.notify_all();
+                }
+            }
+        }
+    }
+
+    fn touch(&self) {
+        let ms = self.epoch.elapsed().as_millis() as u64;
+        self.last_used.store(ms, Ordering::Release);
+    }
+
+    fn freeze(&self, ctx: &Ctx) -> Result<FrozenVm, String> {
+        let t = Instant::now();
+        if let Some(script) = &ctx.opts.pre_backup {
+            run_hook(ctx, self, script, "pre_backup")
+                .map_err(|e| format!("pre_backup hook failed: {e}"))?;
+        }
+        match ctx.source.freeze(&self.entry) {
+            Ok(frozen) => {
+                let vm = FrozenVm::build(frozen, &ctx.cache);
+                tracing::info!(
+                    "{}: frozen in {:?} ({} disks, {} volumes)",
+                    self.entry.name,
+                    t.elapsed(),
+                    vm.disks.len(),
+                    vm.mounted_volumes().count()
+                );
+                Ok(vm)
+            }
+            Err(e) => {
+                // The admin's post_backup undoes what pre_backup did, even on failure.
+                if let Some(script) = &ctx.opts.post_backup {
+                    if let Err(e) = run_hook(ctx, self, script, "post_backup") {
+                        tracing::error!("{}: post_backup hook failed: {e}", self.entry.name);
+                    }
+                }
+                Err(format!("freeze failed: {e}"))
+            }
+        }
+    }
+
+    /// Thaws if frozen and idle for `idle` (or unconditionally when `idle` is None and
+    /// `force`); returns whether it thawed.
+    pub fn release(&self, ctx: &Ctx, idle: Option<Duration>) -> bool {
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let State::Frozen(vm) = &*st else {
+            return false;
+        };
+        if let Some(idle) = idle {
+            let last = Duration::from_millis(self.last_used.load(Ordering::Acquire));
+            if self.busy.load(Ordering::Acquire) != 0 || self.epoch.elapsed() < last + idle {
+                return false;
+            }
+        }
+        let vm = vm.clone();
+        *st = State::Busy;
+        drop(st);
+        if let Err(e) = ctx.source.thaw(&self.entry, &vm.frozen) {
+            tracing::error!("{}: thaw failed: {e}", self.entry.name);
+        }
+        if let Some(script) = &ctx.opts.post_backup {
+            if let Err(e) = run_hook(ctx, self, script, "post_backup") {
+                tracing::error!("{}: post_backup hook failed: {e}", self.entry.name);
+            }
+        }
+        tracing::info!("{}: thawed", self.entry.name);
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        *st = State::Thawed;
+        self.changed.notify_all();
+        true
+    }
+
+    /// Thaws regardless of users: the mount is going away.
+    pub fn thaw_final(&self, ctx: &Ctx) {
+        // Wait for a freeze in progress so its snapshot is not left behind.
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        while matches!(*st, State::Busy) {
+            st = self.changed.wait(st).unwrap_or_else(|p| p.into_inner());
+        }
+        drop(st);
+        self.release(ctx, None);
+    }
+
+    pub fn is_frozen(&self) -> bool {
+        matches!(
+            *self.state.lock().unwrap_or_else(|p| p.into_inner()),
+            State::Frozen(_)
+        )
+    }
+}
+
+fn run_hook(ctx: &Ctx, slot: &VmSlot, script: &PathBuf, phase: &str) -> Result<(), String> {
+    tracing::info!("{}: running {phase} {}", slot.entry.name, script.display());
+    let out = Command::new(script)
+        .env("VMSNAPFS_PHASE", phase)
+        .env("VMSNAPFS_VM", &slot.entry.name)
+        .env("VMSNAPFS_VM_ID", &slot.entry.id)
+        .env("VMSNAPFS_SOURCE", ctx.source.describe())
+        .env("VMSNAPFS_MOUNTPOINT", &ctx.mountpoint)
+        .env("VMSNAPFS_VM_DIR", &slot.dir)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| format!("{}: {e}", script.display()))?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if !stderr.trim().is_empty() {
+        tracing::info!("{} {phase}: {}", slot.entry.name, stderr.trim());
+    }
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} exited with {}{}",
+            script.display(),
+            out.status,
+            stderr
+                .lines()
+                .last()
+                .map(|l| format!(": {l}"))
+                .unwrap_or_default()
+        ))
+    }
+}

@@ -1,0 +1,228 @@
+//! `vmsnapfs mount`: open the source, mount, return once the mount is live (or stay in
+//! the foreground with `-f`), serve, and on unmount/SIGTERM/SIGINT thaw every VM before
+//! exiting 0.
+
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use fuser::{Config, MountOption, SessionACL};
+
+use crate::cache::BlockCache;
+use crate::fuse::VmFs;
+
+pub mod cli;
+pub mod lifecycle;
+pub mod options;
+mod signals;
+pub mod umount;
+
+use lifecycle::{Ctx, VmSlot};
+use options::MountOptions;
+
+/// Mounts SOURCE at MOUNTPOINT. In the background mode the calling process exits with
+/// the outcome of the mount; this function then only returns in the serving child.
+pub fn run(source: &str, mountpoint: &Path, opts: MountOptions) -> Result<(), String> {
+    let mountpoint = std::fs::canonicalize(mountpoint)
+        .map_err(|e| format!("mountpoint {}: {e}", mountpoint.display()))?;
+    // Resolve a relative source before a daemon's chdir("/") could change its meaning.
+    let source = if source.contains("://") {
+        source.to_owned()
+    } else {
+        std::fs::canonicalize(source)
+            .map_err(|e| format!("{source}: {e}"))?
+            .to_string_lossy()
+            .into_owned()
+    };
+    if opts.foreground {
+        return serve(&source, &mountpoint, opts, None);
+    }
+    let (rd, wr) = nix::unistd::pipe().map_err(|e| format!("pipe: {e}"))?;
+    // SAFETY: no threads exist yet (the source is opened in the child), so the child may
+    // run arbitrary code after fork.
+    match unsafe { nix::unistd::fork() }.map_err(|e| format!("fork: {e}"))? {
+        nix::unistd::ForkResult::Parent { .. } => {
+            drop(wr);
+            let mut msg = String::new();
+            let _ = std::fs::File::from(rd).read_to_string(&mut msg);
+            match msg.strip_prefix("OK") {
+                Some(_) => std::process::exit(0),
+                None if msg.is_empty() => Err("the mount process exited before the mount \
+                                               was live"
+                    .into()),
+                None => Err(msg.trim_start_matches("ERR ").to_owned()),
+            }
+        }
+        nix::unistd::ForkResult::Child => {
+            drop(rd);
+            let _ = nix::unistd::setsid();
+            let _ = std::env::set_current_dir("/");
+            serve(&source, &mountpoint, opts, Some(wr))
+        }
+    }
+}
+
+fn report(pipe: &mut Option<OwnedFd>, msg: &str) {
+    if let Some(fd) = pipe.take() {
+        let _ = std::fs::File::from(fd).write_all(msg.as_bytes());
+    }
+}
+
+fn serve(
+    source: &str,
+    mountpoint: &Path,
+    opts: MountOptions,
+    mut pipe: Option<OwnedFd>,
+) -> Result<(), String> {
+    match start(source, mountpoint, opts, pipe.is_some()) {
+        Ok(mounted) => {
+            if pipe.is_some() {
+                detach_stdio(mounted.log_file.as_deref());
+            }
+            report(&mut pipe, "OK");
+            mounted.serve()
+        }
+        Err(e) => {
+            if pipe.is_some() {
+                report(&mut pipe, &format!("ERR {e}"));
+                std::process::exit(1);
+            }
+            Err(e)
+        }
+    }
+}
+
+struct Mounted {
+    session: fuser::Session<VmFs>,
+    ctx: Arc<Ctx>,
+    vms: Vec<Arc<VmSlot>>,
+    log_file: Option<PathBuf>,
+}
+
+fn start(
+    source: &str,
+    mountpoint: &Path,
+    opts: MountOptions,
+    daemon: bool,
+) -> Result<Mounted, String> {
+    // Before any thread exists, so every thread inherits the mask and only the signal
+    // thread ever sees SIGTERM/SIGINT/SIGHUP.
+    signals::block();
+    let _ = daemon;
+    let src = crate::source::open(source, &opts).map_err(|e| e.to_string())?;
+    let entries = src.list().map_err(|e| format!("listing VMs: {e}"))?;
+    if entries.is_empty() {
+        return Err(format!("{source}: no VMs found"));
+    }
+    let epoch = Instant::now();
+    let single = src.single_vm();
+    let vms: Vec<Arc<VmSlot>> = entries
+        .into_iter()
+        .map(|e| {
+            let dir = if single {
+                mountpoint.to_path_buf()
+            } else {
+                mountpoint.join(&e.name)
+            };
+            VmSlot::new(e, dir, epoch)
+        })
+        .collect();
+    let ctx = Arc::new(Ctx {
+        source: src,
+        cache: BlockCache::new(opts.cache_bytes),
+        mountpoint: mountpoint.to_path_buf(),
+        opts: opts.clone(),
+    });
+    let fs = VmFs::new(ctx.clone(), vms.clone());
+    let mut config = Config::default();
+    config.mount_options = vec![
+        MountOption::FSName(source.replace(',', "_")),
+        MountOption::Subtype("vmsnapfs".into()),
+        MountOption::RO,
+        MountOption::NoDev,
+        MountOption::NoSuid,
+        MountOption::DefaultPermissions,
+    ];
+    config.acl = if opts.allow_other {
+        SessionACL::All
+    } else if opts.allow_root {
+        SessionACL::RootAndOwner
+    } else {
+        SessionACL::Owner
+    };
+    config.n_threads = Some(opts.threads);
+    config.clone_fd = true;
+    let session = fuser::Session::new(fs, mountpoint, &config)
+        .map_err(|e| format!("mount {}: {e}", mountpoint.display()))?;
+    tracing::info!(
+        "{source} mounted at {} ({} VMs)",
+        mountpoint.display(),
+        vms.len()
+    );
+    Ok(Mounted {
+        session,
+        ctx,
+        vms,
+        log_file: opts.log_file.clone(),
+    })
+}
+
+impl Mounted {
+    fn serve(mut self) -> Result<(), String> {
+        let unmounter = self.session.unmount_callable();
+        signals::spawn_handler(
+            unmounter,
+            self.ctx.mountpoint.clone(),
+            self.ctx.clone(),
+            self.vms.clone(),
+        );
+        if let Some(idle) = self.ctx.opts.idle_release {
+            let (ctx, vms) = (self.ctx.clone(), self.vms.clone());
+            std::thread::Builder::new()
+                .name("idle-release".into())
+                .spawn(move || loop {
+                    std::thread::sleep(
+                        (idle / 4).clamp(Duration::from_millis(200), Duration::from_secs(5)),
+                    );
+                    for slot in &vms {
+                        slot.release(&ctx, Some(idle));
+                    }
+                })
+                .map_err(|e| e.to_string())?;
+        }
+        let result = self.session.run();
+        thaw_all(&self.ctx, &self.vms);
+        tracing::info!("unmounted {}", self.ctx.mountpoint.display());
+        result.map_err(|e| format!("FUSE session: {e}"))
+    }
+}
+
+/// Thaws every VM in parallel: each may be a snapshot removal on a remote server.
+pub fn thaw_all(ctx: &Arc<Ctx>, vms: &[Arc<VmSlot>]) {
+    std::thread::scope(|s| {
+        for slot in vms {
+            s.spawn(move || slot.thaw_final(ctx));
+        }
+    });
+}
+
+/// After the mount is live the daemon has no terminal: stdio goes to the log file
+/// (`-o log=FILE`) or /dev/null.
+fn detach_stdio(log: Option<&Path>) {
+    let null = std::fs::OpenOptions::new().read(true).open("/dev/null");
+    let out = match log {
+        Some(p) => std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(p),
+        None => std::fs::OpenOptions::new().write(true).open("/dev/null"),
+    };
+    if let (Ok(null), Ok(out)) = (null, out) {
+        let _ = nix::unistd::dup2_stdin(&null);
+        let _ = nix::unistd::dup2_stdout(&out);
+        let _ = nix::unistd::dup2_stderr(&out);
+        let _ = (null.as_raw_fd(), out.as_raw_fd());
+    }
+}

@@ -1,0 +1,83 @@
+//! `vmsnapfs umount MOUNTPOINT`: unmount, then wait until the serving process has
+//! thawed every VM and exited, so a backup script's next step runs on a released VM.
+
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::fuse::PID_XATTR;
+
+pub fn run(mountpoint: &Path, lazy: bool, timeout: Duration) -> Result<(), String> {
+    let pid = serving_pid(mountpoint);
+    let flags = if lazy {
+        nix::mount::MntFlags::MNT_DETACH
+    } else {
+        nix::mount::MntFlags::empty()
+    };
+    match nix::mount::umount2(mountpoint, flags) {
+        Ok(()) => {}
+        Err(nix::errno::Errno::EPERM) => {
+            // Not root: the setuid helper may unmount mounts this user owns.
+            let mut cmd = Command::new("fusermount3");
+            cmd.arg("-u");
+            if lazy {
+                cmd.arg("-z");
+            }
+            let st = cmd
+                .arg(mountpoint)
+                .status()
+                .map_err(|e| format!("fusermount3: {e}"))?;
+            if !st.success() {
+                return Err(format!("fusermount3 -u {} failed", mountpoint.display()));
+            }
+        }
+        Err(e) => return Err(format!("umount {}: {e}", mountpoint.display())),
+    }
+    let Some(pid) = pid else { return Ok(()) };
+    let deadline = Instant::now() + timeout;
+    while alive(pid) {
+        if Instant::now() > deadline {
+            return Err(format!(
+                "unmounted, but process {pid} is still thawing after {timeout:?}"
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(())
+}
+
+fn alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // A zombie has finished its work; its parent just has not reaped it yet.
+        Ok(stat) => !stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
+/// The pid our file system publishes on its root (absent for other file systems).
+fn serving_pid(mountpoint: &Path) -> Option<i32> {
+    let path = CString::new(mountpoint.as_os_str().as_bytes()).ok()?;
+    let name = CString::new(PID_XATTR).ok()?;
+    let mut buf = [0u8; 32];
+    // SAFETY: both strings are NUL-terminated and buf's length is passed.
+    let n = unsafe {
+        libc::getxattr(
+            path.as_ptr(),
+            name.as_ptr(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+        )
+    };
+    if n <= 0 {
+        return None;
+    }
+    std::str::from_utf8(&buf[..n as usize])
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
