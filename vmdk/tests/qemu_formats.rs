@@ -10,7 +10,7 @@ use common::*;
 use vmsnapfs_io::ReadAt;
 use vmsnapfs_vmdk::{Disk, Error};
 
-/// A raw disk with a GPT laid out by sfdisk, qemu-io patterns at odd offsets, and random
+/// A raw disk with a GPT (MBR when small) laid out by sfdisk, qemu-io patterns at odd offsets, and random
 /// runs written directly.
 fn make_raw(dir: &Path, name: &str, size_mib: u64, seed: u64) {
     run(
@@ -18,12 +18,12 @@ fn make_raw(dir: &Path, name: &str, size_mib: u64, seed: u64) {
         "qemu-img",
         &["create", "-q", "-f", "raw", name, &format!("{size_mib}M")],
     );
-    run_stdin(
-        dir,
-        "sfdisk",
-        &["-q", name],
-        "label: gpt\n,8M,L\n,16M,L\n,,L\n",
-    );
+    let table = if size_mib >= 32 {
+        "label: gpt\n,8M,L\n,16M,L\n,,L\n"
+    } else {
+        "label: dos\n,1M,L\n,,L\n"
+    };
+    run_stdin(dir, "sfdisk", &["-q", name], table);
     let size = size_mib << 20;
     let p = |a: u64| (a % size).to_string();
     for (pat, off, len) in [
@@ -390,4 +390,106 @@ fn renamed_monolithic_sparse_opens() {
     std::fs::rename(dir.join("orig.vmdk"), dir.join("renamed.vmdk")).unwrap();
     let disk = Disk::open_path(&dir.join("renamed.vmdk")).unwrap();
     check_disk(&disk, &expected, "renamed");
+}
+
+/// A streamOptimized file whose header defers the grain directory to the footer (as VMware
+/// writes them): built from a qemu-made file by appending footer marker, footer and
+/// end-of-stream marker, then pointing the header at the footer. qemu reads it too.
+#[test]
+fn stream_footer_replaces_header() {
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path();
+    make_raw(dir, "s.raw", 8, 3);
+    run(
+        dir,
+        "qemu-img",
+        &[
+            "convert",
+            "-f",
+            "raw",
+            "-O",
+            "vmdk",
+            "-o",
+            "subformat=streamOptimized",
+            "s.raw",
+            "s.vmdk",
+        ],
+    );
+    let expected = qemu_raw(dir, "s.vmdk");
+    let mut f = std::fs::read(dir.join("s.vmdk")).unwrap();
+    assert_eq!(f.len() % 512, 0);
+    let header: Vec<u8> = f[..512].to_vec();
+    let mut marker = [0u8; 512];
+    marker[0] = 1; // one sector of footer follows
+    marker[12] = 3; // MARKER_FOOTER
+    f.extend_from_slice(&marker);
+    f.extend_from_slice(&header);
+    f.extend_from_slice(&[0u8; 512]); // end-of-stream marker
+    f[56..64].copy_from_slice(&u64::MAX.to_le_bytes());
+    std::fs::write(dir.join("footer.vmdk"), &f).unwrap();
+    assert!(
+        qemu_raw(dir, "footer.vmdk") == expected,
+        "qemu-img reads the footer variant differently"
+    );
+    let disk = Disk::open_path(&dir.join("footer.vmdk")).unwrap();
+    check_disk(&disk, &expected, "stream with footer");
+    // Without a valid footer the header's GD_AT_END cannot be followed.
+    let n = f.len();
+    f[n - 1024 - 512 + 12] = 2;
+    std::fs::write(dir.join("nofooter.vmdk"), &f).unwrap();
+    let e = Disk::open_path(&dir.join("nofooter.vmdk")).unwrap_err();
+    assert!(e.to_string().contains("footer"), "{e}");
+}
+
+/// qemu writes a redundant grain directory; when the primary cannot be read we use it.
+#[test]
+fn redundant_grain_directory_is_used() {
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path();
+    run(
+        dir,
+        "qemu-img",
+        &["create", "-q", "-f", "vmdk", "r.vmdk", "16M"],
+    );
+    run(
+        dir,
+        "qemu-io",
+        &["-f", "vmdk", "-c", "write -P 0x5e 333 3333333", "r.vmdk"],
+    );
+    let expected = qemu_raw(dir, "r.vmdk");
+    let mut f = std::fs::read(dir.join("r.vmdk")).unwrap();
+    let flags = u32::from_le_bytes(f[8..12].try_into().unwrap());
+    assert!(flags & 2 != 0, "qemu no longer sets the redundant-GD flag");
+    f[56..64].copy_from_slice(&(1u64 << 40).to_le_bytes());
+    std::fs::write(dir.join("r2.vmdk"), &f).unwrap();
+    let disk = Disk::open_path(&dir.join("r2.vmdk")).unwrap();
+    check_disk(&disk, &expected, "redundant GD");
+}
+
+/// ESXi thin and eager-zeroed-thick disks are VMFS extents under other createTypes; qemu
+/// refuses those createTypes, so the flat file itself (a raw image) is the oracle.
+#[test]
+fn vmfs_thin_and_eager_zeroed_thick() {
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path();
+    make_raw(dir, "x-flat.vmdk", 4, 9);
+    let raw = std::fs::read(dir.join("x-flat.vmdk")).unwrap();
+    for ct in ["vmfsThin", "vmfsEagerZeroedThick", "vmfs"] {
+        let d = format!("# Disk DescriptorFile\nversion=1\nencoding=\"UTF-8\"\nCID=fffffffe\nparentCID=ffffffff\nisNativeSnapshot=\"no\"\ncreateType=\"{ct}\"\n\n# Extent description\nRW 8192 VMFS \"x-flat.vmdk\"\n\n# The Disk Data Base\n#DDB\n\nddb.thinProvisioned = \"1\"\n");
+        std::fs::write(dir.join("x.vmdk"), d).unwrap();
+        let disk = Disk::open_path(&dir.join("x.vmdk")).unwrap();
+        assert_eq!(disk.create_type(), Some(ct));
+        assert_eq!(
+            disk.descriptor().unwrap().get("ddb.thinProvisioned"),
+            Some("1")
+        );
+        check_disk(&disk, &raw, ct);
+    }
+}
+
+#[test]
+fn disk_is_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<Disk>();
+    check::<vmsnapfs_vmdk::LocalResolver>();
 }
