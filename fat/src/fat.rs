@@ -77,6 +77,11 @@ impl Chain {
         chain
     }
 
+    /// `(first cluster, length)` of each run, in file order.
+    pub fn runs(&self) -> impl Iterator<Item = (u32, u32)> + '_ {
+        self.runs.iter().map(|r| (r.start, r.len))
+    }
+
     pub fn clusters(&self) -> u64 {
         self.clusters
     }

@@ -323,6 +323,28 @@ impl Volume {
         Ok(n)
     }
 
+    /// Where a file's data lies on the volume: `(byte offset, length)` runs in file
+    /// order, covering `size` bytes. Lets a caller see fragmentation or map a file
+    /// straight to the underlying image.
+    pub fn extents(&self, id: FileId) -> Result<Vec<(u64, u64)>> {
+        let (meta, contiguous) = self.node(id)?;
+        if meta.is_dir() {
+            return Err(Error::IsADirectory(id));
+        }
+        let chain = self.chain(meta.first_cluster, meta.size, contiguous)?;
+        let mut left = meta.size;
+        let mut out = Vec::new();
+        for (start, len) in chain.runs() {
+            let bytes = (u64::from(len) * self.cluster_size).min(left);
+            out.push((
+                self.data_start + u64::from(start - 2) * self.cluster_size,
+                bytes,
+            ));
+            left -= bytes;
+        }
+        Ok(out)
+    }
+
     fn fold(&self, name: &str) -> String {
         match &self.flavor {
             Flavor::Fat { .. } => oem::fold_key(name),

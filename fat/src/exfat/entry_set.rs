@@ -35,7 +35,8 @@ pub(crate) fn parse(set: &[u8], offset: u64) -> Result<ParsedSet> {
         offset,
         reason: reason.to_string(),
     };
-    if set.len() < 32 * (1 + MIN_SECONDARY) || !set.len().is_multiple_of(32) || set[0] != fde::TYPE {
+    if set.len() < 32 * (1 + MIN_SECONDARY) || !set.len().is_multiple_of(32) || set[0] != fde::TYPE
+    {
         return Err(corrupt("truncated or not a File entry set"));
     }
     let file = fde::FileDirectoryEntry::parse(&set[..32]);
