@@ -4,6 +4,7 @@
 //! snapshot chains they form, through positional `&self` reads that many threads may issue
 //! at once.
 
+mod compressed_grain;
 pub mod cowd_header;
 pub mod descriptor;
 mod disk;
@@ -11,7 +12,9 @@ mod error;
 mod extent;
 mod grain_directory;
 mod le;
+mod link;
 pub mod marker;
+mod ranges;
 mod resolver;
 pub mod sesparse_header;
 mod sharded_lru;

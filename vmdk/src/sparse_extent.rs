@@ -5,13 +5,13 @@
 use std::ops::Range;
 use std::sync::Arc;
 
-use flate2::{Decompress, FlushDecompress, Status};
 use vmsnapfs_io::ReadAt;
 
+use crate::compressed_grain;
 use crate::cowd_header::{self, CowdHeader};
 use crate::error::{Error, Result};
-use crate::grain_directory::{fits, read_exact, Grain, GrainDirectory, TableFormat};
-use crate::marker::{self, Marker};
+use crate::grain_directory::{read_exact, Grain, GrainDirectory, TableFormat};
+use crate::marker;
 use crate::sesparse_header::{self, SeSparseConstHeader, SeSparseVolatileHeader};
 use crate::sharded_lru::ShardedLru;
 use crate::sparse_extent_header::{self as seh, SparseExtentHeader};
@@ -285,7 +285,7 @@ impl SparseExtent {
         let cache = self.inflated.as_ref();
         if in_grain == 0 && out.len() as u64 == self.grain_bytes {
             // A reader taking whole grains will not come back for them: skip the cache.
-            let n = self.inflate(at, out)?;
+            let n = compressed_grain::inflate(&self.file, &*self.src, at, self.markers, out)?;
             if n < out.len() {
                 return Err(Error::corrupt(
                     &self.file,
@@ -299,7 +299,8 @@ impl SparseExtent {
             Some(g) => g,
             None => {
                 let mut v = vec![0u8; self.grain_bytes as usize];
-                let n = self.inflate(at, &mut v)?;
+                let n =
+                    compressed_grain::inflate(&self.file, &*self.src, at, self.markers, &mut v)?;
                 v.truncate(n);
                 let g = Arc::new(v);
                 if let Some(c) = cache {
@@ -317,92 +318,6 @@ impl SparseExtent {
                 &self.file,
                 at,
                 format!("grain inflates to {} bytes, fewer than needed", g.len()),
-            )),
-        }
-    }
-
-    /// Inflates the grain whose marker (or stream) is at `at` into `out`; returns its length.
-    fn inflate(&self, at: u64, out: &mut [u8]) -> Result<usize> {
-        let size = self.src.size();
-        let avail = size.saturating_sub(at);
-        let payload: Vec<u8> = if self.markers {
-            // Most grains compress below a grain: one read usually gets marker and data.
-            let guess = (marker::GRAIN_HEADER_LEN as u64 + self.grain_bytes).min(avail);
-            if guess < marker::GRAIN_HEADER_LEN as u64 {
-                return Err(Error::corrupt(
-                    &self.file,
-                    at,
-                    "grain marker lies past the end of the file",
-                ));
-            }
-            let mut b = vec![0u8; guess as usize];
-            read_exact(&self.file, &*self.src, at, &mut b)?;
-            let mut m = [0u8; 16];
-            let ml = b.len().min(16);
-            m[..ml].copy_from_slice(&b[..ml]);
-            let len = match Marker::parse(&m) {
-                Marker::Grain { size, .. } => size as u64,
-                Marker::Meta { .. } => {
-                    return Err(Error::corrupt(
-                        &self.file,
-                        at,
-                        "grain table points at a metadata marker, not a grain",
-                    ))
-                }
-            };
-            // qemu reads at most two grains of compressed data.
-            if len > 2 * self.grain_bytes {
-                return Err(Error::corrupt(
-                    &self.file,
-                    at,
-                    format!("compressed grain of {len} bytes is larger than two grains"),
-                ));
-            }
-            let end = marker::GRAIN_HEADER_LEN as u64 + len;
-            if !fits(at, end, size) {
-                return Err(Error::corrupt(
-                    &self.file,
-                    at,
-                    "compressed grain runs past the end of the file",
-                ));
-            }
-            if end <= guess {
-                b.truncate(end as usize);
-                b.drain(..marker::GRAIN_HEADER_LEN);
-                b
-            } else {
-                let mut b = vec![0u8; len as usize];
-                read_exact(
-                    &self.file,
-                    &*self.src,
-                    at + marker::GRAIN_HEADER_LEN as u64,
-                    &mut b,
-                )?;
-                b
-            }
-        } else {
-            let len = (2 * self.grain_bytes).min(avail);
-            let mut b = vec![0u8; len as usize];
-            read_exact(&self.file, &*self.src, at, &mut b)?;
-            b
-        };
-        let mut z = Decompress::new(true);
-        match z.decompress(&payload, out, FlushDecompress::Finish) {
-            Ok(Status::StreamEnd) => Ok(z.total_out() as usize),
-            Ok(_) if z.total_out() as usize == out.len() => Err(Error::corrupt(
-                &self.file,
-                at,
-                "compressed grain inflates to more than a grain",
-            )),
-            Ok(_) => Err(Error::corrupt(
-                &self.file,
-                at,
-                "compressed grain is truncated",
-            )),
-            Err(e) => Err(Error::corrupt(
-                &self.file,
-                at,
-                format!("bad deflate data: {e}"),
             )),
         }
     }
