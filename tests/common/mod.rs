@@ -1,0 +1,258 @@
+//! Helpers shared by the real-mount tests: fixture building, mounting the binary,
+//! walking trees, and the outside tools used as oracles. A missing tool is a failure,
+//! never a skip: scripts/test.sh installs them.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Read;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_vmsnapfs")
+}
+
+pub fn require(tool: &str) {
+    let found = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
+        .unwrap_or(false);
+    assert!(
+        found,
+        "{tool} is required by this test (scripts/test.sh installs it)"
+    );
+}
+
+pub fn run(cmd: &mut Command) -> String {
+    let out = cmd
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// VM folders built by fixtures/build.sh --all, once per test binary.
+pub fn fixtures() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = scratch("fixtures");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/build.sh");
+        run(Command::new("bash").arg(script).arg(&dir).arg("--all"));
+        dir
+    })
+}
+
+/// A fresh directory under the target dir (kept small; removed at the start of a run).
+pub fn scratch(name: &str) -> PathBuf {
+    let base = std::env::temp_dir().join(format!("vmsnapfs-test-{}", std::process::id()));
+    let dir = base.join(format!(
+        "{name}-{}",
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
+    fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+pub fn is_mounted(mp: &Path) -> bool {
+    let mp = fs::canonicalize(mp).unwrap_or(mp.to_path_buf());
+    fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .any(|l| l.split(' ').nth(4) == Some(mp.to_str().unwrap()))
+}
+
+/// A vmsnapfs mount, unmounted (lazily, as a last resort) on drop.
+pub struct Mount {
+    pub mp: PathBuf,
+}
+
+impl Mount {
+    pub fn new(source: &Path, opts: &[&str]) -> Mount {
+        let mp = scratch("mnt");
+        let mut cmd = Command::new(bin());
+        cmd.arg("mount").arg(source).arg(&mp);
+        for o in opts {
+            cmd.arg("-o").arg(o);
+        }
+        run(&mut cmd);
+        assert!(is_mounted(&mp), "mount returned before the mount was live");
+        Mount { mp }
+    }
+
+    pub fn umount(&self) {
+        run(Command::new(bin()).arg("umount").arg(&self.mp));
+        assert!(!is_mounted(&self.mp));
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        if is_mounted(&self.mp) {
+            let _ = Command::new("fusermount3")
+                .arg("-u")
+                .arg("-z")
+                .arg(&self.mp)
+                .status();
+        }
+    }
+}
+
+pub fn sha256_file(path: &Path) -> String {
+    let mut f = fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f
+            .read(&mut buf)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    format!("{:x}", h.finalize())
+}
+
+/// `qemu-img convert -O raw` of a disk into a scratch file.
+pub fn qemu_raw(vmdk: &Path) -> PathBuf {
+    require("qemu-img");
+    let out = scratch("raw").join("disk.raw");
+    run(Command::new("qemu-img")
+        .args(["convert", "-O", "raw"])
+        .arg(vmdk)
+        .arg(&out));
+    out
+}
+
+/// Copies bytes [start, start+len) of `src` into a new scratch file (a partition).
+pub fn extract(src: &Path, start: u64, len: u64) -> PathBuf {
+    use std::os::unix::fs::FileExt;
+    let out = scratch("part").join("part.img");
+    let f = fs::File::open(src).unwrap();
+    let o = fs::File::create(&out).unwrap();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut off = 0;
+    while off < len {
+        let n = (len - off).min(buf.len() as u64) as usize;
+        f.read_exact_at(&mut buf[..n], start + off).unwrap();
+        o.write_all_at(&buf[..n], off).unwrap();
+        off += n as u64;
+    }
+    out
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Entry {
+    Dir,
+    File { size: u64, sha: String },
+    Link(String),
+}
+
+/// Every path under `root` (relative, sorted) with its type, size, digest or target.
+pub fn walk(root: &Path) -> BTreeMap<String, Entry> {
+    let mut out = BTreeMap::new();
+    walk_into(root, root, &mut out);
+    out
+}
+
+fn walk_into(root: &Path, dir: &Path, out: &mut BTreeMap<String, Entry>) {
+    for e in fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+        let e = e.unwrap();
+        let p = e.path();
+        let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+        let m = fs::symlink_metadata(&p).unwrap();
+        if m.file_type().is_symlink() {
+            let t = fs::read_link(&p).unwrap();
+            out.insert(rel, Entry::Link(t.to_string_lossy().into_owned()));
+        } else if m.is_dir() {
+            out.insert(rel, Entry::Dir);
+            walk_into(root, &p, out);
+        } else {
+            out.insert(
+                rel,
+                Entry::File {
+                    size: m.len(),
+                    sha: sha256_file(&p),
+                },
+            );
+        }
+    }
+}
+
+/// Asserts two trees are equal, showing the first few differences.
+pub fn assert_same_tree(ours: &BTreeMap<String, Entry>, oracle: &BTreeMap<String, Entry>) {
+    let mut diffs = Vec::new();
+    for (k, v) in oracle {
+        match ours.get(k) {
+            Some(o) if o == v => {}
+            other => diffs.push(format!("{k}: oracle {v:?}, ours {other:?}")),
+        }
+    }
+    for k in ours.keys().filter(|k| !oracle.contains_key(*k)) {
+        diffs.push(format!("{k}: only in ours"));
+    }
+    assert!(diffs.is_empty(), "trees differ:\n{}", diffs.join("\n"));
+}
+
+pub fn inode(p: &Path) -> u64 {
+    fs::symlink_metadata(p).unwrap().ino()
+}
+
+/// `user.*` xattrs of a path as name → value.
+pub fn user_xattrs(p: &Path) -> BTreeMap<String, Vec<u8>> {
+    let out = Command::new("getfattr")
+        .args(["-d", "-e", "hex", "-h", "--absolute-names"])
+        .arg(p)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| {
+            let v = v.trim_start_matches("0x");
+            let bytes = (0..v.len() / 2)
+                .map(|i| u8::from_str_radix(&v[2 * i..2 * i + 2], 16).unwrap())
+                .collect();
+            (k.to_owned(), bytes)
+        })
+        .collect()
+}
+
+pub fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let t = Instant::now();
+    while !f() {
+        assert!(t.elapsed() < timeout, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Partition `n` (start, size) in bytes of a raw disk, from sfdisk's JSON dump.
+pub fn partition(raw: &Path, n: u32) -> (u64, u64) {
+    require("sfdisk");
+    let json = run(Command::new("sfdisk").arg("-J").arg(raw));
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let suffix = n.to_string();
+    let p = v["partitiontable"]["partitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["node"].as_str().unwrap().ends_with(&suffix))
+        .unwrap_or_else(|| panic!("no partition {n} in {}", raw.display()));
+    (
+        p["start"].as_u64().unwrap() * 512,
+        p["size"].as_u64().unwrap() * 512,
+    )
+}
