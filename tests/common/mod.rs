@@ -157,8 +157,39 @@ pub fn extract(src: &Path, start: u64, len: u64) -> PathBuf {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Entry {
     Dir,
-    File { size: u64, sha: String },
+    File {
+        size: u64,
+        sha: String,
+    },
+    /// The link's target resolved to a path relative to the walked root (readers differ
+    /// in spelling: ntfs-3g writes absolute paths into its own mountpoint, we write
+    /// relative ones), or the raw target when it leaves the root.
     Link(String),
+}
+
+fn resolve_link(root: &Path, link: &Path, target: &Path) -> String {
+    let full = if target.is_absolute() {
+        target.to_path_buf()
+    } else {
+        link.parent().unwrap().join(target)
+    };
+    let mut parts: Vec<std::ffi::OsString> = Vec::new();
+    for c in full.components() {
+        match c {
+            std::path::Component::ParentDir => {
+                parts.pop();
+            }
+            std::path::Component::Normal(n) => parts.push(n.to_owned()),
+            _ => {}
+        }
+    }
+    let resolved: PathBuf = std::iter::once(std::ffi::OsString::from("/"))
+        .chain(parts)
+        .collect();
+    match resolved.strip_prefix(root) {
+        Ok(rel) => rel.to_string_lossy().into_owned(),
+        Err(_) => format!("outside:{}", target.display()),
+    }
 }
 
 /// Every path under `root` (relative, sorted) with its type, size, digest or target.
@@ -176,7 +207,7 @@ fn walk_into(root: &Path, dir: &Path, out: &mut BTreeMap<String, Entry>) {
         let m = fs::symlink_metadata(&p).unwrap();
         if m.file_type().is_symlink() {
             let t = fs::read_link(&p).unwrap();
-            out.insert(rel, Entry::Link(t.to_string_lossy().into_owned()));
+            out.insert(rel, Entry::Link(resolve_link(root, &p, &t)));
         } else if m.is_dir() {
             out.insert(rel, Entry::Dir);
             walk_into(root, &p, out);

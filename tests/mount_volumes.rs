@@ -1,0 +1,216 @@
+//! Guest volumes through a real mount, each compared with a reader nobody here wrote:
+//! ntfs-3g for NTFS, mtools for FAT, on partitions cut from `qemu-img convert -O raw`.
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::*;
+
+/// The raw bytes of partition `n` of disk `disk` of `vm`, as qemu-img reads the chain.
+fn oracle_partition(vm: &str, disk: usize, n: u32) -> PathBuf {
+    let st: serde_json::Value = {
+        let m = Mount::new(fixtures(), &[]);
+        let v =
+            serde_json::from_slice(&fs::read(m.mp.join(vm).join("status.json")).unwrap()).unwrap();
+        m.umount();
+        v
+    };
+    let head = st["disks"][disk]["chain"][0].as_str().unwrap().to_owned();
+    let raw = qemu_raw(Path::new(&head));
+    let (start, len) = partition(&raw, n);
+    let part = extract(&raw, start, len);
+    fs::remove_file(raw).unwrap();
+    part
+}
+
+struct Ntfs3g(PathBuf);
+
+impl Ntfs3g {
+    fn mount(part: &Path) -> Ntfs3g {
+        require("ntfs-3g");
+        let mp = scratch("ntfs3g");
+        run(Command::new("ntfs-3g")
+            .arg("-o")
+            .arg("ro,streams_interface=xattr")
+            .arg(part)
+            .arg(&mp));
+        Ntfs3g(mp)
+    }
+}
+
+impl Drop for Ntfs3g {
+    fn drop(&mut self) {
+        let _ = Command::new("fusermount3").arg("-u").arg(&self.0).status();
+    }
+}
+
+fn files_with_xattrs(tree: &std::collections::BTreeMap<String, Entry>) -> Vec<&String> {
+    tree.iter()
+        .filter(|(_, e)| matches!(e, Entry::File { .. }))
+        .map(|(k, _)| k)
+        .collect()
+}
+
+#[test]
+fn ntfs_volume_matches_ntfs3g_including_streams_links_and_hard_links() {
+    let part = oracle_partition("winvm", 0, 1);
+    let oracle = Ntfs3g::mount(&part);
+    let m = Mount::new(fixtures(), &[]);
+    let vol = m.mp.join("winvm/volumes/disk0p1");
+    let ours = walk(&vol);
+    let theirs = walk(&oracle.0);
+    assert!(theirs.len() > 50, "oracle saw too little: {}", theirs.len());
+    assert_same_tree(&ours, &theirs);
+    for f in files_with_xattrs(&theirs) {
+        assert_eq!(
+            user_xattrs(&vol.join(f)),
+            user_xattrs(&oracle.0.join(f)),
+            "xattrs of {f}"
+        );
+    }
+    let streams = user_xattrs(&vol.join("Users/Public/Documents/with-stream.txt"));
+    assert_eq!(streams["user.summary"], [0, 1, 2, 3, 0xff, 0xfe]);
+    assert_eq!(
+        inode(&vol.join("Users/Public/link-a.txt")),
+        inode(&vol.join("Users/Public/Documents/link-b.txt"))
+    );
+    assert_eq!(
+        fs::metadata(vol.join("Users/Public/link-a.txt"))
+            .map(|m| std::os::unix::fs::MetadataExt::nlink(&m))
+            .unwrap(),
+        2
+    );
+    // Both symlinks are relative and resolve inside the volume wherever it is mounted.
+    for l in ["Users/Public/hosts-rel", "Users/Public/Documents/hosts-abs"] {
+        assert!(fs::read_link(vol.join(l)).unwrap().is_relative(), "{l}");
+        assert_eq!(
+            fs::read(vol.join(l)).unwrap(),
+            b"127.0.0.1 localhost\r\n",
+            "{l}"
+        );
+    }
+    m.umount();
+}
+
+#[test]
+fn rsync_and_tar_of_a_volume_reproduce_the_oracle_tree() {
+    require("rsync");
+    require("tar");
+    let part = oracle_partition("winvm", 0, 1);
+    let oracle = Ntfs3g::mount(&part);
+    let theirs = walk(&oracle.0);
+    let m = Mount::new(fixtures(), &[]);
+    let vol = m.mp.join("winvm/volumes/disk0p1");
+
+    let copy = scratch("rsync");
+    run(Command::new("rsync")
+        .arg("-aHX")
+        .arg(format!("{}/", vol.display()))
+        .arg(&copy));
+    assert_same_tree(&walk(&copy), &theirs);
+    assert_eq!(
+        inode(&copy.join("Users/Public/link-a.txt")),
+        inode(&copy.join("Users/Public/Documents/link-b.txt")),
+        "rsync -H kept the hard link"
+    );
+    for f in files_with_xattrs(&theirs) {
+        assert_eq!(
+            user_xattrs(&copy.join(f)),
+            user_xattrs(&oracle.0.join(f)),
+            "{f}"
+        );
+    }
+
+    let untar = scratch("untar");
+    let tarball = scratch("tar").join("vol.tar");
+    run(Command::new("tar")
+        .args(["--xattrs", "--xattrs-include=user.*", "-cf"])
+        .arg(&tarball)
+        .arg("-C")
+        .arg(&vol)
+        .arg("."));
+    run(Command::new("tar")
+        .args(["--xattrs", "--xattrs-include=user.*", "-xf"])
+        .arg(&tarball)
+        .arg("-C")
+        .arg(&untar));
+    assert_same_tree(&walk(&untar), &theirs);
+    let f = "Users/Public/Documents/with-stream.txt";
+    assert_eq!(user_xattrs(&untar.join(f)), user_xattrs(&oracle.0.join(f)));
+    m.umount();
+}
+
+/// mtools' own copy of a FAT volume (mcopy -s) as the oracle tree.
+fn mtools_tree(part: &Path) -> std::collections::BTreeMap<String, Entry> {
+    require("mcopy");
+    let out = scratch("mcopy");
+    run(Command::new("mcopy")
+        .args(["-s", "-n", "-i"])
+        .arg(part)
+        .arg("::*")
+        .arg(&out));
+    walk(&out)
+}
+
+#[test]
+fn fat_volumes_match_mtools_including_the_newest_chain_link() {
+    let m = Mount::new(fixtures(), &[]);
+    for (vm, disk, n, name) in [
+        ("winvm", 0, 2, "disk0p2"),
+        ("winvm", 1, 1, "disk1p1"),
+        ("winvm", 1, 5, "disk1p5"),
+    ] {
+        let part = oracle_partition(vm, disk, n);
+        let theirs = mtools_tree(&part);
+        assert!(theirs.contains_key("DOCS/BIG.BIN"), "{name}: {theirs:?}");
+        let ours = walk(&m.mp.join(vm).join("volumes").join(name));
+        assert_same_tree(&ours, &theirs);
+    }
+    // dosvm: a whole-disk FAT16 in a streamOptimized image.
+    let raw = qemu_raw(&fixtures().join("dosvm/dosvm.vmdk"));
+    assert_same_tree(&walk(&m.mp.join("dosvm/volumes/disk0")), &mtools_tree(&raw));
+    m.umount();
+}
+
+#[test]
+fn exfat_volume_is_listed_with_its_label() {
+    let m = Mount::new(fixtures(), &[]);
+    let vm = m.mp.join("winvm");
+    let st: serde_json::Value =
+        serde_json::from_slice(&fs::read(vm.join("status.json")).unwrap()).unwrap();
+    let v = st["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "disk1p6")
+        .unwrap()
+        .clone();
+    assert_eq!(v["fs"], "exfat");
+    assert_eq!(v["label"], "EXDATA");
+    assert_eq!(fs::read_dir(vm.join("volumes/disk1p6")).unwrap().count(), 0);
+    m.umount();
+}
+
+#[test]
+fn windows_stream_names_and_case_insensitive_lookup() {
+    let m = Mount::new(fixtures(), &["streams=windows,case_insensitive"]);
+    let vol = m.mp.join("winvm/volumes/disk0p1");
+    assert_eq!(
+        fs::read(vol.join("Users/Public/Documents/with-stream.txt:Zone.Identifier")).unwrap(),
+        b"[ZoneTransfer] ZoneId=3"
+    );
+    assert_eq!(
+        fs::read(vol.join("windows/system32/DRIVERS/etc/HOSTS")).unwrap(),
+        b"127.0.0.1 localhost\r\n"
+    );
+    m.umount();
+    let m = Mount::new(fixtures(), &[]);
+    let vol = m.mp.join("winvm/volumes/disk0p1");
+    assert!(!vol
+        .join("Users/Public/Documents/with-stream.txt:Zone.Identifier")
+        .exists());
+    m.umount();
+}
