@@ -102,6 +102,12 @@ impl Chain {
         Some((run.start + within as u32, u64::from(run.len) - within))
     }
 
+    fn contains(&self, c: u32) -> bool {
+        self.runs
+            .iter()
+            .any(|r| c >= r.start && u64::from(c) < u64::from(r.start) + u64::from(r.len))
+    }
+
     /// A chain that names a cluster twice is a loop or cross-link: reading it would
     /// return the same data twice, so it is an error rather than a file.
     fn check_distinct(&self, first: u32) -> Result<()> {
@@ -289,6 +295,9 @@ impl FatTable {
                     chain.check_distinct(first)?;
                     return match link {
                         Link::End => Ok(chain),
+                        Link::Next(c) if chain.contains(c) => {
+                            Err(Error::ChainLoop { first, cluster: c })
+                        }
                         _ => Err(Error::ChainBroken {
                             first,
                             cluster: cur,

@@ -4,64 +4,11 @@
 mod common;
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use common::*;
 use vmsnapfs_fat::FatType;
-
-/// exfat-fuse run as root insists on a block device, so the image goes on a loop
-/// device. Dropping this unmounts and detaches even when the test panics.
-struct Mounted {
-    mnt: PathBuf,
-    loopdev: String,
-    mounted: bool,
-}
-
-impl Mounted {
-    fn new(img: &Path, mnt: &Path) -> Mounted {
-        require("losetup");
-        require("mount.exfat-fuse");
-        require("fusermount");
-        fs::create_dir_all(mnt).unwrap();
-        let loopdev = run(Command::new("losetup").args(["-f", "--show"]).arg(img))
-            .trim()
-            .to_string();
-        let mut m = Mounted {
-            mnt: mnt.to_path_buf(),
-            loopdev,
-            mounted: false,
-        };
-        run(Command::new("mount.exfat-fuse").arg(&m.loopdev).arg(mnt));
-        m.mounted = true;
-        m
-    }
-
-    fn unmount(&mut self) {
-        if self.mounted {
-            self.mounted = false;
-            run(Command::new("fusermount").arg("-u").arg(&self.mnt));
-        }
-        if !self.loopdev.is_empty() {
-            run(Command::new("losetup").arg("-d").arg(&self.loopdev));
-            self.loopdev.clear();
-        }
-    }
-}
-
-impl Drop for Mounted {
-    fn drop(&mut self) {
-        if self.mounted {
-            let _ = Command::new("fusermount").arg("-u").arg(&self.mnt).status();
-        }
-        if !self.loopdev.is_empty() {
-            let _ = Command::new("losetup")
-                .arg("-d")
-                .arg(&self.loopdev)
-                .status();
-        }
-    }
-}
 
 fn copy_tree(from: &Path, to: &Path) {
     for e in fs::read_dir(from).unwrap() {
