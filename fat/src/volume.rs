@@ -260,7 +260,7 @@ impl Volume {
             ) {
                 if let Some(table) = exfat::upcase_table::UpcaseTable::load(&bytes, up.checksum) {
                     if let Flavor::ExFat(x) = &mut vol.flavor {
-                        x.upcase = table;
+                        x.upcase = Some(table);
                     }
                 }
             }
@@ -348,7 +348,7 @@ impl Volume {
     fn fold(&self, name: &str) -> String {
         match &self.flavor {
             Flavor::Fat { .. } => oem::fold_key(name),
-            Flavor::ExFat(x) => x.upcase.fold(name),
+            Flavor::ExFat(x) => x.fold(name),
         }
     }
 

@@ -34,7 +34,8 @@ enum Pinned {
 }
 
 pub(crate) struct ExFat {
-    pub upcase: UpcaseTable,
+    /// The volume's own table; `None` when missing or damaged (fallback used).
+    pub upcase: Option<UpcaseTable>,
     pub root_cluster: u32,
     /// Entry sets that straddle a cluster boundary: the next cluster of a directory is
     /// only known from its chain, so these are remembered when listed. At most one per
@@ -75,10 +76,17 @@ pub(crate) fn scan_root_metadata(root: &DirData) -> RootMetadata {
 impl ExFat {
     pub fn new(root_cluster: u32) -> ExFat {
         ExFat {
-            upcase: UpcaseTable::default(),
+            upcase: None,
             root_cluster,
             pinned: Mutex::new(HashMap::new()),
         }
+    }
+
+    pub fn fold(&self, name: &str) -> String {
+        self.upcase
+            .as_ref()
+            .unwrap_or_else(|| UpcaseTable::fallback())
+            .fold(name)
     }
 
     pub fn parse_dir(&self, data: &DirData) -> Vec<DirEntry> {

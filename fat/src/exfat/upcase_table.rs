@@ -32,10 +32,16 @@ pub(crate) fn checksum(bytes: &[u8]) -> u32 {
         .fold(0u32, |s, &b| s.rotate_right(1).wrapping_add(u32::from(b)))
 }
 
-impl Default for UpcaseTable {
-    /// Used when the volume's table is missing or damaged: ASCII plus Unicode simple
-    /// upper-casing for the BMP, which matches the spec's recommended table closely.
-    fn default() -> Self {
+impl UpcaseTable {
+    /// Used when the volume's table is missing or damaged: Unicode simple upper-casing
+    /// for the BMP, which matches the spec's recommended table closely. Built once per
+    /// process, since most volumes never need it.
+    pub fn fallback() -> &'static UpcaseTable {
+        static TABLE: std::sync::OnceLock<UpcaseTable> = std::sync::OnceLock::new();
+        TABLE.get_or_init(Self::build_fallback)
+    }
+
+    fn build_fallback() -> Self {
         let map = (0..=0xFFFFu32)
             .map(|u| {
                 char::from_u32(u)
@@ -94,6 +100,6 @@ mod tests {
         let t = UpcaseTable::load(&bytes, checksum(&bytes)).unwrap();
         assert_eq!(t.fold("abcd"), "ABCd");
         assert!(UpcaseTable::load(&bytes, 1).is_none());
-        assert_eq!(UpcaseTable::default().fold("straße é"), "STRAßE É");
+        assert_eq!(UpcaseTable::fallback().fold("straße é"), "STRAßE É");
     }
 }
