@@ -149,22 +149,28 @@ fn chain_heads(vmdks: &[&PathBuf]) -> Vec<String> {
         let Some(text) = descriptor_text(path) else {
             continue;
         };
+        // A monolithic sparse file's embedded descriptor names the file itself as its
+        // extent; only references to other files demote a file from being a head.
+        let own = file_name(path);
+        let mut named = HashSet::new();
         for line in text.lines() {
             let line = line.trim();
             if let Some(hint) = line
                 .strip_prefix("parentFileNameHint")
                 .and_then(|r| r.trim_start().strip_prefix('='))
             {
-                referenced.insert(base_name(hint.trim().trim_matches('"')));
+                named.insert(base_name(hint.trim().trim_matches('"')));
             } else if ["RW ", "RDONLY ", "NOACCESS "]
                 .iter()
                 .any(|p| line.starts_with(p))
             {
                 if let Some(file) = line.split('"').nth(1) {
-                    referenced.insert(base_name(file));
+                    named.insert(base_name(file));
                 }
             }
         }
+        named.remove(&own);
+        referenced.extend(named);
     }
     vmdks
         .iter()
@@ -255,9 +261,18 @@ mod tests {
             "# Disk DescriptorFile\ncreateType=\"monolithicFlat\"\r\nRW 8 FLAT \"data-flat.vmdk\" 0\r\n",
         );
         write(d, "data-flat.vmdk", "\0\0\0\0");
+        // An embedded descriptor names its own file as the extent: still a head.
+        write(
+            d,
+            "self.vmdk",
+            "# Disk DescriptorFile\ncreateType=\"monolithicSparse\"\nRW 8 SPARSE \"self.vmdk\"\n",
+        );
         let found = discover(d).unwrap();
         assert_eq!(found.kind, DiscoveryKind::SingleVm);
-        assert_eq!(found.vms[0].disks, ["base-000001.vmdk", "data.vmdk"]);
+        assert_eq!(
+            found.vms[0].disks,
+            ["base-000001.vmdk", "data.vmdk", "self.vmdk"]
+        );
     }
 
     #[test]

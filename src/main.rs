@@ -8,6 +8,7 @@ mod cache;
 mod detect;
 mod fuse;
 mod guestfs;
+mod inspect;
 mod local;
 mod mount;
 mod partition;
@@ -15,7 +16,11 @@ mod source;
 mod vmx;
 
 #[derive(Parser)]
-#[command(name = "vmsnapfs", version, about = "Read-only view of frozen virtual machines")]
+#[command(
+    name = "vmsnapfs",
+    version,
+    about = "Read-only view of frozen virtual machines"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -45,7 +50,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Mount(args) => return mount::cli::mount(args),
         Command::Umount(args) => return mount::cli::umount(args),
-        Command::Inspect { .. } => Err::<(), Box<dyn std::error::Error>>("inspect: waiting for the vmdk reader".into()),
+        Command::Inspect { path, json } => inspect::run(&path, json),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
