@@ -32,52 +32,15 @@ pub fn detect(vol: &dyn ReadAt) -> Option<FsKind> {
 }
 
 pub fn detect_boot_sector(sector: &[u8; 512]) -> Option<FsKind> {
-    match &sector[3..11] {
-        b"NTFS    " => return Some(FsKind::Ntfs),
-        b"EXFAT   " => return Some(FsKind::ExFat),
-        _ => {}
+    if &sector[3..11] == b"NTFS    " {
+        return Some(FsKind::Ntfs);
     }
-    fat_kind(sector)
-}
-
-/// FAT's type is decided by its cluster count alone (Microsoft's FAT specification), never
-/// by the informational "FAT16   " string, which formatters fill in inconsistently.
-fn fat_kind(s: &[u8; 512]) -> Option<FsKind> {
-    if s[0] != 0xEB && s[0] != 0xE9 {
-        return None;
-    }
-    let u16_at = |o: usize| u64::from(u16::from_le_bytes([s[o], s[o + 1]]));
-    let u32_at = |o: usize| u64::from(u32::from_le_bytes([s[o], s[o + 1], s[o + 2], s[o + 3]]));
-    let bytes_per_sector = u16_at(11);
-    let sectors_per_cluster = u64::from(s[13]);
-    let reserved = u16_at(14);
-    let fats = u64::from(s[16]);
-    let root_entries = u16_at(17);
-    if !matches!(bytes_per_sector, 512 | 1024 | 2048 | 4096)
-        || !sectors_per_cluster.is_power_of_two()
-        || reserved == 0
-        || fats == 0
-    {
-        return None;
-    }
-    let total = match u16_at(19) {
-        0 => u32_at(32),
-        n => n,
-    };
-    let fat_size = match u16_at(22) {
-        0 => u32_at(36),
-        n => n,
-    };
-    if total == 0 || fat_size == 0 {
-        return None;
-    }
-    let root_sectors = (root_entries * 32).div_ceil(bytes_per_sector);
-    let meta = reserved + fats * fat_size + root_sectors;
-    let clusters = total.checked_sub(meta)? / sectors_per_cluster;
-    Some(match clusters {
-        0..=4084 => FsKind::Fat12,
-        4085..=65524 => FsKind::Fat16,
-        _ => FsKind::Fat32,
+    // The FAT crate owns the rules (type by cluster count, exFAT's own signature).
+    vmsnapfs_fat::probe(sector).map(|t| match t {
+        vmsnapfs_fat::FatType::Fat12 => FsKind::Fat12,
+        vmsnapfs_fat::FatType::Fat16 => FsKind::Fat16,
+        vmsnapfs_fat::FatType::Fat32 => FsKind::Fat32,
+        vmsnapfs_fat::FatType::ExFat => FsKind::ExFat,
     })
 }
 
