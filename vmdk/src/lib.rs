@@ -3,6 +3,23 @@
 //! (flat, hosted sparse, streamOptimized, COWD redo logs, SEsparse snapshot deltas) and the
 //! snapshot chains they form, through positional `&self` reads that many threads may issue
 //! at once.
+//!
+//! ```no_run
+//! use vmsnapfs_io::ReadAt;
+//! use vmsnapfs_vmdk::Disk;
+//!
+//! let disk = Disk::open_path(std::path::Path::new("vm/vm-000002.vmdk"))?;
+//! println!("{} bytes, chain {:?}", disk.capacity(), disk.chain());
+//! let mut mbr = [0u8; 512];
+//! disk.read_at(0, &mut mbr)?;
+//! for r in disk.allocated_ranges()? {
+//!     println!("data in {r:?}");
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Chain files are opened through a [`Resolver`], so the same code reads local files
+//! ([`LocalResolver`]) or any other byte source.
 
 mod compressed_grain;
 pub mod cowd_header;
