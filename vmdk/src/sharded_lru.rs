@@ -1,7 +1,6 @@
 //! A small LRU split into independently locked shards, so that concurrent readers of
 //! different grains or tables rarely wait on one another and never across I/O.
 
-use std::num::NonZeroUsize;
 use std::sync::{Mutex, MutexGuard};
 
 use lru::LruCache;
@@ -10,16 +9,19 @@ const SHARDS: usize = 16;
 
 pub(crate) struct ShardedLru<V: Clone> {
     shards: Vec<Mutex<LruCache<u64, V>>>,
+    per_shard: usize,
 }
 
 impl<V: Clone> ShardedLru<V> {
     /// `capacity` entries in total, spread over the shards (at least one each).
     pub(crate) fn new(capacity: usize) -> Self {
-        let per = NonZeroUsize::new(capacity.div_ceil(SHARDS).max(1)).unwrap_or(NonZeroUsize::MIN);
+        // Unbounded maps trimmed by hand: `LruCache::new` reserves the whole capacity up
+        // front, which adds up across the hundreds of extents of a split disk.
         Self {
             shards: (0..SHARDS)
-                .map(|_| Mutex::new(LruCache::new(per)))
+                .map(|_| Mutex::new(LruCache::unbounded()))
                 .collect(),
+            per_shard: capacity.div_ceil(SHARDS).max(1),
         }
     }
 
@@ -36,6 +38,27 @@ impl<V: Clone> ShardedLru<V> {
     }
 
     pub(crate) fn put(&self, key: u64, value: V) {
-        self.shard(key).put(key, value);
+        let mut s = self.shard(key);
+        s.put(key, value);
+        while s.len() > self.per_shard {
+            s.pop_lru();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn evicts_least_recently_used_per_shard() {
+        let c = ShardedLru::new(32); // two per shard
+        for k in [0u64, 16, 32] {
+            c.put(k, k);
+        }
+        assert_eq!(c.get(0), None);
+        assert_eq!(c.get(16), Some(16));
+        assert_eq!(c.get(32), Some(32));
+        assert_eq!(c.get(1), None);
     }
 }

@@ -201,7 +201,7 @@ impl SparseExtent {
     ) -> Self {
         let grain_bytes = grain_sectors * 512;
         let inflated = compressed
-            .then(|| ShardedLru::new((INFLATED_CACHE_BYTES / grain_bytes).max(16) as usize));
+            .then(|| ShardedLru::new((INFLATED_CACHE_BYTES / grain_bytes).max(4) as usize));
         Self {
             file: file.to_string(),
             src,
