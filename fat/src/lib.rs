@@ -26,6 +26,9 @@ mod exfat;
 mod fat;
 mod fat_dir;
 mod fsinfo;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod lfn_entry;
 mod oem;
 mod time;

@@ -36,6 +36,17 @@ enum DirMap {
 }
 
 impl DirData {
+    /// Directory bytes that lie contiguously at `base`, in clusters of `cluster_size`.
+    #[cfg(feature = "fuzzing")]
+    pub fn linear(bytes: Vec<u8>, base: u64, cluster_size: u64) -> DirData {
+        DirData {
+            bytes,
+            map: DirMap::Linear(base),
+            cluster_size: cluster_size.max(32),
+            data_start: base,
+        }
+    }
+
     /// Volume byte offset of `index` within the directory data.
     pub fn offset(&self, index: usize) -> u64 {
         let i = index as u64;

@@ -134,6 +134,7 @@ fn check(name: &str, mib: u64, cluster: u64, shape: Shape) {
     tsk.insert("/grown.bin".into(), ours["/grown.bin"].clone());
     diff("sleuthkit", &tsk, "vmsnapfs", &ours);
     check_lookups(&vol, &ids);
+    compare_times(&tsk_times(&img), &our_times(&vol, &ids), true);
     let extents = vol.extents(ids["/frag/big.bin"]).unwrap();
     assert!(extents.len() >= 4, "big.bin is not fragmented: {extents:?}");
     let grown_meta = vol.stat(ids["/grown.bin"]).unwrap();

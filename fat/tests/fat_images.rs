@@ -118,6 +118,19 @@ fn check(name: &str, bits: u32, mib: u64, spc: u32, shape: Shape, expect: FatTyp
     let tsk = tsk_tree(&img, dir.path());
     diff("sleuthkit", &tsk, "vmsnapfs", &as_tsk_sees_fat(&ours));
     check_lookups(&vol, &ids);
+    let tsk_ids = ids
+        .iter()
+        .map(|(p, id)| {
+            (
+                p.split('/')
+                    .map(|c| c.chars().take(208).collect::<String>())
+                    .collect::<Vec<_>>()
+                    .join("/"),
+                *id,
+            )
+        })
+        .collect();
+    compare_times(&tsk_times(&img), &our_times(&vol, &tsk_ids), false);
 
     // The big file had to fill the holes left by the deleted small files.
     let big = ids["/frag/big.bin"];

@@ -408,3 +408,92 @@ impl Drop for Mounted {
         }
     }
 }
+
+/// Modification, access and creation times in whole seconds, as Sleuth Kit prints them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Times {
+    pub modified: Option<i64>,
+    pub accessed: Option<i64>,
+    pub created: Option<i64>,
+}
+
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * ((m + 9) % 12) + 2) / 5 + d - 1;
+    era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468
+}
+
+fn parse_tsk_time(s: &str) -> Option<i64> {
+    // "2026-11-25 03:58:06 (UTC)"; all zeros means unset.
+    let n: Vec<i64> = s
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|p| !p.is_empty())
+        .take(6)
+        .map(|p| p.parse().unwrap())
+        .collect();
+    if n.len() < 6 || n[0] == 0 {
+        return None;
+    }
+    Some(days_from_civil(n[0], n[1], n[2]) * 86_400 + n[3] * 3600 + n[4] * 60 + n[5])
+}
+
+pub fn tsk_times(img: &Path) -> BTreeMap<String, Times> {
+    let out = run(Command::new("fls")
+        .env("TZ", "UTC")
+        .args(["-r", "-p", "-u", "-l"])
+        .arg(img));
+    let mut map = BTreeMap::new();
+    for line in out.lines() {
+        let f: Vec<&str> = line.split('\t').collect();
+        if f.len() < 6 || f[1].starts_with('$') || f[1].ends_with("(Volume Label Entry)") {
+            continue;
+        }
+        map.insert(
+            format!("/{}", f[1]),
+            Times {
+                modified: parse_tsk_time(f[2]),
+                accessed: parse_tsk_time(f[3]),
+                created: parse_tsk_time(f[5]),
+            },
+        );
+    }
+    map
+}
+
+pub fn our_times(vol: &Volume, ids: &BTreeMap<String, FileId>) -> BTreeMap<String, Times> {
+    ids.iter()
+        .map(|(p, id)| {
+            let m = vol.stat(*id).unwrap();
+            (
+                p.clone(),
+                Times {
+                    modified: m.modified.map(|t| t.secs),
+                    accessed: m.accessed.map(|t| t.secs),
+                    created: m.created.map(|t| t.secs),
+                },
+            )
+        })
+        .collect()
+}
+
+/// Our times equal Sleuth Kit's for every path. `exfat`: Sleuth Kit shows the access
+/// time truncated to the day, and drops the whole second that a 10 ms increment of
+/// 100–199 carries (it keeps only the sub-second part), so compare at its precision.
+pub fn compare_times(tsk: &BTreeMap<String, Times>, ours: &BTreeMap<String, Times>, exfat: bool) {
+    assert_eq!(tsk.len(), ours.len(), "same number of entries");
+    for (path, t) in tsk {
+        let o = ours
+            .get(path)
+            .unwrap_or_else(|| panic!("{path} missing from our times"));
+        let mut o = *o;
+        if exfat {
+            o.accessed = o.accessed.map(|a| a - a.rem_euclid(86_400));
+            o.modified = o.modified.map(|a| a - a.rem_euclid(2));
+            o.created = o.created.map(|a| a - a.rem_euclid(2));
+        }
+        assert_eq!(*t, o, "times of {path}");
+        assert!(o.modified.is_some(), "{path} has a modification time");
+    }
+}
