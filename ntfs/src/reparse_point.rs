@@ -14,6 +14,13 @@ const SYMLINK_FLAG_RELATIVE: u32 = 1;
 pub enum LinkKind {
     Symlink,
     Junction,
+    /// A WSL (LX) symlink: a POSIX target stored as UTF-8, kept verbatim.
+    WslSymlink,
+}
+
+/// Tags that [`parse_link`] decodes.
+pub fn is_link_tag(tag: u32) -> bool {
+    matches!(tag, TAG_SYMLINK | TAG_MOUNT_POINT | TAG_LX_SYMLINK)
 }
 
 /// A decoded symlink or junction.
@@ -50,6 +57,19 @@ pub fn parse_link(b: &[u8]) -> Result<ReparseTarget, String> {
             (LinkKind::Symlink, 12, flags & SYMLINK_FLAG_RELATIVE != 0)
         }
         TAG_MOUNT_POINT => (LinkKind::Junction, 8, false),
+        TAG_LX_SYMLINK => {
+            // u32 version (2), then the target in UTF-8 up to the end of the data.
+            let t = data.get(4..).ok_or("WSL symlink data truncated")?;
+            let target = String::from_utf8_lossy(t).into_owned();
+            return Ok(ReparseTarget {
+                kind: LinkKind::WslSymlink,
+                relative: !target.starts_with('/'),
+                foreign: false,
+                substitute_name: target.clone(),
+                print_name: target.clone(),
+                target,
+            });
+        }
         _ => return Err(format!("tag {tag:#010x} is not a link")),
     };
     let get = |o: usize, l: usize| -> Result<String, String> {

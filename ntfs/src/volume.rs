@@ -768,9 +768,7 @@ impl Volume {
         };
         let is_dir = f.flags & FLAG_DIRECTORY != 0;
         let kind = match reparse_tag {
-            Some(reparse_point::TAG_SYMLINK) | Some(reparse_point::TAG_MOUNT_POINT) => {
-                FileKind::Symlink
-            }
+            Some(t) if reparse_point::is_link_tag(t) => FileKind::Symlink,
             _ if is_dir => FileKind::Directory,
             None | Some(reparse_point::TAG_WOF) => FileKind::File,
             Some(_) => FileKind::OtherReparse,
@@ -815,7 +813,7 @@ impl Volume {
             tag: 0,
         })?;
         let tag = reparse_point::tag(&rp).unwrap_or(0);
-        if tag != reparse_point::TAG_SYMLINK && tag != reparse_point::TAG_MOUNT_POINT {
+        if !reparse_point::is_link_tag(tag) {
             return Err(Error::NotALink { record: id.0, tag });
         }
         reparse_point::parse_link(&rp).map_err(|m| Error::corrupt(id.0, m))
@@ -1057,10 +1055,7 @@ impl Volume {
 }
 
 fn kind_hint(f: &file_name::FileName) -> FileKind {
-    if f.attributes & attr::REPARSE_POINT != 0
-        && (f.reparse_tag == reparse_point::TAG_SYMLINK
-            || f.reparse_tag == reparse_point::TAG_MOUNT_POINT)
-    {
+    if f.attributes & attr::REPARSE_POINT != 0 && reparse_point::is_link_tag(f.reparse_tag) {
         FileKind::Symlink
     } else if f.attributes & ATTR_DIRECTORY_INDEX != 0 {
         FileKind::Directory

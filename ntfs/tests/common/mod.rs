@@ -133,3 +133,156 @@ pub fn run(cmd: &str, args: &[&str]) -> Vec<u8> {
     );
     out.stdout
 }
+
+/// An ntfs-3g FUSE mount of an image, unmounted (and the daemon reaped, so every write
+/// is on disk) when dropped.
+pub struct Mount {
+    pub dir: PathBuf,
+    child: Option<std::process::Child>,
+}
+
+impl Mount {
+    pub fn new(img: &Path, dir: &Path, extra_opts: &str) -> Mount {
+        std::fs::create_dir_all(dir).unwrap();
+        let mut opts = String::from("no_detach,streams_interface=windows");
+        if !extra_opts.is_empty() {
+            opts.push(',');
+            opts.push_str(extra_opts);
+        }
+        let child = Command::new("ntfs-3g")
+            .arg("-o")
+            .arg(&opts)
+            .arg(img)
+            .arg(dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("ntfs-3g must be installed (scripts/test.sh): {e}"));
+        let m = Mount {
+            dir: dir.to_path_buf(),
+            child: Some(child),
+        };
+        let canon = std::fs::canonicalize(dir).unwrap();
+        for _ in 0..200 {
+            let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
+            if mounts
+                .lines()
+                .any(|l| l.split(' ').nth(1) == Some(canon.to_str().unwrap()))
+            {
+                return m;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(25));
+        }
+        panic!("ntfs-3g mount of {} did not appear", img.display());
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        // The kernel can briefly report the mount busy right after the last file closes.
+        let mut ok = false;
+        for _ in 0..50 {
+            let st = Command::new("fusermount")
+                .arg("-u")
+                .arg(&self.dir)
+                .stderr(std::process::Stdio::null())
+                .status();
+            if st.is_ok_and(|s| s.success()) {
+                ok = true;
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        if !ok {
+            let _ = Command::new("fusermount")
+                .arg("-u")
+                .arg("-z")
+                .arg(&self.dir)
+                .status();
+        }
+        if let Some(mut c) = self.child.take() {
+            let _ = c.wait();
+        }
+    }
+}
+
+/// A fresh image: `mkntfs` with the given cluster and sector size.
+pub fn mkntfs(path: &Path, size: u64, cluster: u32, sector: u32, label: &str) {
+    let f = std::fs::File::create(path).unwrap();
+    f.set_len(size).unwrap();
+    drop(f);
+    run(
+        "mkntfs",
+        &[
+            "-q",
+            "-F",
+            "-f",
+            "-c",
+            &cluster.to_string(),
+            "-s",
+            &sector.to_string(),
+            "-L",
+            label,
+            path.to_str().unwrap(),
+        ],
+    );
+}
+
+/// Deterministic pseudo-random bytes (xorshift), so tests need no RNG crate.
+pub fn prng_bytes(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+/// Compressible text.
+pub fn text_bytes(len: usize) -> Vec<u8> {
+    let mut v = Vec::with_capacity(len);
+    let mut i = 0u64;
+    while v.len() < len {
+        v.extend_from_slice(format!("line {i} of some fairly repetitive text\n").as_bytes());
+        i += 1;
+    }
+    v.truncate(len);
+    v
+}
+
+/// Regular files and named streams according to Sleuth Kit (`fls -l` sizes, `icat`
+/// content), metadata files and deleted entries left out.
+pub fn sleuthkit_listing(img: &Path) -> Listing {
+    let img_s = img.to_str().unwrap();
+    let text = String::from_utf8(run("fls", &["-r", "-p", "-F", "-l", img_s])).unwrap();
+    let mut out = Listing::new();
+    for line in text.lines() {
+        let f: Vec<&str> = line.split('\t').collect();
+        if f.len() < 7 || f[0].contains('*') {
+            continue;
+        }
+        let path = f[1].to_string();
+        if path.starts_with('$') {
+            continue;
+        }
+        let size: u64 = f[6].parse().unwrap();
+        let inode = f[0]
+            .split_whitespace()
+            .nth(1)
+            .unwrap()
+            .trim_end_matches(':')
+            .to_string();
+        let hash = if size == 0 {
+            sha256_bytes(&[])
+        } else {
+            let data = run("icat", &[img_s, &inode]);
+            assert_eq!(data.len() as u64, size, "icat {inode} ({path})");
+            sha256_bytes(&data)
+        };
+        out.insert(path, (size, hash));
+    }
+    out
+}
