@@ -104,3 +104,37 @@ pub fn read_chunk(w: &WofFile, idx: u64, read: &mut ChunkSource<'_>) -> Result<V
     w.algorithm.decompress(&comp, &mut out)?;
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A file over 4 GiB switches the chunk table to u64 entries.
+    #[test]
+    fn u64_chunk_table() {
+        let size = 5u64 << 30;
+        let chunk = 4096u64;
+        let n = size / chunk;
+        let table = (n - 1) * 8;
+        let w = WofFile {
+            algorithm: Algorithm::Xpress4K,
+            size,
+            stream_size: table + n * chunk,
+        };
+        let mut read = |off: u64, b: &mut [u8]| -> Result<(), String> {
+            if off < table {
+                assert_eq!(b.len(), 8);
+                let i = off / 8;
+                b.copy_from_slice(&((i + 1) * chunk).to_le_bytes());
+            } else {
+                let idx = ((off - table) / chunk) as u8;
+                b.fill(idx);
+            }
+            Ok(())
+        };
+        let c = read_chunk(&w, 1_000_003, &mut read).unwrap();
+        assert_eq!(c.len(), 4096);
+        assert!(c.iter().all(|&x| x == (1_000_003u64 % 256) as u8));
+        assert!(read_chunk(&w, n, &mut read).is_err());
+    }
+}
