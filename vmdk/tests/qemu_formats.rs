@@ -493,3 +493,75 @@ fn disk_is_send_and_sync() {
     check::<Disk>();
     check::<vmsnapfs_vmdk::LocalResolver>();
 }
+
+/// Small sequential reads of a streamOptimized disk reuse the inflated grain: counting the
+/// reads that reach the file shows each grain is fetched once, not once per small read.
+#[test]
+fn stream_small_reads_inflate_each_grain_once() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+    use vmsnapfs_io::FileSource;
+    use vmsnapfs_vmdk::Resolver;
+
+    struct Counting {
+        inner: FileSource,
+        reads: Arc<AtomicU64>,
+    }
+    impl ReadAt for Counting {
+        fn read_at(&self, offset: u64, buf: &mut [u8]) -> std::io::Result<()> {
+            self.reads.fetch_add(1, Ordering::Relaxed);
+            self.inner.read_at(offset, buf)
+        }
+        fn size(&self) -> u64 {
+            self.inner.size()
+        }
+    }
+    struct R(std::path::PathBuf, Arc<AtomicU64>);
+    impl Resolver for R {
+        fn open(&self, name: &str) -> std::io::Result<Arc<dyn ReadAt>> {
+            Ok(Arc::new(Counting {
+                inner: FileSource::open(&self.0.join(name))?,
+                reads: self.1.clone(),
+            }))
+        }
+    }
+
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path();
+    make_raw(dir, "s.raw", 4, 5);
+    run(
+        dir,
+        "qemu-io",
+        &["-f", "raw", "-c", "write -P 0x6b 0 1M", "s.raw"],
+    );
+    run(
+        dir,
+        "qemu-img",
+        &[
+            "convert",
+            "-f",
+            "raw",
+            "-O",
+            "vmdk",
+            "-o",
+            "subformat=streamOptimized",
+            "s.raw",
+            "s.vmdk",
+        ],
+    );
+    let expected = qemu_raw(dir, "s.vmdk");
+    let reads = Arc::new(AtomicU64::new(0));
+    let disk = Disk::open(Arc::new(R(dir.to_path_buf(), reads.clone())), "s.vmdk").unwrap();
+    let before = reads.load(Ordering::Relaxed);
+    let mut buf = [0u8; 4096];
+    for off in (0..1 << 20).step_by(4096) {
+        disk.read_at(off, &mut buf).unwrap();
+        assert!(buf[..] == expected[off as usize..off as usize + 4096]);
+    }
+    // 256 small reads over 16 grains of 64 KiB: one table load plus one fetch per grain.
+    let n = reads.load(Ordering::Relaxed) - before;
+    assert!(
+        n <= 16 + 4,
+        "{n} file reads for 256 small reads of 16 grains"
+    );
+}
