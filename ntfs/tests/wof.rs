@@ -78,7 +78,13 @@ fn wof_files_read_transparently() {
             std::fs::write(m.dir.join(format!("{name}:WofCompressedData")), &res).unwrap();
             run(
                 "setfattr",
-                &["-n", "system.ntfs_reparse_data", "-v", &wof_reparse(alg), p.to_str().unwrap()],
+                &[
+                    "-n",
+                    "system.ntfs_reparse_data",
+                    "-v",
+                    &wof_reparse(alg),
+                    p.to_str().unwrap(),
+                ],
             );
         }
     }
@@ -96,6 +102,9 @@ fn wof_files_read_transparently() {
         let mut b = vec![0u8; 10_000];
         let n = vol.read(id, None, 4000, &mut b).unwrap();
         assert_eq!(&b[..n], &sample[4000..14_000]);
-        assert_eq!(vol.allocated_ranges(id, None).unwrap(), vec![0..sample.len() as u64]);
+        assert_eq!(
+            vol.allocated_ranges(id, None).unwrap(),
+            vec![0..sample.len() as u64]
+        );
     }
 }
