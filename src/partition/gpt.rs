@@ -50,12 +50,7 @@ fn read_with_sector(disk: &dyn ReadAt, sector: u64) -> Result<Vec<Partition>, Pa
     }
 }
 
-fn load(
-    disk: &dyn ReadAt,
-    sector: u64,
-    lba: u64,
-    last_lba: u64,
-) -> Result<Vec<Partition>, String> {
+fn load(disk: &dyn ReadAt, sector: u64, lba: u64, last_lba: u64) -> Result<Vec<Partition>, String> {
     let header = read_header(disk, sector, lba, last_lba)?;
     let len = u64::from(header.entries) * u64::from(header.entry_size);
     let offset = header
@@ -125,7 +120,9 @@ fn read_header(disk: &dyn ReadAt, sector: u64, lba: u64, last_lba: u64) -> Resul
         return Err(format!("entry size {entry_size} at offset {offset}"));
     }
     if u64::from(entries) * u64::from(entry_size) > MAX_ARRAY_BYTES {
-        return Err(format!("{entries} entries of {entry_size} bytes is implausible"));
+        return Err(format!(
+            "{entries} entries of {entry_size} bytes is implausible"
+        ));
     }
     if entry_lba > last_lba {
         return Err(format!("entry array LBA {entry_lba} past the disk"));

@@ -8,9 +8,9 @@ use vmsnapfs_io::FileSource;
 use super::*;
 
 fn run(cmd: &mut Command) -> String {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("{cmd:?}: {e} (is the tool installed? scripts/test.sh installs it)"));
+    let out = cmd.output().unwrap_or_else(|e| {
+        panic!("{cmd:?}: {e} (is the tool installed? scripts/test.sh installs it)")
+    });
     assert!(
         out.status.success(),
         "{cmd:?} failed: {}",
@@ -117,8 +117,22 @@ fn gpt_matches_sfdisk_and_keeps_names_and_types() {
     let img = tmp.path().join("gpt.img");
     blank_disk(&img, 64 << 20);
     run(Command::new("sgdisk")
-        .args(["-n", "1:2048:+8M", "-t", "1:ef00", "-c", "1:EFI system partition"])
-        .args(["-n", "2:0:+1M", "-t", "2:0c01", "-c", "2:Microsoft reserved partition"])
+        .args([
+            "-n",
+            "1:2048:+8M",
+            "-t",
+            "1:ef00",
+            "-c",
+            "1:EFI system partition",
+        ])
+        .args([
+            "-n",
+            "2:0:+1M",
+            "-t",
+            "2:0c01",
+            "-c",
+            "2:Microsoft reserved partition",
+        ])
         .args(["-n", "3:0:+20M", "-t", "3:0700", "-c", "3:Basic data ü"])
         .args(["-n", "5:0:+4M", "-t", "5:8300"])
         .arg(&img));
@@ -184,9 +198,16 @@ fn ebr_loop_is_rejected() {
         let ext_start = 2048u64;
         let mut s = [0u8; 512];
         disk.read_at(ext_start * 512, &mut s).unwrap();
-        ext_start + u64::from(u32::from_le_bytes(s[446 + 16 + 8..446 + 16 + 12].try_into().unwrap()))
+        ext_start
+            + u64::from(u32::from_le_bytes(
+                s[446 + 16 + 8..446 + 16 + 12].try_into().unwrap(),
+            ))
     };
-    corrupt(&img, second_ebr * 512 + 446 + 16, &[0, 0, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0, 0, 8, 0, 0]);
+    corrupt(
+        &img,
+        second_ebr * 512 + 446 + 16,
+        &[0, 0, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0, 0, 8, 0, 0],
+    );
     let disk = FileSource::open(&img).unwrap();
     let err = read_table(&disk).unwrap_err();
     assert!(err.to_string().contains("links back"), "{err}");
@@ -200,7 +221,10 @@ fn whole_disk_file_system_or_blank_disk_has_no_table() {
     run(Command::new("mkfs.vfat").arg("-F").arg("16").arg(&img));
     let disk = FileSource::open(&img).unwrap();
     assert_eq!(read_table(&disk).unwrap(), (TableKind::None, vec![]));
-    assert_eq!(crate::detect::detect(&disk), Some(crate::detect::FsKind::Fat16));
+    assert_eq!(
+        crate::detect::detect(&disk),
+        Some(crate::detect::FsKind::Fat16)
+    );
 
     let blank = tmp.path().join("blank.img");
     blank_disk(&blank, 1 << 20);
@@ -227,7 +251,11 @@ fn partitions_past_the_disk_end_are_trimmed_or_dropped() {
     let (_, parts) = read_table(&disk).unwrap();
     let numbers: Vec<u32> = parts.iter().map(|p| p.number).collect();
     assert_eq!(numbers, [1, 3], "{parts:?}");
-    assert_eq!(parts[0].start + parts[0].size, 2 << 20, "trimmed to the disk");
+    assert_eq!(
+        parts[0].start + parts[0].size,
+        2 << 20,
+        "trimmed to the disk"
+    );
 }
 
 #[test]
@@ -242,7 +270,9 @@ fn random_mutations_never_panic() {
     let mbr = std::fs::read(&img).unwrap();
     let gimg = tmp.path().join("g.img");
     blank_disk(&gimg, 8 << 20);
-    run(Command::new("sgdisk").args(["-n", "1:2048:+1M", "-n", "2:0:+1M"]).arg(&gimg));
+    run(Command::new("sgdisk")
+        .args(["-n", "1:2048:+1M", "-n", "2:0:+1M"])
+        .arg(&gimg));
     let gpt = std::fs::read(&gimg).unwrap();
     let mut state = 0x2545_F491_4F6C_DD1Du64;
     let mut next = || {
@@ -265,7 +295,12 @@ fn random_mutations_never_panic() {
         for _ in 0..(next() % 8 + 1) {
             let r = next();
             let off = if extra > 0 {
-                (r >> 8) % (512 * 33) + if r & 1 == 0 { 0 } else { img.len() as u64 - 512 * 33 }
+                (r >> 8) % (512 * 33)
+                    + if r & 1 == 0 {
+                        0
+                    } else {
+                        img.len() as u64 - 512 * 33
+                    }
             } else {
                 hot[(r >> 8) as usize % hot.len()]
             };
