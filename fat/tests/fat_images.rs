@@ -35,7 +35,7 @@ fn build(
     spc: u32,
     shape: &Shape,
     seed: u64,
-) -> (std::path::PathBuf, Tree) {
+) -> (std::path::PathBuf, Tree, u64) {
     for t in ["mkfs.vfat", "mcopy", "mdel", "mmd", "mdir"] {
         require(t);
     }
@@ -83,7 +83,17 @@ fn build(
             .arg(format!("::/frag/{name}")));
         fs::remove_file(frag.join(name)).unwrap();
     }
-    let big = free_bytes(&img).saturating_sub(CLUSTER_MARGIN * cluster) - 123;
+    // More than the 20 two-cluster holes hold, so that it spans holes and the tail.
+    let big = (40 + 8) * cluster + 123;
+    assert!(free_bytes(&img) > big + CLUSTER_MARGIN * cluster);
+    if bits == 32 {
+        // mtools allocates from the FSInfo next-free hint, past the holes; the spec
+        // lets a hint be "unknown" (0xFFFFFFFF), which sends it to the start.
+        let mut b = fs::read(&img).unwrap();
+        let fsinfo = usize::from(u16::from_le_bytes([b[48], b[49]])) * 512;
+        b[fsinfo + 492..fsinfo + 496].copy_from_slice(&u32::MAX.to_le_bytes());
+        fs::write(&img, b).unwrap();
+    }
     let big_path = dir.join(format!("{name}.big"));
     fs::write(&big_path, rng.bytes(big as usize)).unwrap();
     run(Command::new("mcopy")
@@ -92,12 +102,13 @@ fn build(
         .arg(&big_path)
         .arg("::/frag/big.bin"));
     fs::rename(&big_path, frag.join("big.bin")).unwrap();
-    (img, walk_fs(&stage))
+    let free = free_bytes(&img);
+    (img, walk_fs(&stage), free)
 }
 
 fn check(name: &str, bits: u32, mib: u64, spc: u32, shape: Shape, expect: FatType) {
     let dir = tempdir();
-    let (img, staged) = build(
+    let (img, staged, free) = build(
         dir.path(),
         name,
         bits,
@@ -112,6 +123,11 @@ fn check(name: &str, bits: u32, mib: u64, spc: u32, shape: Shape, expect: FatTyp
     assert_eq!(info.label.as_deref(), Some("TESTVOL"));
     assert_eq!(info.serial, Some(0x1234_5678));
     assert_eq!(info.cluster_size, 512 * spc);
+    // Counted from the FAT (FAT12/16) or taken from FSInfo (FAT32): as mtools says.
+    assert_eq!(
+        u64::from(info.free_clusters.unwrap()) * u64::from(info.cluster_size),
+        free
+    );
     assert_eq!(info.dirty, if bits == 12 { None } else { Some(false) });
     let (ours, ids) = walk_volume(&vol);
     diff("staging", &staged, "vmsnapfs", &ours);
@@ -147,7 +163,7 @@ fn check(name: &str, bits: u32, mib: u64, spc: u32, shape: Shape, expect: FatTyp
     assert_eq!(entries.len(), shape.many);
     let long = entries
         .iter()
-        .find(|e| e.name == "entry number 00001 with a long name.dat")
+        .find(|e| e.name == "00001 entry with a long name.dat")
         .unwrap();
     let alias = long.short_name.clone().unwrap();
     assert_eq!(

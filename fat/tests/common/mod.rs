@@ -126,11 +126,13 @@ pub fn build_stage(root: &Path, shape: &Shape, seed: u64) {
     let many = root.join("many");
     fs::create_dir_all(&many).unwrap();
     for i in 0..shape.many {
-        // Alternate pure 8.3 names (no LFN slots) with long names (LFN slots).
+        // Alternate pure 8.3 names (no LFN slots) with long names (LFN slots). The
+        // long names differ in their first characters: names sharing a prefix make
+        // mtools try ~1, ~2, ... aliases one by one, which is cubic in the count.
         let name = if i % 2 == 0 {
             format!("F{i:05}.DAT")
         } else {
-            format!("entry number {i:05} with a long name.dat")
+            format!("{i:05} entry with a long name.dat")
         };
         let size = rng.below(300) as usize;
         write(&many.join(name), &rng.bytes(size));
