@@ -19,6 +19,11 @@ impl UpCase {
         Some(UpCase { table })
     }
 
+    /// No case folding at all; a placeholder until $UpCase is read.
+    pub fn identity() -> Self {
+        UpCase { table: Vec::new() }
+    }
+
     /// Used only when $UpCase itself is unreadable: Unicode simple upper-casing of the BMP
     /// is what Windows' table was generated from, so lookups still work for common names.
     pub fn fallback() -> Self {

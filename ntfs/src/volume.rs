@@ -128,7 +128,7 @@ impl Volume {
             boot,
             mft_runs: vec![boot_run],
             mft_records: 1,
-            upcase: UpCase::fallback(),
+            upcase: UpCase::identity(),
             info,
             files: ShardedCache::new(4096),
             index_blocks: ShardedCache::new(1024),
@@ -136,11 +136,11 @@ impl Volume {
             security: OnceLock::new(),
         };
         vol.load_mft()?;
-        if let Ok(up) = vol.read_whole(UPCASE_RECORD, None, 131072) {
-            if let Some(u) = UpCase::from_bytes(&up) {
-                vol.upcase = u;
-            }
-        }
+        vol.upcase = vol
+            .read_whole(UPCASE_RECORD, None, 131072)
+            .ok()
+            .and_then(|b| UpCase::from_bytes(&b))
+            .unwrap_or_else(UpCase::fallback);
         vol.load_volume_info();
         Ok(vol)
     }
