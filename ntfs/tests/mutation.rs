@@ -81,7 +81,7 @@ fn byte_flips_never_panic_or_hang() {
     assert!(!indx.is_empty());
     let (tx, rx) = mpsc::channel();
     let worker = std::thread::spawn(move || {
-        let mut rng = Rng(0x5EED_0F_7E57);
+        let mut rng = Rng(0x005E_ED0F_7E57);
         for iter in 0..ITERATIONS {
             let mut img = base.clone();
             for _ in 0..1 + rng.below(8) {
