@@ -542,7 +542,10 @@ impl Volume {
         {
             return Ok(c.clone());
         }
-        if clusters > 0 && first == 0 {
+        if clusters == 0 {
+            return Ok(Arc::new(Chain::default()));
+        }
+        if first == 0 {
             return Err(Error::ChainBroken {
                 first,
                 cluster: 0,

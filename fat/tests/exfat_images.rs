@@ -43,8 +43,8 @@ fn set_checksum(set: &[u8]) -> u16 {
 }
 
 /// Finds the entry set named `name` by scanning the raw image (independently of the
-/// reader under test), sets its ValidDataLength and fixes the SetChecksum.
-fn set_valid_data_length(img: &Path, name: &str, valid: u64) {
+/// reader under test), lets `edit` change it, and fixes the SetChecksum.
+fn patch_set(img: &Path, name: &str, edit: impl FnOnce(&mut [u8])) {
     let mut bytes = fs::read(img).unwrap();
     let units: Vec<u16> = name.encode_utf16().collect();
     let mut found = None;
@@ -55,20 +55,37 @@ fn set_valid_data_length(img: &Path, name: &str, valid: u64) {
         if usize::from(bytes[off + 35]) != units.len() {
             continue;
         }
-        let stored: Vec<u16> = (0..units.len())
+        let stored: Vec<u16> = (0..units.len().min(15))
             .map(|i| u16::from_le_bytes([bytes[off + 66 + 2 * i], bytes[off + 67 + 2 * i]]))
             .collect();
-        if stored == units {
+        if stored == units[..units.len().min(15)] {
             assert!(found.is_none(), "two entry sets named {name}");
             found = Some(off);
         }
     }
-    let off = found.expect("entry set not found");
+    let off = found.unwrap_or_else(|| panic!("entry set {name} not found in one piece"));
     let count = usize::from(bytes[off + 1]);
-    bytes[off + 40..off + 48].copy_from_slice(&valid.to_le_bytes());
-    let sum = set_checksum(&bytes[off..off + 32 * (1 + count)]);
-    bytes[off + 2..off + 4].copy_from_slice(&sum.to_le_bytes());
+    let set = &mut bytes[off..off + 32 * (1 + count)];
+    edit(set);
+    let sum = set_checksum(set);
+    set[2..4].copy_from_slice(&sum.to_le_bytes());
     fs::write(img, bytes).unwrap();
+}
+
+/// How many in-use Stream Extension entries have NoFatChain set, and how many not.
+fn no_fat_chain_census(img: &Path) -> (usize, usize) {
+    let bytes = fs::read(img).unwrap();
+    let (mut contiguous, mut chained) = (0, 0);
+    for off in (0..bytes.len() - 64).step_by(32) {
+        if bytes[off] == 0x85 && bytes[off + 32] == 0xC0 && bytes[off + 56] != 0 {
+            if bytes[off + 33] & 2 != 0 {
+                contiguous += 1;
+            } else {
+                chained += 1;
+            }
+        }
+    }
+    (contiguous, chained)
 }
 
 fn check(name: &str, mib: u64, cluster: u64, shape: Shape) {
@@ -119,7 +136,15 @@ fn check(name: &str, mib: u64, cluster: u64, shape: Shape) {
     let free_after = avail_bytes(&m.mnt);
     m.unmount();
 
-    set_valid_data_length(&img, "grown.bin", VALID as u64);
+    patch_set(&img, "grown.bin", |set| {
+        set[40..48].copy_from_slice(&(VALID as u64).to_le_bytes())
+    });
+    // Local times: modified at UTC+02:00, created at UTC-05:00, accessed unknown zone.
+    patch_set(&img, "grown.bin", |set| {
+        set[22] = 0x80 | 0x6C;
+        set[23] = 0x80 | 8;
+        set[24] = 0;
+    });
     require("fsck.exfat");
     run(Command::new("fsck.exfat").arg("-n").arg(&img));
 
@@ -139,7 +164,20 @@ fn check(name: &str, mib: u64, cluster: u64, shape: Shape) {
     tsk.insert("/grown.bin".into(), ours["/grown.bin"].clone());
     diff("sleuthkit", &tsk, "vmsnapfs", &ours);
     check_lookups(&vol, &ids);
-    compare_times(&tsk_times(&img), &our_times(&vol, &ids), true);
+    let tsk_t = tsk_times(&img);
+    let mut our_t = our_times(&vol, &ids);
+    // Sleuth Kit ignores the UTC offset fields; we apply them.
+    let (theirs, ours) = (tsk_t["/grown.bin"], our_t["/grown.bin"]);
+    let even = |t: Option<i64>| t.map(|t| t - t.rem_euclid(2));
+    assert_eq!(even(ours.modified), theirs.modified.map(|t| t - 2 * 3600));
+    assert_eq!(even(ours.created), theirs.created.map(|t| t + 5 * 3600));
+    our_t.insert("/grown.bin".into(), theirs);
+    compare_times(&tsk_t, &our_t, true);
+    let (contiguous, chained) = no_fat_chain_census(&img);
+    assert!(
+        contiguous > 0 && chained > 0,
+        "both NoFatChain ({contiguous}) and FAT-chained ({chained}) files were read"
+    );
     let extents = vol.extents(ids["/frag/big.bin"]).unwrap();
     assert!(extents.len() >= 4, "big.bin is not fragmented: {extents:?}");
     let grown_meta = vol.stat(ids["/grown.bin"]).unwrap();

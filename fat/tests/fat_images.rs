@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::Command;
 
 use common::*;
-use vmsnapfs_fat::{FatType, FileKind};
+use vmsnapfs_fat::{Attributes, FatType, FileKind};
 
 const CLUSTER_MARGIN: u64 = 4;
 
@@ -36,7 +36,7 @@ fn build(
     shape: &Shape,
     seed: u64,
 ) -> (std::path::PathBuf, Tree, u64) {
-    for t in ["mkfs.vfat", "mcopy", "mdel", "mmd", "mdir"] {
+    for t in ["mkfs.vfat", "mcopy", "mdel", "mmd", "mdir", "mattrib"] {
         require(t);
     }
     let img = dir.join(format!("{name}.img"));
@@ -75,6 +75,14 @@ fn build(
         .arg(&img)
         .args(&args)
         .arg("::/"));
+    run(Command::new("mattrib")
+        .arg("-i")
+        .arg(&img)
+        .args(["+r", "+h", "::/hello.txt"]));
+    run(Command::new("mattrib")
+        .arg("-i")
+        .arg(&img)
+        .args(["+s", "-a", "::/UPPER.TXT"]));
     for i in (1..40).step_by(2) {
         let name = format!("small{i:02}.bin");
         run(Command::new("mdel")
@@ -182,6 +190,21 @@ fn check(name: &str, bits: u32, mib: u64, spc: u32, shape: Shape, expect: FatTyp
         "mtime {m}"
     );
     assert_eq!(vol.stat(ids["/nest"]).unwrap().kind, FileKind::Directory);
+    // Attributes as mattrib set them.
+    let a = meta.attributes;
+    assert!(
+        a.contains(Attributes::READ_ONLY) && a.contains(Attributes::HIDDEN),
+        "{a:?}"
+    );
+    assert!(!a.contains(Attributes::SYSTEM));
+    let a = vol.stat(ids["/UPPER.TXT"]).unwrap().attributes;
+    assert!(
+        a.contains(Attributes::SYSTEM) && !a.contains(Attributes::ARCHIVE),
+        "{a:?}"
+    );
+    assert!(!a.contains(Attributes::READ_ONLY));
+    let a = vol.stat(ids["/nest"]).unwrap().attributes;
+    assert!(a.contains(Attributes::DIRECTORY), "{a:?}");
     // A directory cannot be read as a file, nor a file listed as a directory.
     assert!(vol.read(ids["/nest"], 0, &mut [0u8; 4]).is_err());
     assert!(vol.read_dir(ids["/hello.txt"]).is_err());

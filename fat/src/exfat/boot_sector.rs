@@ -158,7 +158,9 @@ pub(crate) fn read_boot_region(reader: &dyn ReadAt) -> Result<(BootSector, bool)
                 if let Ok(b) = parse(&head) {
                     if u32::from(b.bytes_per_sector_shift) == shift {
                         let mut region = vec![0u8; (12 * bps) as usize];
-                        read_exact(reader, 12 * bps, &mut region)?;
+                        if read_exact(reader, 12 * bps, &mut region).is_err() {
+                            continue;
+                        }
                         let stored = u32_at(&region, (11 * bps) as usize);
                         if boot_checksum(&region[..(11 * bps) as usize]) == stored {
                             return Ok((b, true));
