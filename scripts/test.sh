@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 # Tools the tests build images with, and the independent readers they check us against.
 PKGS=(
   ntfs-3g sleuthkit dosfstools mtools exfatprogs exfat-fuse fdisk gdisk
-  qemu-utils fuse3 attr wimtools rsync tar bzip2 xxd python3 gcc pkg-config
+  qemu-utils fuse3 attr wimtools rsync tar bzip2 xxd python3 gcc pkg-config mount
 )
 
 missing=()

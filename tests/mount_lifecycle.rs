@@ -128,7 +128,7 @@ fn fusermount_and_umount_and_sigterm_all_thaw_and_end_the_server() {
 fn foreground_mode_serves_until_sigint_and_exits_zero() {
     let (script, log) = hook("");
     let mp = scratch("fg");
-    let mut child = Command::new(bin())
+    let child = Command::new(bin())
         .arg("mount")
         .arg("-f")
         .arg(fixtures())

@@ -26,6 +26,12 @@ fn oracle_partition(vm: &str, disk: usize, n: u32) -> PathBuf {
     part
 }
 
+fn getxattr(p: &Path, name: &str) -> String {
+    run(Command::new("getfattr")
+        .args(["--only-values", "-e", "hex", "-n", name])
+        .arg(p))
+}
+
 struct Ntfs3g(PathBuf);
 
 impl Ntfs3g {
@@ -70,6 +76,26 @@ fn ntfs_volume_matches_ntfs3g_including_streams_links_and_hard_links() {
             user_xattrs(&oracle.0.join(f)),
             "xattrs of {f}"
         );
+    }
+    // ntfs-3g's system.ntfs_* attributes, byte for byte.
+    for f in [
+        "Users/Public/Documents/with-stream.txt",
+        "Users/Public/Documents/big.bin",
+        "Windows/System32",
+        "sparse.dat",
+    ] {
+        for name in [
+            "system.ntfs_attrib_be",
+            "system.ntfs_times_be",
+            "system.ntfs_crtime_be",
+            "system.ntfs_acl",
+        ] {
+            assert_eq!(
+                getxattr(&vol.join(f), name),
+                getxattr(&oracle.0.join(f), name),
+                "{name} of {f}"
+            );
+        }
     }
     let streams = user_xattrs(&vol.join("Users/Public/Documents/with-stream.txt"));
     assert_eq!(streams["user.summary"], [0, 1, 2, 3, 0xff, 0xfe]);

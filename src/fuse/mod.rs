@@ -53,6 +53,8 @@ pub struct VmFs {
     handles: Mutex<HashMap<u64, Arc<Handle>>>,
     next_fh: AtomicU64,
     mounted_at: SystemTime,
+    /// Inode → the freeze it was last opened in.
+    opened_in: Mutex<HashMap<u64, u64>>,
 }
 
 type R<T> = Result<T, Errno>;
@@ -81,6 +83,7 @@ impl VmFs {
             handles: Mutex::new(HashMap::new()),
             next_fh: AtomicU64::new(1),
             mounted_at: SystemTime::now(),
+            opened_in: Mutex::new(HashMap::new()),
         }
     }
 
@@ -564,10 +567,21 @@ impl Filesystem for VmFs {
                         FopenFlags::FOPEN_DIRECT_IO,
                     )
                 }
-                _ => (
-                    self.new_handle(Handle::Node(u)),
-                    FopenFlags::FOPEN_KEEP_CACHE,
-                ),
+                _ => {
+                    // Keep the page cache across opens of the same freeze only: after
+                    // idle release a re-freeze may show newer data under the same inode.
+                    let seen = self
+                        .opened_in
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .insert(ino.0, u.vm.freeze_id);
+                    let flags = if seen == Some(u.vm.freeze_id) {
+                        FopenFlags::FOPEN_KEEP_CACHE
+                    } else {
+                        FopenFlags::empty()
+                    };
+                    (self.new_handle(Handle::Node(u)), flags)
+                }
             })
         })();
         match r {
@@ -669,29 +683,29 @@ impl Filesystem for VmFs {
     }
 
     fn statfs(&self, _req: &Request, ino: INodeNo, reply: ReplyStatfs) {
-        // Sizes of the guest volume for nodes inside one, else of the frozen disks; never
-        // any free space, since nothing here is writable.
-        let (mut total, mut files) = (0u64, 0u64);
-        if let Ok(node) = self.node(ino) {
-            if let (Node::Guest(v, vol, _), true) = (&node, true) {
-                if let Ok(u) = self.frozen(*v) {
-                    if let Some(info) = u.vm.volumes.get(*vol as usize).and_then(|x| x.info.clone())
+        // Inside a volume: the guest's size and free space; elsewhere the frozen disks.
+        // Never any space available to write: the mount is read-only.
+        let (mut total, mut free, mut files) = (0u64, 0u64, 0u64);
+        match self.node(ino) {
+            Ok(Node::Guest(v, vol, _)) | Ok(Node::Stream(v, vol, _, _)) => {
+                if let Ok(u) = self.frozen(v) {
+                    if let Some(info) = u.vm.volumes.get(vol as usize).and_then(|x| x.info.clone())
                     {
                         total = info.total_bytes;
+                        free = info.free_bytes;
                     }
                 }
-            } else {
-                for slot in &self.vms {
-                    if slot.is_frozen() {
-                        if let Ok(u) = slot.use_frozen(&self.ctx) {
-                            total += u.vm.disks.iter().map(|d| d.size()).sum::<u64>();
-                            files += 4 + 2 * u.vm.disks.len() as u64;
-                        }
+            }
+            _ => {
+                for slot in self.vms.iter().filter(|s| s.is_frozen()) {
+                    if let Ok(u) = slot.use_frozen(&self.ctx) {
+                        total += u.vm.disks.iter().map(|d| d.size()).sum::<u64>();
+                        files += 4 + 2 * u.vm.disks.len() as u64;
                     }
                 }
             }
         }
-        reply.statfs(total / 4096, 0, 0, files, 0, 4096, 255, 4096);
+        reply.statfs(total / 4096, free / 4096, 0, files, 0, 4096, 255, 4096);
     }
 
     fn getxattr(&self, _req: &Request, ino: INodeNo, name: &OsStr, size: u32, reply: ReplyXattr) {

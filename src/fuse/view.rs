@@ -13,6 +13,8 @@ use crate::guestfs::{self, GuestFs, VolumeInfo};
 use crate::partition;
 use crate::source::{DiskImage, Frozen};
 
+static NEXT_FREEZE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
 pub struct DiskView {
     /// The image read through the shared block cache.
     pub data: Arc<dyn ReadAt>,
@@ -67,6 +69,8 @@ pub struct FrozenVm {
     pub volumes: Vec<VolumeView>,
     pub frozen_at: SystemTime,
     pub errors: Vec<String>,
+    /// Unique per freeze: tells the FUSE layer when cached pages may be stale.
+    pub freeze_id: u64,
 }
 
 impl FrozenVm {
@@ -111,6 +115,7 @@ impl FrozenVm {
             volumes,
             frozen_at: SystemTime::now(),
             errors,
+            freeze_id: NEXT_FREEZE.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         }
     }
 

@@ -216,9 +216,15 @@ impl GuestFs for Ntfs {
                 .flat_map(|v| if be { v.to_be_bytes() } else { v.to_le_bytes() })
                 .collect())
         };
+        // Windows reports FILE_ATTRIBUTE_DIRECTORY, which $STANDARD_INFORMATION omits.
+        let attrib = || -> io::Result<u32> {
+            let m = m()?;
+            let dir = kind(m.kind, m.attributes) == Kind::Dir;
+            Ok(m.attributes | if dir { attr::DIRECTORY } else { 0 })
+        };
         Ok(Some(match name {
-            "system.ntfs_attrib" => m()?.attributes.to_le_bytes().to_vec(),
-            "system.ntfs_attrib_be" => m()?.attributes.to_be_bytes().to_vec(),
+            "system.ntfs_attrib" => attrib()?.to_le_bytes().to_vec(),
+            "system.ntfs_attrib_be" => attrib()?.to_be_bytes().to_vec(),
             "system.ntfs_times" => times(false)?,
             "system.ntfs_times_be" => times(true)?,
             "system.ntfs_crtime" => m()?.created.0.to_le_bytes().to_vec(),
