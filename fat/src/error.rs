@@ -68,3 +68,37 @@ impl Error {
         )
     }
 }
+
+/// For callers that speak `std::io` (the FUSE layer): the underlying I/O error keeps
+/// its kind, damage on the volume is `InvalidData`, and the message keeps the context.
+impl From<Error> for std::io::Error {
+    fn from(e: Error) -> std::io::Error {
+        use std::io::ErrorKind;
+        let kind = match &e {
+            Error::Io { source, .. } => source.kind(),
+            Error::NotADirectory(_) => ErrorKind::NotADirectory,
+            Error::IsADirectory(_) => ErrorKind::IsADirectory,
+            Error::InvalidFileId(_) => ErrorKind::NotFound,
+            _ => ErrorKind::InvalidData,
+        };
+        std::io::Error::new(kind, e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn io_kinds() {
+        let e: std::io::Error = Error::IsADirectory(FileId::ROOT).into();
+        assert_eq!(e.kind(), std::io::ErrorKind::IsADirectory);
+        let e: std::io::Error = Error::ChainLoop {
+            first: 5,
+            cluster: 9,
+        }
+        .into();
+        assert_eq!(e.kind(), std::io::ErrorKind::InvalidData);
+        assert!(e.to_string().contains("cluster 5"));
+    }
+}

@@ -1,10 +1,10 @@
 //! Turns the bytes of a FAT12/16/32 directory into entries: long names matched to
 //! their 8.3 entry, labels, deleted and dot entries set aside.
 
+use crate::dir_data::DirData;
 use crate::dir_entry::{slot_kind, ShortEntry, SlotKind, ATTR_READ_ONLY};
 use crate::lfn_entry::{LfnAssembler, LfnEntry};
 use crate::oem::sanitize;
-use crate::volume::DirData;
 use crate::{Attributes, DirEntry, FileId, FileKind, Metadata};
 
 pub(crate) fn metadata(s: &ShortEntry) -> Metadata {

@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
+use crate::dir_data::DirData;
 use crate::fat::{FatTable, Want, Width};
-use crate::volume::DirData;
 use crate::{bpb, exfat, fat_dir, fsinfo};
 
 pub fn boot_sector(data: &[u8]) {

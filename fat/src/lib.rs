@@ -20,6 +20,8 @@
 
 mod bpb;
 mod bytes;
+mod dir_cache;
+mod dir_data;
 mod dir_entry;
 mod error;
 mod exfat;

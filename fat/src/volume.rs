@@ -8,6 +8,8 @@ use std::sync::{Arc, Mutex};
 use lru::LruCache;
 use vmsnapfs_io::ReadAt;
 
+use crate::dir_cache::{DirCache, Listing};
+use crate::dir_data::{DirData, DirMap};
 use crate::dir_entry::{slot_kind, ShortEntry, SlotKind};
 use crate::error::{Error, Result};
 use crate::exfat;
@@ -17,67 +19,7 @@ use crate::{Attributes, DirEntry, FatType, FileId, FileKind, Metadata, VolumeInf
 
 /// FAT directories hold at most 65 536 entries of 32 bytes (FAT spec §6).
 const FAT_MAX_DIR_BYTES: u64 = 65_536 * 32;
-/// Parsed directories kept; a listing of the largest FAT directory is a few MiB.
-const DIR_CACHE: usize = 256;
 const CHAIN_CACHE: usize = 1024;
-
-/// Bytes of a directory and where each of them lives on the volume.
-pub(crate) struct DirData {
-    pub bytes: Vec<u8>,
-    map: DirMap,
-    cluster_size: u64,
-    data_start: u64,
-}
-
-enum DirMap {
-    /// A fixed region (the FAT12/16 root) starting at this volume offset.
-    Linear(u64),
-    Chain(Arc<Chain>),
-}
-
-impl DirData {
-    /// Directory bytes that lie contiguously at `base`, in clusters of `cluster_size`.
-    #[cfg(feature = "fuzzing")]
-    pub fn linear(bytes: Vec<u8>, base: u64, cluster_size: u64) -> DirData {
-        DirData {
-            bytes,
-            map: DirMap::Linear(base),
-            cluster_size: cluster_size.max(32),
-            data_start: base,
-        }
-    }
-
-    /// Volume byte offset of `index` within the directory data.
-    pub fn offset(&self, index: usize) -> u64 {
-        let i = index as u64;
-        match &self.map {
-            DirMap::Linear(base) => base + i,
-            DirMap::Chain(chain) => match chain.locate(i / self.cluster_size) {
-                Some((c, _)) => {
-                    self.data_start + u64::from(c - 2) * self.cluster_size + i % self.cluster_size
-                }
-                None => 0,
-            },
-        }
-    }
-
-    pub fn cluster_size(&self) -> u64 {
-        self.cluster_size
-    }
-
-    /// Offset of `index` inside its cluster, or `None` for the fixed FAT12/16 root.
-    pub fn offset_in_cluster(&self, index: usize) -> Option<u64> {
-        match self.map {
-            DirMap::Linear(_) => None,
-            DirMap::Chain(_) => Some(index as u64 % self.cluster_size),
-        }
-    }
-}
-
-pub(crate) struct Listing {
-    entries: Vec<DirEntry>,
-    index: HashMap<String, usize>,
-}
 
 enum FatRoot {
     Fixed { offset: u64, len: u64 },
@@ -97,7 +39,7 @@ pub struct Volume {
     data_start: u64,
     fat: FatTable,
     flavor: Flavor,
-    dirs: Mutex<LruCache<FileId, Arc<Listing>>>,
+    dirs: DirCache,
     chains: Mutex<LruCache<(u32, u64, bool), Arc<Chain>>>,
 }
 
@@ -206,7 +148,7 @@ impl Volume {
             data_start: b.data_start_sector * u64::from(b.bytes_per_sector),
             fat,
             flavor: Flavor::Fat { fat32, root },
-            dirs: cache(DIR_CACHE),
+            dirs: DirCache::new(),
             chains: cache(CHAIN_CACHE),
         };
         // The root's volume-label entry wins over the BPB copy, as on Windows. A
@@ -248,7 +190,7 @@ impl Volume {
             data_start: bs.cluster_heap_offset_bytes(),
             fat,
             flavor: Flavor::ExFat(exfat::ExFat::new(bs.root_cluster)),
-            dirs: cache(DIR_CACHE),
+            dirs: DirCache::new(),
             chains: cache(CHAIN_CACHE),
         };
         // The root holds the bitmap, up-case table and label; without a readable root
@@ -295,7 +237,14 @@ impl Volume {
         self.node(id).map(|(m, _)| m)
     }
 
+    /// The entries of `dir`, in on-disk order. Never includes "." or "..".
     pub fn read_dir(&self, dir: FileId) -> Result<Vec<DirEntry>> {
+        Ok(self.listing(dir)?.entries.to_vec())
+    }
+
+    /// Like [`Volume::read_dir`] but shares the cached listing instead of copying it:
+    /// for a FUSE `readdir` that is called once per chunk of a huge directory.
+    pub fn read_dir_shared(&self, dir: FileId) -> Result<Arc<Vec<DirEntry>>> {
         Ok(self.listing(dir)?.entries.clone())
     }
 
@@ -415,13 +364,8 @@ impl Volume {
     }
 
     fn listing(&self, dir: FileId) -> Result<Arc<Listing>> {
-        if let Some(l) = self
-            .dirs
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&dir)
-        {
-            return Ok(l.clone());
+        if let Some(l) = self.dirs.get(dir) {
+            return Ok(l);
         }
         let entries = match &self.flavor {
             Flavor::Fat { fat32, .. } => {
@@ -443,11 +387,11 @@ impl Volume {
                 index.entry(self.fold(s)).or_insert(i);
             }
         }
-        let listing = Arc::new(Listing { entries, index });
-        self.dirs
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .put(dir, listing.clone());
+        let listing = Arc::new(Listing {
+            entries: Arc::new(entries),
+            index,
+        });
+        self.dirs.put(dir, listing.clone());
         Ok(listing)
     }
 
@@ -504,12 +448,7 @@ impl Volume {
     }
 
     fn dir_data(&self, bytes: Vec<u8>, map: DirMap) -> DirData {
-        DirData {
-            bytes,
-            map,
-            cluster_size: self.cluster_size,
-            data_start: self.data_start,
-        }
+        DirData::new(bytes, map, self.cluster_size, self.data_start)
     }
 
     /// Reads a metadata stream (bitmap, up-case table) of bounded size.

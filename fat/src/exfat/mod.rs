@@ -14,9 +14,9 @@ use std::sync::Mutex;
 
 use vmsnapfs_io::ReadAt;
 
+use crate::dir_data::DirData;
 use crate::error::{Error, Result};
 use crate::read_exact;
-use crate::volume::DirData;
 use crate::{DirEntry, FileId, Metadata};
 use entry_set::{MAX_SECONDARY, MIN_SECONDARY};
 use upcase_table::{UpcaseLocation, UpcaseTable};
