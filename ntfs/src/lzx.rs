@@ -137,7 +137,11 @@ impl Huffman {
             code |= bits.read(1) as i32;
             let count = self.counts[len] as i32;
             if code - count < first {
-                return Ok(self.symbols[(index + (code - first)) as usize] as usize);
+                return self
+                    .symbols
+                    .get((index + (code - first)) as usize)
+                    .map(|&s| s as usize)
+                    .ok_or_else(|| "corrupt Huffman table".to_string());
             }
             index += count;
             first += count;

@@ -462,3 +462,37 @@ fn streams_metadata_and_volume_info() {
     let n = v.read(id(&deep), None, 0, &mut b).unwrap();
     assert_eq!(&b[..n], b"thirty levels down");
 }
+
+#[test]
+fn concurrent_readers_agree() {
+    let f = fixture();
+    let paths = [
+        "comp/mixed",
+        "comp/text",
+        "plain/large",
+        "ads.txt",
+        "sparse.bin",
+    ];
+    let expected: Vec<(u64, String)> = paths
+        .iter()
+        .map(|p| hash_stream(&f.vol, id(p), None))
+        .collect();
+    std::thread::scope(|s| {
+        for t in 0..4 {
+            let expected = &expected;
+            s.spawn(move || {
+                for round in 0..3 {
+                    for (i, p) in paths.iter().enumerate().rev() {
+                        if (i + t + round) % 2 == 0 {
+                            assert_eq!(&hash_stream(&f.vol, id(p), None), &expected[i], "{p}");
+                        }
+                    }
+                    assert_eq!(
+                        f.vol.read_dir(id("big")).unwrap().len(),
+                        BIG_DIR_ENTRIES + 1
+                    );
+                }
+            });
+        }
+    });
+}
