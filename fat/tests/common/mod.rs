@@ -359,11 +359,21 @@ pub fn img_path(dir: &Path, name: &str) -> PathBuf {
 }
 
 /// exfat-fuse run as root insists on a block device, so the image goes on a loop
-/// device. Dropping this unmounts and detaches even when the test panics.
+/// device. exfat-fuse runs in the foreground (`-d`) as our child, so that unmounting
+/// can wait for it to exit, i.e. for its last writes (the clean flag) to be done.
+/// Dropping this unmounts and detaches even when the test panics.
 pub struct Mounted {
     pub mnt: PathBuf,
     loopdev: String,
-    mounted: bool,
+    daemon: Option<std::process::Child>,
+}
+
+fn is_mounted(mnt: &Path) -> bool {
+    let want = mnt.to_string_lossy().into_owned();
+    fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+        .any(|l| l.split(' ').nth(4) == Some(want.as_str()))
 }
 
 impl Mounted {
@@ -372,23 +382,58 @@ impl Mounted {
         require("mount.exfat-fuse");
         require("fusermount");
         fs::create_dir_all(mnt).unwrap();
-        let loopdev = run(Command::new("losetup").args(["-f", "--show"]).arg(img))
-            .trim()
-            .to_string();
+        let mnt = fs::canonicalize(mnt).unwrap();
+        // Other tests (and other crates' tests) attach loop devices at the same time;
+        // losetup -f can lose the race for a free device, so try again.
+        let mut loopdev = String::new();
+        for attempt in 0..10 {
+            let out = Command::new("losetup")
+                .args(["-f", "--show"])
+                .arg(img)
+                .output()
+                .expect("run losetup");
+            if out.status.success() {
+                loopdev = String::from_utf8_lossy(&out.stdout).trim().to_string();
+                break;
+            }
+            assert!(
+                attempt < 9,
+                "losetup: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
         let mut m = Mounted {
-            mnt: mnt.to_path_buf(),
+            mnt: mnt.clone(),
             loopdev,
-            mounted: false,
+            daemon: None,
         };
-        run(Command::new("mount.exfat-fuse").arg(&m.loopdev).arg(mnt));
-        m.mounted = true;
+        let child = Command::new("mount.exfat-fuse")
+            .arg("-d")
+            .arg(&m.loopdev)
+            .arg(&mnt)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start mount.exfat-fuse");
+        m.daemon = Some(child);
+        let start = std::time::Instant::now();
+        while !is_mounted(&mnt) {
+            if let Some(status) = m.daemon.as_mut().unwrap().try_wait().unwrap() {
+                panic!("mount.exfat-fuse exited with {status}");
+            }
+            assert!(start.elapsed().as_secs() < 20, "exfat-fuse did not mount");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
         m
     }
 
     pub fn unmount(&mut self) {
-        if self.mounted {
-            self.mounted = false;
+        if let Some(mut child) = self.daemon.take() {
             run(Command::new("fusermount").arg("-u").arg(&self.mnt));
+            let status = child.wait().unwrap();
+            assert!(status.success(), "exfat-fuse exited with {status}");
         }
         if !self.loopdev.is_empty() {
             run(Command::new("losetup").arg("-d").arg(&self.loopdev));
@@ -399,8 +444,10 @@ impl Mounted {
 
 impl Drop for Mounted {
     fn drop(&mut self) {
-        if self.mounted {
+        if let Some(mut child) = self.daemon.take() {
             let _ = Command::new("fusermount").arg("-u").arg(&self.mnt).status();
+            let _ = child.kill();
+            let _ = child.wait();
         }
         if !self.loopdev.is_empty() {
             let _ = Command::new("losetup")
