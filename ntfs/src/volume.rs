@@ -135,7 +135,18 @@ impl Volume {
             units: ShardedCache::new(256),
             security: OnceLock::new(),
         };
-        vol.load_mft()?;
+        if let Err(e) = vol.load_mft() {
+            // $MFTMirr holds copies of the first records: enough to find $MFT's runlist
+            // when record 0 itself is damaged.
+            vol.mft_runs = vec![Run {
+                lcn: Some(vol.boot.mft_mirror_lcn),
+                ..boot_run
+            }];
+            vol.mft_records = 1;
+            if vol.load_mft().is_err() {
+                return Err(e);
+            }
+        }
         vol.upcase = vol
             .read_whole(UPCASE_RECORD, None, 131072)
             .ok()
@@ -596,7 +607,35 @@ impl Volume {
             }
         }
         let a = self.data_attr(&f, stream)?;
+        if stream.is_none() && f.has_reparse_point() {
+            self.check_content_on_volume(&f, a)?;
+        }
         self.read_attr(id.0, a, offset, buf)
+    }
+
+    /// Dedup, cloud-files and HSM reparse points can leave the unnamed stream as one
+    /// big hole while the content lives elsewhere; reading that as zeros would hand a
+    /// backup garbage, so it is an error instead.
+    fn check_content_on_volume(&self, f: &FileInfo, a: &Attribute) -> Result<()> {
+        let Value::NonResident(nr) = &a.value else {
+            return Ok(());
+        };
+        if nr.data_size == 0 || nr.runs.iter().any(|r| r.lcn.is_some()) {
+            return Ok(());
+        }
+        let tag = match self.reparse_data(f)? {
+            Some(rp) => reparse_point::tag(&rp).unwrap_or(0),
+            None => return Ok(()),
+        };
+        if reparse_point::is_link_tag(tag) {
+            return Ok(());
+        }
+        Err(Error::Unsupported {
+            record: f.record,
+            msg: format!(
+                "reparse tag {tag:#010x}: the file's content is stored outside this volume"
+            ),
+        })
     }
 
     fn reparse_data(&self, f: &FileInfo) -> Result<Option<Vec<u8>>> {

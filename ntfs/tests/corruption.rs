@@ -254,9 +254,15 @@ fn broken_boot_sector_and_mft_are_errors() {
     let mut img = b.img.clone();
     img[0x0D] = 3; // sectors per cluster not a power of two
     assert!(matches!(open_bytes(img), Err(Error::BootSector(_))));
+    // A damaged $MFT record 0 is read from $MFTMirr instead; both damaged is an error.
     let mut img = b.img.clone();
     let rec0 = record_offset(b, 0);
     img[rec0..rec0 + 4].copy_from_slice(b"BAAD");
+    let v = open_bytes(img.clone()).expect("open through $MFTMirr");
+    others_intact(&v, "");
+    let mirror = u64::from_le_bytes(img[0x38..0x40].try_into().unwrap()) as usize * b.cluster;
+    assert_eq!(&img[mirror..mirror + 4], b"FILE");
+    img[mirror..mirror + 4].copy_from_slice(b"BAAD");
     assert!(open_bytes(img).is_err());
     assert!(open_bytes(vec![0u8; 100]).is_err());
     let v = open_bytes(b.img.clone()).unwrap();

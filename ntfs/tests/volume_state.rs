@@ -106,3 +106,38 @@ fn bytes_past_initialized_size_read_as_zeros_like_icat() {
     assert_eq!(&ours[..50_000], &prng_bytes(1, 100_000)[..50_000]);
     assert!(ours[50_000..].iter().all(|&x| x == 0));
 }
+
+#[test]
+fn content_stored_elsewhere_is_not_read_as_zeros() {
+    // A dedup-style file: sparse unnamed stream plus a non-link reparse tag.
+    let tmp = tempfile::tempdir().unwrap();
+    let img = tmp.path().join("dedup.img");
+    mkntfs(&img, 8 << 20, 4096, 512, "dedup");
+    {
+        let m = Mount::new(&img, &tmp.path().join("mnt"), "");
+        let p = m.dir.join("deduped");
+        std::fs::File::create(&p).unwrap().set_len(1 << 20).unwrap();
+        let mut d = 0x8000_0013u32.to_le_bytes().to_vec();
+        d.extend_from_slice(&8u16.to_le_bytes());
+        d.extend_from_slice(&[0, 0]);
+        d.extend_from_slice(&[1, 2, 3, 4, 5, 6, 7, 8]);
+        run(
+            "setfattr",
+            &[
+                "-n",
+                "system.ntfs_reparse_data",
+                "-v",
+                &format!("0x{}", hex(&d)),
+                p.to_str().unwrap(),
+            ],
+        );
+    }
+    let v = open(&img);
+    let f = id(&v, "deduped");
+    let md = v.stat(f).unwrap();
+    assert_eq!(md.kind, vmsnapfs_ntfs::FileKind::OtherReparse);
+    assert_eq!(md.reparse_tag, Some(0x8000_0013));
+    assert_eq!(md.size, 1 << 20);
+    let err = v.read(f, None, 0, &mut [0u8; 16]).unwrap_err();
+    assert!(matches!(err, Error::Unsupported { .. }), "{err}");
+}
