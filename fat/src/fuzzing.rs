@@ -28,7 +28,7 @@ pub fn fat_directory(data: &[u8]) {
 pub fn exfat_directory(data: &[u8]) {
     let x = exfat::ExFat::new(2);
     let dir = DirData::linear(data.to_vec(), 4096, 512);
-    let _ = exfat::scan_root_metadata(&dir);
+    let _ = exfat::scan_root_metadata(&dir, 0);
     for e in x.parse_dir(&dir) {
         let _ = x.fold(&e.name);
     }

@@ -196,7 +196,7 @@ impl Volume {
         // The root holds the bitmap, up-case table and label; without a readable root
         // nothing on the volume is reachable, so that one failure fails the open.
         let root = vol.exfat_dir_data(FileId::ROOT)?;
-        let meta = exfat::scan_root_metadata(&root);
+        let meta = exfat::scan_root_metadata(&root, bs.active_fat());
         vol.info.label = meta.label;
         if let Some((first, len)) = meta.bitmap {
             vol.info.free_clusters = vol

@@ -112,10 +112,17 @@ fn mutate(name: &str, image: Vec<u8>, seed: u64) {
     let mut rng = Rng::new(seed);
     let start = Instant::now();
     let mut slowest = Duration::ZERO;
+    let mut opened = 0usize;
     for iter in 0..ITERATIONS_PER_IMAGE {
         let mut flips = BTreeMap::new();
         for _ in 0..1 + rng.below(8) {
-            let (lo, hi) = ranges[rng.below(ranges.len() as u64) as usize];
+            // A quarter each to the boot sector and the metadata region, half to
+            // directory entries; uniform choice would almost never hit the BPB.
+            let (lo, hi) = match rng.below(4) {
+                0 => (0, 512),
+                1 => ranges[0],
+                _ => ranges[1 + rng.below(ranges.len() as u64 - 1) as usize],
+            };
             let off = lo + rng.below(hi - lo);
             let byte = match rng.below(4) {
                 0 => 0,
@@ -123,6 +130,11 @@ fn mutate(name: &str, image: Vec<u8>, seed: u64) {
                 _ => rng.next() as u8,
             };
             flips.insert(off, byte);
+            // Now and then the same damage in the FAT32 backup boot sector, so that
+            // both copies are sometimes bad.
+            if off < 512 && rng.below(2) == 0 {
+                flips.insert(off + 6 * 512, byte);
+            }
         }
         let t = Instant::now();
         let reader = Mutated {
@@ -132,6 +144,7 @@ fn mutate(name: &str, image: Vec<u8>, seed: u64) {
         let outcome = catch_unwind(AssertUnwindSafe(|| {
             if let Ok(vol) = Volume::open(Arc::new(reader)) {
                 exercise(&vol);
+                opened += 1;
             }
         }));
         assert!(
@@ -146,8 +159,18 @@ fn mutate(name: &str, image: Vec<u8>, seed: u64) {
         );
     }
     eprintln!(
-        "{name}: {ITERATIONS_PER_IMAGE} mutations in {:?}, slowest {slowest:?}",
+        "{name}: {ITERATIONS_PER_IMAGE} mutations ({opened} opened) in {:?}, slowest {slowest:?}",
         start.elapsed()
+    );
+    // Many mutations must get past open, or the walk code is never exercised; some
+    // must not, or the boot sector checks are never exercised.
+    assert!(
+        opened > ITERATIONS_PER_IMAGE / 4,
+        "{name}: only {opened} opened"
+    );
+    assert!(
+        opened < ITERATIONS_PER_IMAGE,
+        "{name}: every mutation opened"
     );
 }
 

@@ -49,7 +49,8 @@ pub(crate) struct RootMetadata {
     pub upcase: Option<UpcaseLocation>,
 }
 
-pub(crate) fn scan_root_metadata(root: &DirData) -> RootMetadata {
+/// `active_fat` picks the bitmap: TexFAT volumes keep one per FAT (BitmapFlags bit 0).
+pub(crate) fn scan_root_metadata(root: &DirData, active_fat: u32) -> RootMetadata {
     let mut out = RootMetadata {
         label: None,
         bitmap: None,
@@ -58,7 +59,9 @@ pub(crate) fn scan_root_metadata(root: &DirData) -> RootMetadata {
     for e in root.bytes.chunks_exact(32) {
         match e[0] {
             0 => break,
-            allocation_bitmap::TYPE if out.bitmap.is_none() && e[1] & 1 == 0 => {
+            allocation_bitmap::TYPE
+                if out.bitmap.is_none() && u32::from(e[1] & 1) == active_fat =>
+            {
                 out.bitmap = Some((crate::bytes::u32_at(e, 20), crate::bytes::u64_at(e, 24)))
             }
             upcase_table::TYPE if out.upcase.is_none() => {
