@@ -41,6 +41,7 @@ const MAX_ATTRIBUTE_LIST: u64 = 4 << 20;
 const MAX_REPARSE: u64 = 16 * 1024;
 const MAX_SECURITY_DESCRIPTOR: u64 = 1 << 20;
 const MAX_EXTENSION_RECORDS: usize = 4096;
+const BOOTSTRAP_RECORDS: u64 = 24;
 const MAX_INDEX_DEPTH: usize = 32;
 const MAX_COMPRESSION_UNIT: u64 = 4 << 20;
 
@@ -114,20 +115,21 @@ impl Volume {
             total_clusters: boot.total_clusters,
             serial_number: boot.serial_number,
         };
-        // Until $MFT's own runlist is known, pretend the MFT is one contiguous run long
-        // enough to hold its first record.
+        // Until $MFT's own runlist is known, assume its first BOOTSTRAP_RECORDS records
+        // are contiguous (formatters lay out at least that much, and extension records of
+        // $MFT itself live there) so its base record and extensions can be read.
         let rs = boot.file_record_size as u64;
         let cs = boot.cluster_size as u64;
         let boot_run = Run {
             vcn: 0,
             lcn: Some(boot.mft_lcn),
-            len: rs.div_ceil(cs).max(1),
+            len: (BOOTSTRAP_RECORDS * rs).div_ceil(cs).max(1),
         };
         let mut vol = Volume {
             reader,
             boot,
             mft_runs: vec![boot_run],
-            mft_records: 1,
+            mft_records: BOOTSTRAP_RECORDS,
             upcase: UpCase::identity(),
             info,
             files: ShardedCache::new(4096),
@@ -142,7 +144,7 @@ impl Volume {
                 lcn: Some(vol.boot.mft_mirror_lcn),
                 ..boot_run
             }];
-            vol.mft_records = 1;
+            vol.mft_records = BOOTSTRAP_RECORDS;
             if vol.load_mft().is_err() {
                 return Err(e);
             }
@@ -161,7 +163,15 @@ impl Volume {
     /// known (Windows keeps them in the first extent).
     fn load_mft(&mut self) -> Result<()> {
         let rec0 = self.record(MFT_RECORD)?;
+        if rec0.flags & FLAG_IN_USE == 0 || rec0.base_record != 0 {
+            return Err(Error::corrupt(
+                0,
+                "$MFT record is not an in-use base record",
+            ));
+        }
         let mut attrs = rec0.attributes.clone();
+        // The base record normally holds the first extent; with an attribute list it may
+        // hold none, and the bootstrap run has to do until the extensions are read.
         self.set_mft_runs(&attrs)?;
         if let Some(al) = rec0
             .attributes
@@ -186,7 +196,9 @@ impl Volume {
                 let mut still = Vec::new();
                 for r in pending {
                     match self.record(r) {
-                        Ok(ext) if ext.base_record == MFT_RECORD => {
+                        Ok(ext)
+                            if ext.base_record == MFT_RECORD && ext.flags & FLAG_IN_USE != 0 =>
+                        {
                             attrs.extend(
                                 ext.attributes
                                     .into_iter()
@@ -205,25 +217,33 @@ impl Volume {
                 }
             }
         }
+        if !self.set_mft_runs(&attrs)? {
+            return Err(Error::corrupt(0, "$MFT has no $DATA attribute"));
+        }
         Ok(())
     }
 
-    fn set_mft_runs(&mut self, attrs: &[Attribute]) -> Result<()> {
+    /// Installs $MFT's runlist from the (possibly partial) attributes; `false` when no
+    /// $DATA extent is known yet.
+    fn set_mft_runs(&mut self, attrs: &[Attribute]) -> Result<bool> {
         let merged = file_info::merge(attrs.to_vec()).map_err(|m| Error::corrupt(0, m))?;
-        let data = merged
+        let Some(data) = merged
             .iter()
             .find(|a| a.type_code == DATA && a.name.is_empty())
-            .ok_or_else(|| Error::corrupt(0, "$MFT has no $DATA attribute"))?;
+        else {
+            return Ok(false);
+        };
         match &data.value {
             Value::NonResident(nr) => {
-                if nr.runs.is_empty() {
-                    return Err(Error::corrupt(0, "$MFT $DATA has no runs"));
+                if nr.runs.first().map(|r| r.vcn) != Some(0) {
+                    // Later extents without the first: not usable for addressing yet.
+                    return Ok(false);
                 }
                 self.mft_runs = nr.runs.clone();
                 let mapped = nr.runs.last().map(|r| r.end_vcn()).unwrap_or(0)
                     * self.boot.cluster_size as u64;
                 self.mft_records = nr.data_size.min(mapped) / self.boot.file_record_size as u64;
-                Ok(())
+                Ok(true)
             }
             Value::Resident(_) => Err(Error::corrupt(0, "$MFT $DATA is resident")),
         }
