@@ -32,6 +32,7 @@ fn build(
     name: &str,
     bits: u32,
     mib: u64,
+    sector: u32,
     spc: u32,
     shape: &Shape,
     seed: u64,
@@ -48,12 +49,14 @@ fn build(
     run(Command::new("mkfs.vfat")
         .arg("-F")
         .arg(bits.to_string())
+        .arg("-S")
+        .arg(sector.to_string())
         .arg("-s")
         .arg(spc.to_string())
         .args(["-n", "TESTVOL", "-i", "12345678"])
         .arg(&img));
     build_stage(&stage, shape, seed);
-    let cluster = 512 * u64::from(spc);
+    let cluster = u64::from(sector * spc);
     // Fragmentation: small files, every other one deleted, then one file large enough
     // that it can only fit by filling the holes.
     let mut rng = Rng::new(seed ^ 0xf4a6);
@@ -98,7 +101,7 @@ fn build(
         // mtools allocates from the FSInfo next-free hint, past the holes; the spec
         // lets a hint be "unknown" (0xFFFFFFFF), which sends it to the start.
         let mut b = fs::read(&img).unwrap();
-        let fsinfo = usize::from(u16::from_le_bytes([b[48], b[49]])) * 512;
+        let fsinfo = usize::from(u16::from_le_bytes([b[48], b[49]])) * sector as usize;
         b[fsinfo + 492..fsinfo + 496].copy_from_slice(&u32::MAX.to_le_bytes());
         fs::write(&img, b).unwrap();
     }
@@ -115,12 +118,25 @@ fn build(
 }
 
 fn check(name: &str, bits: u32, mib: u64, spc: u32, shape: Shape, expect: FatType) {
+    check_sectors(name, bits, mib, 512, spc, shape, expect)
+}
+
+fn check_sectors(
+    name: &str,
+    bits: u32,
+    mib: u64,
+    sector: u32,
+    spc: u32,
+    shape: Shape,
+    expect: FatType,
+) {
     let dir = tempdir();
     let (img, staged, free) = build(
         dir.path(),
         name,
         bits,
         mib,
+        sector,
         spc,
         &shape,
         u64::from(bits * 1000 + spc),
@@ -130,7 +146,8 @@ fn check(name: &str, bits: u32, mib: u64, spc: u32, shape: Shape, expect: FatTyp
     let info = vol.info();
     assert_eq!(info.label.as_deref(), Some("TESTVOL"));
     assert_eq!(info.serial, Some(0x1234_5678));
-    assert_eq!(info.cluster_size, 512 * spc);
+    assert_eq!(info.cluster_size, sector * spc);
+    assert_eq!(info.bytes_per_sector, sector);
     // Counted from the FAT (FAT12/16) or taken from FSInfo (FAT32): as mtools says.
     assert_eq!(
         u64::from(info.free_clusters.unwrap()) * u64::from(info.cluster_size),
@@ -251,4 +268,14 @@ fn fat32_512b_clusters() {
 #[test]
 fn fat32_1k_clusters() {
     check("fat32b", 32, 68, 2, full(), FatType::Fat32);
+}
+
+#[test]
+fn fat16_4k_sectors() {
+    let shape = Shape {
+        many: 300,
+        depth: 30,
+        max_file: 100_000,
+    };
+    check_sectors("fat16s", 16, 32, 4096, 1, shape, FatType::Fat16);
 }
