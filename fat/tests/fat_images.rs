@@ -27,16 +27,28 @@ fn free_bytes(img: &Path) -> u64 {
 }
 
 /// Builds an image and returns the staging tree it should contain.
-fn build(
-    dir: &Path,
-    name: &str,
+/// How mkfs.vfat lays out one test volume.
+#[derive(Clone, Copy)]
+struct Layout {
     bits: u32,
     mib: u64,
     sector: u32,
     spc: u32,
+}
+
+fn build(
+    dir: &Path,
+    name: &str,
+    layout: &Layout,
     shape: &Shape,
     seed: u64,
 ) -> (std::path::PathBuf, Tree, u64) {
+    let Layout {
+        bits,
+        mib,
+        sector,
+        spc,
+    } = *layout;
     for t in ["mkfs.vfat", "mcopy", "mdel", "mmd", "mdir", "mattrib"] {
         require(t);
     }
@@ -134,10 +146,12 @@ fn check_sectors(
     let (img, staged, free) = build(
         dir.path(),
         name,
-        bits,
-        mib,
-        sector,
-        spc,
+        &Layout {
+            bits,
+            mib,
+            sector,
+            spc,
+        },
         &shape,
         u64::from(bits * 1000 + spc),
     );
