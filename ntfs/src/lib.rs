@@ -51,7 +51,9 @@ pub mod xpress_huffman;
 
 pub use error::{Error, Result};
 pub use reparse_point::{LinkKind, ReparseTarget};
-pub use types::{attr, DirEntry, FileId, FileKind, Metadata, NtfsTime, StreamInfo, VolumeInfo};
+pub use types::{
+    attr, DirEntry, FileId, FileKind, Metadata, NtfsTime, Stats, StreamInfo, VolumeInfo,
+};
 pub use volume::Volume;
 
 #[cfg(test)]

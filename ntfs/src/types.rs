@@ -127,3 +127,14 @@ pub struct VolumeInfo {
     pub total_clusters: u64,
     pub serial_number: u64,
 }
+
+/// Cache-miss counters of a [`crate::Volume`], for observability and tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Stats {
+    /// MFT records read and parsed (parsed files are cached).
+    pub records_read: u64,
+    /// INDX blocks read and parsed.
+    pub index_blocks_read: u64,
+    /// LZNT1 compression units and WOF chunks decompressed.
+    pub units_decoded: u64,
+}

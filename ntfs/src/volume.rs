@@ -3,6 +3,7 @@
 use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::ops::Range;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock};
 
 use vmsnapfs_io::ReadAt;
@@ -76,6 +77,14 @@ pub struct Volume {
     index_blocks: ShardedCache<(u64, IndexKind, u64), Vec<IndexEntry>>,
     units: ShardedCache<(u64, u64, u64), Vec<u8>>,
     security: OnceLock<std::result::Result<SecurityMap, String>>,
+    counters: Counters,
+}
+
+#[derive(Default)]
+struct Counters {
+    records_read: AtomicU64,
+    index_blocks_read: AtomicU64,
+    units_decoded: AtomicU64,
 }
 
 impl std::fmt::Debug for Volume {
@@ -133,9 +142,10 @@ impl Volume {
             upcase: UpCase::identity(),
             info,
             files: ShardedCache::new(4096),
-            index_blocks: ShardedCache::new(1024),
+            index_blocks: ShardedCache::new(4096),
             units: ShardedCache::new(256),
             security: OnceLock::new(),
+            counters: Counters::default(),
         };
         if let Err(e) = vol.load_mft() {
             // $MFTMirr holds copies of the first records: enough to find $MFT's runlist
@@ -381,7 +391,17 @@ impl Volume {
         Ok(())
     }
 
+    /// Work counters since open: how often the caches missed.
+    pub fn stats(&self) -> Stats {
+        Stats {
+            records_read: self.counters.records_read.load(Relaxed),
+            index_blocks_read: self.counters.index_blocks_read.load(Relaxed),
+            units_decoded: self.counters.units_decoded.load(Relaxed),
+        }
+    }
+
     fn record(&self, n: u64) -> Result<FileRecord> {
+        self.counters.records_read.fetch_add(1, Relaxed);
         if n >= self.mft_records {
             return Err(Error::NoSuchRecord {
                 record: n,
@@ -568,6 +588,7 @@ impl Volume {
     /// One LZNT1 compression unit: all sparse → zeros; fully allocated → stored raw;
     /// otherwise its allocated clusters hold the compressed stream.
     fn decode_unit(&self, n: u64, nr: &NonResident, unit: u64, ub: u64) -> Result<Vec<u8>> {
+        self.counters.units_decoded.fetch_add(1, Relaxed);
         let cs = self.boot.cluster_size as u64;
         let uc = ub / cs;
         let vcn0 = unit * uc;
@@ -730,6 +751,7 @@ impl Volume {
                         Err(e) => Err(e.to_string()),
                     }
                 };
+                self.counters.units_decoded.fetch_add(1, Relaxed);
                 wof::read_chunk(w, idx, &mut read).map_err(|msg| Error::Decompress {
                     record: n,
                     what: "WOF chunk",
@@ -965,6 +987,7 @@ impl Volume {
     fn index_block(&self, ctx: &IndexCtx<'_>, vcn: u64) -> Result<Arc<Vec<IndexEntry>>> {
         let n = ctx.record;
         self.index_blocks.get_or_try((n, ctx.kind, vcn), || {
+            self.counters.index_blocks_read.fetch_add(1, Relaxed);
             let alloc = ctx.alloc.ok_or_else(|| {
                 Error::corrupt(
                     n,

@@ -313,6 +313,11 @@ fn big_directory_lists_in_order_and_looks_up() {
     let t = std::time::Instant::now();
     let entries = v.read_dir(big).unwrap();
     let list_time = t.elapsed();
+    // Each index block is read once per listing at most (cached after that).
+    let blocks = v.stats().index_blocks_read;
+    let again = v.read_dir(big).unwrap();
+    assert_eq!(again.len(), entries.len());
+    assert!(v.stats().index_blocks_read - blocks <= 16);
     assert_eq!(entries.len(), BIG_DIR_ENTRIES + 1);
     for w in entries.windows(2) {
         assert!(
@@ -373,11 +378,19 @@ fn compressed_and_sparse_files() {
     assert_eq!(whole, text_bytes(300_000));
     let mut piece = vec![0u8; 333];
     let mut off = 0;
+    let before = v.stats().units_decoded;
     while off < 300_000u64 {
         let n = v.read(id("comp/text"), None, off, &mut piece).unwrap();
         assert_eq!(&piece[..n], &whole[off as usize..off as usize + n]);
         off += n as u64;
     }
+    // Decoded units are cached: ~900 small reads decode at most each unit once more
+    // (other tests share the volume and its cache, hence "at most").
+    let decoded = v.stats().units_decoded - before;
+    assert!(
+        decoded <= 300_000u64.div_ceil(65536),
+        "{decoded} unit decodes"
+    );
 
     let sparse = id("sparse.bin");
     let md = v.stat(sparse).unwrap();
