@@ -198,7 +198,9 @@ impl Volume {
         let root = vol.exfat_dir_data(FileId::ROOT)?;
         let meta = exfat::scan_root_metadata(&root, bs.active_fat());
         vol.info.label = meta.label;
-        if let Some((first, len)) = meta.bitmap {
+        // A bitmap shorter than one bit per cluster would count the rest as free.
+        let bytes_needed = u64::from(bs.cluster_count).div_ceil(8);
+        if let Some((first, len)) = meta.bitmap.filter(|&(_, len)| len >= bytes_needed) {
             vol.info.free_clusters = vol
                 .read_contiguous_or_chain(first, len, false, exfat::MAX_BITMAP_BYTES)
                 .ok()

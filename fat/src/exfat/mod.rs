@@ -23,8 +23,9 @@ use upcase_table::{UpcaseLocation, UpcaseTable};
 
 /// exFAT directories are at most 256 MiB (spec §6.2).
 pub(crate) const MAX_DIR_BYTES: u64 = 256 * 1024 * 1024;
-/// One bit per cluster of at most 2^32 clusters.
-pub(crate) const MAX_BITMAP_BYTES: u64 = 512 * 1024 * 1024;
+/// The free count is read from the bitmap at open only while that is cheap: 16 MiB
+/// covers 128 Mi clusters (512 GiB at 4 KiB). Larger volumes report it as unknown.
+pub(crate) const MAX_BITMAP_BYTES: u64 = 16 * 1024 * 1024;
 
 /// What a `FileId` resolves to when its entry set cannot be re-read in place.
 #[derive(Clone)]
