@@ -41,6 +41,8 @@ pub mod reparse_point;
 #[doc(hidden)]
 pub mod runlist;
 #[doc(hidden)]
+pub mod security;
+#[doc(hidden)]
 pub mod standard_information;
 #[doc(hidden)]
 pub mod upcase;
