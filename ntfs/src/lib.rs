@@ -1,11 +1,35 @@
 #![forbid(unsafe_code)]
 //! Read-only NTFS, parsed in-process from any positional byte source.
 //!
-//! [`Volume::open`] takes an `Arc<dyn ReadAt>` covering one volume (a partition window)
-//! and exposes files by [`FileId`] (the base MFT record number, shared by every hard
-//! link): `stat`, `read_dir`, `lookup`, positional `read` of the unnamed or a named
-//! stream, `streams`, `read_link`, `security_descriptor`, `allocated_ranges`. Names are
-//! `String`s; see [`name`] for how invalid UTF-16 is represented.
+//! ```no_run
+//! # use std::sync::Arc;
+//! # use vmsnapfs_ntfs::{Volume, FileId};
+//! # fn demo(src: Arc<dyn vmsnapfs_io::ReadAt>) -> vmsnapfs_ntfs::Result<()> {
+//! let vol = Volume::open(src)?; // one partition window
+//! for e in vol.read_dir(vol.root())? {
+//!     let md = vol.stat(e.id)?;
+//!     let mut buf = vec![0u8; 4096];
+//!     let n = vol.read(e.id, None, 0, &mut buf)?; // unnamed stream
+//!     for s in vol.streams(e.id)? {
+//!         vol.read(e.id, Some(&s.name), 0, &mut buf)?; // alternate data streams
+//!     }
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! * Files are identified by [`FileId`], the base MFT record number: every hard link of a
+//!   file has the same id, so it can serve as the inode number. [`FileId::ROOT`] is 5.
+//! * [`Volume`] is `Send + Sync`, every method takes `&self`; parsed files, index blocks
+//!   and decompressed units are kept in small sharded LRU caches.
+//! * Names are `String`s; invalid UTF-16 (lone surrogates) is mapped reversibly, see
+//!   [`name`]. `lookup` is exact (case-sensitive) and descends the B+ tree with the
+//!   volume's `$UpCase` collation; DOS 8.3 aliases are neither listed nor looked up.
+//! * `read` is positional and returns fewer bytes than asked only at end of stream. It
+//!   decompresses LZNT1 (NTFS compression) and WOF (XPRESS4K/8K/16K, LZX) transparently.
+//!   EFS-encrypted streams, and dedup/cloud/HSM files whose content is off-volume, are
+//!   errors rather than garbage.
+//! * Errors name the MFT record they concern; corruption of one file's structures is an
+//!   error for that file only.
 //!
 //! Modules are named after the on-disk structures they parse. The structure parsers are
 //! public (but hidden from docs) so fuzz targets can drive them directly.
