@@ -9,9 +9,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use fuser::{
-    Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo,
-    KernelConfig, OpenAccMode, OpenFlags, ReplyAttr, ReplyData, ReplyDirectory, ReplyEmpty,
-    ReplyEntry, ReplyLseek, ReplyOpen, ReplyStatfs, ReplyXattr, Request,
+    Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo, InitFlags,
+    KernelConfig, OpenAccMode, OpenFlags, ReplyAttr, ReplyData, ReplyDirectory, ReplyDirectoryPlus,
+    ReplyEmpty, ReplyEntry, ReplyLseek, ReplyOpen, ReplyStatfs, ReplyXattr, Request,
 };
 
 use crate::guestfs::{self, GuestFs};
@@ -35,7 +35,7 @@ pub const PID_XATTR: &str = "user.vmsnapfs.pid";
 enum Handle {
     /// The listing taken at opendir; the hold keeps the VM frozen while it is open.
     Dir {
-        entries: Vec<(u64, FileType, String)>,
+        entries: Vec<(u64, FileType, String, Node)>,
         _hold: Option<Use>,
     },
     /// Content fixed at open (status.json is rendered per open).
@@ -507,6 +507,7 @@ impl Filesystem for VmFs {
             let _ = config.set_max_readahead(max);
         }
         let _ = config.set_max_background(64);
+        let _ = config.add_capabilities(InitFlags::FUSE_DO_READDIRPLUS);
         Ok(())
     }
 
@@ -631,10 +632,10 @@ impl Filesystem for VmFs {
             let node = self.node(ino)?;
             let (entries, u) = self.list(&node)?;
             let mut out = Vec::with_capacity(entries.len() + 2);
-            out.push((ino.0, FileType::Directory, ".".to_owned()));
-            out.push((ino.0, FileType::Directory, "..".to_owned()));
+            out.push((ino.0, FileType::Directory, ".".to_owned(), node.clone()));
+            out.push((ino.0, FileType::Directory, "..".to_owned(), node.clone()));
             for (n, kind, name) in entries {
-                out.push((self.inodes.ino(n), kind, name));
+                out.push((self.inodes.ino(n.clone()), kind, name, n));
             }
             Ok(self.new_handle(Handle::Dir {
                 entries: out,
@@ -662,8 +663,45 @@ impl Filesystem for VmFs {
         let Handle::Dir { entries, .. } = &*h else {
             return reply.error(Errno::ENOTDIR);
         };
-        for (i, (ino, kind, name)) in entries.iter().enumerate().skip(offset as usize) {
+        for (i, (ino, kind, name, _)) in entries.iter().enumerate().skip(offset as usize) {
             if reply.add(INodeNo(*ino), i as u64 + 1, *kind, name) {
+                break;
+            }
+        }
+        reply.ok();
+    }
+
+    /// Listing with attributes: `find`/`ls -l`/rsync over big trees skip one LOOKUP
+    /// round trip per file.
+    fn readdirplus(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        mut reply: ReplyDirectoryPlus,
+    ) {
+        let h = match self.handle(fh) {
+            Ok(h) => h,
+            Err(e) => return reply.error(e),
+        };
+        let Handle::Dir { entries, .. } = &*h else {
+            return reply.error(Errno::ENOTDIR);
+        };
+        for (i, (ino, _, name, node)) in entries.iter().enumerate().skip(offset as usize) {
+            // An entry whose attributes cannot be read is left to a later LOOKUP, which
+            // reports the error for that name only.
+            let Ok((attr, ttl)) = self.getattr_node(*ino, node) else {
+                continue;
+            };
+            if reply.add(
+                INodeNo(*ino),
+                i as u64 + 1,
+                name,
+                &ttl,
+                &attr,
+                Generation(0),
+            ) {
                 break;
             }
         }
