@@ -49,11 +49,13 @@ impl UpCase {
     /// COLLATION_FILE_NAME: case-insensitive order, ties broken case-sensitively (which is
     /// how POSIX-namespace names differing only in case are ordered).
     pub fn collate(&self, a: &[u16], b: &[u16]) -> Ordering {
-        let ci = a
-            .iter()
+        self.cmp_ignore_case(a, b).then_with(|| a.cmp(b))
+    }
+
+    pub fn cmp_ignore_case(&self, a: &[u16], b: &[u16]) -> Ordering {
+        a.iter()
             .map(|&c| self.up(c))
-            .cmp(b.iter().map(|&c| self.up(c)));
-        ci.then_with(|| a.cmp(b))
+            .cmp(b.iter().map(|&c| self.up(c)))
     }
 
     pub fn eq_ignore_case(&self, a: &[u16], b: &[u16]) -> bool {

@@ -337,6 +337,29 @@ fn big_directory_lists_in_order_and_looks_up() {
     // Exact-case lookups; a case-variant is not the same name in this view.
     assert!(v.lookup(id("unicode"), "MiXeD CaSe").unwrap().is_some());
     assert_eq!(v.lookup(id("unicode"), "mixed case").unwrap(), None);
+    let mixed = v.lookup(id("unicode"), "MiXeD CaSe").unwrap();
+    assert_eq!(
+        v.lookup_ignore_case(id("unicode"), "mixed case").unwrap(),
+        mixed
+    );
+    // $UpCase folds beyond ASCII: Greek and accented Latin.
+    assert!(v
+        .lookup_ignore_case(id("unicode"), "ΩΜΈΓΑ")
+        .unwrap()
+        .is_some());
+    assert!(v
+        .lookup_ignore_case(id("unicode"), "HÉLLO WÖRLD.TXT")
+        .unwrap()
+        .is_some());
+    for e in entries.iter().step_by(331) {
+        let upper = e.name.to_uppercase();
+        assert_eq!(
+            v.lookup_ignore_case(big, &upper).unwrap(),
+            Some(e.id),
+            "{upper}"
+        );
+    }
+    assert_eq!(v.lookup_ignore_case(big, "ENTRY-99999").unwrap(), None);
     assert!(list_time.as_secs() < 10, "listing took {list_time:?}");
 }
 

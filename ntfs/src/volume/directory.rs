@@ -132,9 +132,26 @@ impl Volume {
     /// Looks `name` up by descending the B+ tree with the volume's $UpCase collation.
     /// Exact (case-sensitive) match; DOS 8.3 aliases are not matched, like `read_dir`.
     pub fn lookup(&self, dir: FileId, name_str: &str) -> Result<Option<FileId>> {
+        let target = name::to_utf16(name_str);
+        self.descend(dir, &target, &|a, b| self.upcase.collate(a, b))
+    }
+
+    /// Like [`Volume::lookup`] but matching the way Windows does, ignoring case through
+    /// the volume's `$UpCase` table; still a tree descent, O(log n). When POSIX-namespace
+    /// names differ only in case, one of them is returned.
+    pub fn lookup_ignore_case(&self, dir: FileId, name_str: &str) -> Result<Option<FileId>> {
+        let target = name::to_utf16(name_str);
+        self.descend(dir, &target, &|a, b| self.upcase.cmp_ignore_case(a, b))
+    }
+
+    fn descend(
+        &self,
+        dir: FileId,
+        target: &[u16],
+        cmp: &dyn Fn(&[u16], &[u16]) -> std::cmp::Ordering,
+    ) -> Result<Option<FileId>> {
         let f = self.file(dir.0)?;
         let (root, ctx) = self.index_parts(&f, I30, IndexKind::FileName)?;
-        let target = name::to_utf16(name_str);
         let mut visited = HashSet::new();
         let mut block: Option<Arc<Vec<IndexEntry>>> = None;
         loop {
@@ -150,7 +167,7 @@ impl Volume {
                 }
                 let fnm = file_name::parse(&e.key)
                     .map_err(|m| Error::corrupt(dir.0, format!("index key: {m}")))?;
-                match self.upcase.collate(&target, &fnm.name) {
+                match cmp(target, &fnm.name) {
                     std::cmp::Ordering::Greater => continue,
                     std::cmp::Ordering::Equal if fnm.namespace != NAMESPACE_DOS => {
                         return Ok(Some(FileId(ref_record(e.header))));
