@@ -71,9 +71,23 @@ fn data_extent(start: u64, last: u64, sizes: [u64; 3], runs: &[Run], instance: u
 }
 
 fn list_entry(type_code: u32, start_vcn: u64, reference: u64, instance: u16) -> Vec<u8> {
-    let mut e = vec![0u8; 32];
+    named_list_entry(type_code, &[], start_vcn, reference, instance)
+}
+
+fn named_list_entry(
+    type_code: u32,
+    name: &[u8],
+    start_vcn: u64,
+    reference: u64,
+    instance: u16,
+) -> Vec<u8> {
+    let mut e = vec![0u8; 26];
+    e.extend_from_slice(name);
+    pad8(&mut e);
+    let len = e.len() as u16;
     e[0..4].copy_from_slice(&type_code.to_le_bytes());
-    e[4..6].copy_from_slice(&32u16.to_le_bytes());
+    e[4..6].copy_from_slice(&len.to_le_bytes());
+    e[6] = (name.len() / 2) as u8;
     e[7] = 0x1A;
     e[8..16].copy_from_slice(&start_vcn.to_le_bytes());
     e[16..24].copy_from_slice(&reference.to_le_bytes());
@@ -266,4 +280,117 @@ fn mft_data_split_over_an_extension_record() {
         .unwrap()
         .iter()
         .any(|e| e.id.0 as usize * RS >= SPLIT_VCN as usize * CS));
+}
+
+fn resident_list_attribute(value: Vec<u8>, instance: u16) -> Vec<u8> {
+    let mut a = vec![0u8; 0x18];
+    a[0..4].copy_from_slice(&0x20u32.to_le_bytes());
+    a[10..12].copy_from_slice(&0x18u16.to_le_bytes());
+    a[14..16].copy_from_slice(&instance.to_le_bytes());
+    a[16..20].copy_from_slice(&(value.len() as u32).to_le_bytes());
+    a[20..22].copy_from_slice(&0x18u16.to_le_bytes());
+    a.extend(value);
+    pad8(&mut a);
+    let l = a.len() as u32;
+    a[4..8].copy_from_slice(&l.to_le_bytes());
+    a
+}
+
+/// Moves the attributes of `types` from base record `base` into free record `ext` and
+/// gives the base an $ATTRIBUTE_LIST describing where everything is.
+fn move_to_extension(img: &mut [u8], mft: usize, base: u64, ext: u64, types: &[u32]) {
+    let off = mft + base as usize * RS;
+    let mut rec = img[off..off + RS].to_vec();
+    vmsnapfs_ntfs::fixup::apply_fixups(&mut rec).unwrap();
+    let seq = le16(&rec, 16) as u64;
+    let ext_off = mft + ext as usize * RS;
+    assert_eq!(img[ext_off + 22] & 1, 0, "record {ext} must be free");
+    let mut pos = le16(&rec, 20);
+    let mut all = Vec::new();
+    while le32(&rec, pos) != 0xFFFF_FFFF {
+        let len = le32(&rec, pos + 4);
+        all.push(rec[pos..pos + len].to_vec());
+        pos += len;
+    }
+    let base_ref = base | (seq << 48);
+    let ext_ref = ext | (1u64 << 48);
+    let mut list = Vec::new();
+    let (mut kept, mut moved) = (Vec::new(), Vec::new());
+    for a in &all {
+        let t = le32(a, 0) as u32;
+        let name = &a[le16(a, 10)..le16(a, 10) + 2 * a[9] as usize];
+        let start_vcn = if a[8] == 1 { le64(a, 16) } else { 0 };
+        let to_ext = types.contains(&t);
+        let r = if to_ext { ext_ref } else { base_ref };
+        list.extend(named_list_entry(t, name, start_vcn, r, le16(a, 14) as u16));
+        if to_ext {
+            moved.push(a.clone());
+        } else {
+            kept.push(a.clone());
+        }
+    }
+    let list_attr = resident_list_attribute(list, 0x3F);
+    let mut attrs = Vec::new();
+    for a in kept {
+        if le32(&a, 0) > 0x20 && !attrs.iter().any(|x: &Vec<u8>| le32(x, 0) == 0x20) {
+            attrs.push(list_attr.clone());
+        }
+        attrs.push(a);
+    }
+    let new_base = finish_record(rec.clone(), &attrs);
+    let mut ext_header = rec[..le16(&rec, 20)].to_vec();
+    ext_header[16..18].copy_from_slice(&1u16.to_le_bytes());
+    ext_header[18..20].copy_from_slice(&0u16.to_le_bytes());
+    ext_header[22..24].copy_from_slice(&1u16.to_le_bytes());
+    ext_header[32..40].copy_from_slice(&base_ref.to_le_bytes());
+    if ext_header.len() >= 48 {
+        ext_header[44..48].copy_from_slice(&(ext as u32).to_le_bytes());
+    }
+    let new_ext = finish_record(ext_header, &moved);
+    img[off..off + RS].copy_from_slice(&new_base);
+    img[ext_off..ext_off + RS].copy_from_slice(&new_ext);
+}
+
+/// The C:\Windows case: a directory whose $INDEX_ROOT and $INDEX_ALLOCATION live in an
+/// extension record.
+#[test]
+fn directory_index_in_an_extension_record() {
+    let tmp = tempfile::tempdir().unwrap();
+    let img_path = tmp.path().join("vol.img");
+    mkntfs(&img_path, 16 << 20, CS as u32, 512, "dirlist");
+    {
+        let m = Mount::new(&img_path, &tmp.path().join("mnt"), "");
+        std::fs::create_dir(m.dir.join("Windows")).unwrap();
+        for i in 0..150 {
+            let p = m.dir.join(format!("Windows/file {i}"));
+            if i % 10 == 0 {
+                std::fs::write(p, prng_bytes(i, 700 + i as usize)).unwrap();
+            } else {
+                std::fs::File::create(p).unwrap();
+            }
+        }
+    }
+    let vol = open(&img_path);
+    let dir = vol.lookup(vol.root(), "Windows").unwrap().unwrap();
+    let before = walk(&vol);
+    let names_before = vol.read_dir(dir).unwrap();
+    drop(vol);
+    let mut img = std::fs::read(&img_path).unwrap();
+    let mft = le64(&img, 0x30) as usize * CS;
+    move_to_extension(&mut img, mft, dir.0, 21, &[0x90, 0xA0]);
+    std::fs::write(&img_path, &img).unwrap();
+    let istat = String::from_utf8(run(
+        "istat",
+        &[img_path.to_str().unwrap(), &dir.0.to_string()],
+    ))
+    .unwrap();
+    assert!(istat.contains("MFT Entry: 21"), "{istat}");
+    let vol = open(&img_path);
+    assert_eq!(vol.read_dir(dir).unwrap(), names_before);
+    for e in names_before.iter().step_by(7) {
+        assert_eq!(vol.lookup(dir, &e.name).unwrap(), Some(e.id));
+    }
+    let after = walk(&vol);
+    assert_listing_eq(&after, &before, "index in extension record");
+    assert_listing_eq(&after, &sleuthkit_listing(&img_path), "vs Sleuth Kit");
 }
