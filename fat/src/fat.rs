@@ -49,6 +49,12 @@ pub(crate) struct Chain {
     clusters: u64,
 }
 
+impl crate::cache::Weight for Chain {
+    fn weight(&self) -> usize {
+        self.runs.len() + 1
+    }
+}
+
 impl Chain {
     fn push(&mut self, c: u32) {
         if let Some(last) = self.runs.last_mut() {

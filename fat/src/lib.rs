@@ -20,6 +20,7 @@
 
 mod bpb;
 mod bytes;
+mod cache;
 mod dir_cache;
 mod dir_data;
 mod dir_entry;

@@ -2,13 +2,12 @@
 //! four variants. Format-specific directory parsing lives in `fat_dir` and `exfat`.
 
 use std::collections::HashMap;
-use std::num::NonZeroUsize;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use lru::LruCache;
 use vmsnapfs_io::ReadAt;
 
-use crate::dir_cache::{DirCache, Listing};
+use crate::cache::WeightedLru;
+use crate::dir_cache::{DirCache, Listing, MAX_ENTRIES};
 use crate::dir_data::{DirData, DirMap};
 use crate::dir_entry::{slot_kind, ShortEntry, SlotKind};
 use crate::error::{Error, Result};
@@ -19,7 +18,9 @@ use crate::{Attributes, DirEntry, FatType, FileId, FileKind, Metadata, VolumeInf
 
 /// FAT directories hold at most 65 536 entries of 32 bytes (FAT spec §6).
 const FAT_MAX_DIR_BYTES: u64 = 65_536 * 32;
-const CHAIN_CACHE: usize = 1024;
+/// Runs held in all cached chains (16 bytes each): a badly fragmented 4 GiB file in
+/// 512-byte clusters alone can have 8 Mi runs.
+const MAX_CACHED_RUNS: usize = 1 << 20;
 
 enum FatRoot {
     Fixed { offset: u64, len: u64 },
@@ -40,19 +41,13 @@ pub struct Volume {
     fat: FatTable,
     flavor: Flavor,
     dirs: DirCache,
-    chains: Mutex<LruCache<(u32, u64, bool), Arc<Chain>>>,
+    chains: WeightedLru<(u32, u64, bool), Chain>,
 }
 
 impl std::fmt::Debug for Volume {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Volume").field("info", &self.info).finish()
     }
-}
-
-fn cache<K: std::hash::Hash + Eq, V>(n: usize) -> Mutex<LruCache<K, V>> {
-    Mutex::new(LruCache::new(
-        NonZeroUsize::new(n).unwrap_or(NonZeroUsize::MIN),
-    ))
 }
 
 impl Volume {
@@ -148,8 +143,8 @@ impl Volume {
             data_start: b.data_start_sector * u64::from(b.bytes_per_sector),
             fat,
             flavor: Flavor::Fat { fat32, root },
-            dirs: DirCache::new(),
-            chains: cache(CHAIN_CACHE),
+            dirs: DirCache::new(MAX_ENTRIES),
+            chains: WeightedLru::new(MAX_CACHED_RUNS),
         };
         // The root's volume-label entry wins over the BPB copy, as on Windows. A
         // damaged root is reported when it is listed, not here.
@@ -190,8 +185,8 @@ impl Volume {
             data_start: bs.cluster_heap_offset_bytes(),
             fat,
             flavor: Flavor::ExFat(exfat::ExFat::new(bs.root_cluster)),
-            dirs: DirCache::new(),
-            chains: cache(CHAIN_CACHE),
+            dirs: DirCache::new(MAX_ENTRIES),
+            chains: WeightedLru::new(MAX_CACHED_RUNS),
         };
         // The root holds the bitmap, up-case table and label; without a readable root
         // nothing on the volume is reachable, so that one failure fails the open.
@@ -366,7 +361,7 @@ impl Volume {
     }
 
     fn listing(&self, dir: FileId) -> Result<Arc<Listing>> {
-        if let Some(l) = self.dirs.get(dir) {
+        if let Some(l) = self.dirs.get(&dir) {
             return Ok(l);
         }
         let entries = match &self.flavor {
@@ -475,13 +470,8 @@ impl Volume {
     fn chain(&self, first: u32, len: u64, contiguous: bool) -> Result<Arc<Chain>> {
         let clusters = len.div_ceil(self.cluster_size);
         let key = (first, clusters, contiguous);
-        if let Some(c) = self
-            .chains
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&key)
-        {
-            return Ok(c.clone());
+        if let Some(c) = self.chains.get(&key) {
+            return Ok(c);
         }
         if clusters == 0 {
             return Ok(Arc::new(Chain::default()));
@@ -505,10 +495,7 @@ impl Volume {
             self.fat.chain(first, Want::Exactly(clusters))?
         };
         let chain = Arc::new(chain);
-        self.chains
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .put(key, chain.clone());
+        self.chains.put(key, chain.clone());
         Ok(chain)
     }
 
