@@ -26,6 +26,7 @@ fn testfs1_matches_golden() {
     }
     assert_eq!(vol.lookup(many, "513").unwrap(), None);
     assert_eq!(vol.lookup(many, "").unwrap(), None);
+    assert_eq!(vol.lookup(vol.root(), ".").unwrap(), None);
 }
 
 #[test]

@@ -95,6 +95,10 @@ fn wof_files_read_transparently() {
         assert_eq!(md.kind, FileKind::File, "{name}");
         assert_eq!(md.reparse_tag, Some(0x8000_0017));
         assert_eq!(md.size, sample.len() as u64);
+        assert!(
+            md.allocated_size > 0 && md.allocated_size < md.size,
+            "{md:?}"
+        );
         let (size, h) = hash_stream(&vol, id, None);
         assert_eq!(size, sample.len() as u64, "{name}");
         assert_eq!(h, sha256_bytes(&sample), "{name}");

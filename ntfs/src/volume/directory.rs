@@ -170,7 +170,9 @@ impl Volume {
                 match cmp(target, &fnm.name) {
                     std::cmp::Ordering::Greater => continue,
                     std::cmp::Ordering::Equal if fnm.namespace != NAMESPACE_DOS => {
-                        return Ok(Some(FileId(ref_record(e.header))));
+                        let id = ref_record(e.header);
+                        // The root indexes itself as "."; like read_dir, do not expose it.
+                        return Ok((id != dir.0).then_some(FileId(id)));
                     }
                     std::cmp::Ordering::Equal => return Ok(None),
                     std::cmp::Ordering::Less => {

@@ -27,17 +27,25 @@ impl Volume {
             Some(_) => FileKind::OtherReparse,
         };
         let cs = self.boot.cluster_size as u64;
-        let (mut size, allocated_size) = match f.data().map(|a| &a.value) {
-            Some(Value::Resident(v)) => (v.len() as u64, 0),
-            Some(Value::NonResident(nr)) => (
-                nr.data_size,
-                nr.runs
-                    .iter()
-                    .filter(|r| r.lcn.is_some())
-                    .map(|r| r.len.saturating_mul(cs))
-                    .fold(0u64, u64::saturating_add),
-            ),
-            None => (0, 0),
+        let allocated = |a: Option<&Attribute>| match a.map(|a| &a.value) {
+            Some(Value::NonResident(nr)) => nr
+                .runs
+                .iter()
+                .filter(|r| r.lcn.is_some())
+                .map(|r| r.len.saturating_mul(cs))
+                .fold(0u64, u64::saturating_add),
+            _ => 0,
+        };
+        let mut size = match f.data().map(|a| &a.value) {
+            Some(Value::Resident(v)) => v.len() as u64,
+            Some(Value::NonResident(nr)) => nr.data_size,
+            None => 0,
+        };
+        // A WOF file occupies its compressed stream; the unnamed stream is a hole.
+        let allocated_size = if reparse_tag == Some(reparse_point::TAG_WOF) {
+            allocated(f.find(DATA, &name::to_utf16(wof::STREAM_NAME)))
+        } else {
+            allocated(f.data())
         };
         if is_dir {
             size = 0;
