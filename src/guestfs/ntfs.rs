@@ -84,6 +84,34 @@ impl Ntfs {
     }
 }
 
+/// Normalizes a relative target so its `..` never climb above the volume root (a link
+/// `depth` folders down may climb at most `depth` levels).
+fn clamp_relative(target: &str, depth: usize) -> String {
+    let mut out: Vec<&str> = Vec::new();
+    let mut climbs = 0;
+    for c in target.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => match out.last() {
+                Some(&last) if last != ".." => {
+                    out.pop();
+                }
+                _ if climbs < depth => {
+                    climbs += 1;
+                    out.push("..");
+                }
+                _ => {}
+            },
+            c => out.push(c),
+        }
+    }
+    if out.is_empty() {
+        ".".into()
+    } else {
+        out.join("/")
+    }
+}
+
 fn hidden(dir: u64, name: &str, id: u64) -> bool {
     // ntfs-3g hides the metafiles ($MFT, $Bitmap, …) in the root by default.
     dir == FileId::ROOT.0 && id < 24 && name.starts_with('$')
@@ -169,19 +197,17 @@ impl GuestFs for Ntfs {
 
     fn read_link(&self, id: u64) -> io::Result<String> {
         let t = self.vol.read_link(FileId(id)).map_err(err)?;
-        if t.relative {
-            return Ok(t.target);
-        }
-        // Volume-rooted: climb from the link's directory to the volume root, so the
-        // target resolves inside this volume wherever the mount is.
+        // Depth of the link's directory below the volume root.
         let depth = self.depth(id).saturating_sub(1);
-        let rel = t.target.trim_start_matches('/');
-        let mut out = "../".repeat(depth);
-        if rel.is_empty() {
-            out.push('.');
-        }
-        out.push_str(rel);
-        Ok(if out.is_empty() { ".".into() } else { out })
+        Ok(if t.relative {
+            clamp_relative(&t.target, depth)
+        } else {
+            // Volume-rooted: climb from the link's directory to the volume root, so the
+            // target resolves inside this volume wherever the mount is.
+            let rel = clamp_relative(t.target.trim_start_matches('/'), 0);
+            let out = format!("{}{rel}", "../".repeat(depth));
+            out.trim_end_matches("/.").to_owned()
+        })
     }
 
     fn data_ranges(&self, id: u64) -> io::Result<Option<Vec<Range<u64>>>> {
@@ -235,5 +261,18 @@ impl GuestFs for Ntfs {
             },
             _ => return Ok(None),
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn relative_targets_stay_inside_the_volume() {
+        use super::clamp_relative as c;
+        assert_eq!(c("../../Windows/x", 2), "../../Windows/x");
+        assert_eq!(c("../../../../etc/passwd", 1), "../etc/passwd");
+        assert_eq!(c("a/../../b", 0), "b");
+        assert_eq!(c("./a//b/", 3), "a/b");
+        assert_eq!(c("..", 0), ".");
     }
 }
