@@ -12,6 +12,7 @@ mod inspect;
 mod local;
 mod mount;
 mod partition;
+mod snapshots;
 mod source;
 mod vmx;
 
@@ -40,16 +41,20 @@ enum Command {
     Mount(mount::cli::MountArgs),
     /// Unmount, thaw every VM, and wait for the serving process to exit.
     Umount(mount::cli::UmountArgs),
+    /// List or clean up the snapshots vmsnapfs made on a vCenter/ESXi.
+    Snapshots(snapshots::Args),
 }
 
 fn main() -> ExitCode {
-    if let Some(args) = mount::cli::fuse_form(&["inspect", "mount", "umount", "help"]) {
+    if let Some(args) = mount::cli::fuse_form(&["inspect", "mount", "umount", "snapshots", "help"])
+    {
         return mount::cli::mount(args);
     }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Mount(args) => return mount::cli::mount(args),
         Command::Umount(args) => return mount::cli::umount(args),
+        Command::Snapshots(args) => return snapshots::run(args),
         Command::Inspect { path, json } => inspect::run(&path, json),
     };
     match result {

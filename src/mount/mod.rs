@@ -111,6 +111,8 @@ fn start(
     // thread ever sees SIGTERM/SIGINT/SIGHUP.
     signals::block();
     let _ = daemon;
+    let mut opts = opts;
+    opts.mountpoint = Some(mountpoint.to_path_buf());
     let src = crate::source::open(source, &opts).map_err(|e| e.to_string())?;
     let entries = src.list().map_err(|e| format!("listing VMs: {e}"))?;
     if entries.is_empty() {

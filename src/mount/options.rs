@@ -23,6 +23,9 @@ pub struct MountOptions {
     pub log_file: Option<PathBuf>,
     /// Options meant for a remote source (quiesce=, credentials=, …), passed through.
     pub source_opts: Vec<(String, Option<String>)>,
+    /// Set by the mount itself (not an option): snapshot sources record it in their
+    /// journal and snapshot descriptions.
+    pub mountpoint: Option<PathBuf>,
 }
 
 impl Default for MountOptions {
@@ -43,6 +46,7 @@ impl Default for MountOptions {
             foreground: false,
             log_file: None,
             source_opts: Vec::new(),
+            mountpoint: None,
         }
     }
 }

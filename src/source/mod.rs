@@ -9,6 +9,7 @@ use vmsnapfs_io::ReadAt;
 
 mod disk;
 pub mod local;
+pub mod vsphere;
 
 /// One VM as listed by a source, before anything is frozen: listing must stay cheap
 /// because `ls MOUNTPOINT` never freezes anything.
@@ -80,16 +81,14 @@ pub trait Source: Send + Sync {
     fn thaw(&self, vm: &VmEntry, frozen: &Frozen) -> io::Result<()>;
 }
 
-/// Opens SOURCE: a local path now; URLs belong to the vSphere source.
+/// Opens SOURCE: an http(s):// URL is a vCenter/ESXi (the vSphere source), anything
+/// else a local path.
 pub fn open(
     source: &str,
     opts: &crate::mount::options::MountOptions,
 ) -> io::Result<Arc<dyn Source>> {
     if source.starts_with("https://") || source.starts_with("http://") {
-        return Err(io::Error::new(
-            io::ErrorKind::Unsupported,
-            "vCenter/ESXi sources are not supported by this build yet",
-        ));
+        return Ok(Arc::new(vsphere::VsphereSource::open(source, opts)?));
     }
     Ok(Arc::new(local::LocalSource::open(
         std::path::Path::new(source),

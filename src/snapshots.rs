@@ -1,0 +1,165 @@
+//! `vmsnapfs snapshots list|cleanup SOURCE`: what snapshots vmsnapfs holds or left on a
+//! vCenter/ESXi, and removal of those whose process is gone (only ever ours: matched by
+//! journal entry, name and moref).
+
+use std::process::ExitCode;
+
+use crate::mount::options::MountOptions;
+use crate::source::vsphere::{self, inventory, journal::Journal, snapshot, Settings};
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    action: Action,
+}
+
+#[derive(clap::Subcommand)]
+enum Action {
+    /// Show our journaled snapshots, every vmsnapfs-* snapshot under SOURCE, and VMs
+    /// that need disk consolidation.
+    List(Target),
+    /// Remove the journaled snapshots whose vmsnapfs process is gone.
+    Cleanup(Target),
+}
+
+#[derive(clap::Args)]
+struct Target {
+    /// https://vcenter/DC/vm/folder (or a VM), as for mount.
+    source: String,
+    /// credentials=, thumbprint=, insecure, state_dir= (comma-separated; repeatable).
+    #[arg(short = 'o', value_name = "OPTS")]
+    options: Vec<String>,
+}
+
+pub fn run(args: Args) -> ExitCode {
+    let (cleanup, t) = match args.action {
+        Action::List(t) => (false, t),
+        Action::Cleanup(t) => (true, t),
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("VMSNAPFS_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .without_time()
+        .try_init();
+    match go(cleanup, &t) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("vmsnapfs: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn go(cleanup: bool, t: &Target) -> Result<(), String> {
+    let mut opts = MountOptions::default();
+    for o in &t.options {
+        opts.apply(o)?;
+    }
+    let settings = Settings::parse(&t.source, &opts.source_opts).map_err(|e| e.to_string())?;
+    let journal = Journal::open(&settings.state_dir).map_err(|e| e.to_string())?;
+    let c = vsphere::connect(&settings).map_err(|e| e.to_string())?;
+    let result = if cleanup {
+        vsphere::reap(&c, &journal)
+            .map(|n| println!("removed {n} snapshot(s) left by vmsnapfs processes that are gone"))
+            .map_err(|e| e.to_string())
+    } else {
+        list(&c, &journal, &settings)
+    };
+    c.logout();
+    result
+}
+
+fn list(c: &vsphere::client::Client, journal: &Journal, settings: &Settings) -> Result<(), String> {
+    let entries = journal
+        .entries(&c.server, &c.sc.instance_uuid)
+        .map_err(|e| e.to_string())?;
+    println!(
+        "journal {} ({} entries for {}):",
+        settings.state_dir.display(),
+        entries.len(),
+        c.server
+    );
+    for e in &entries {
+        let state = match (&e.remove_error, vsphere::journal::owner_alive(e)) {
+            (Some(err), _) => format!("removal failed: {err}"),
+            (None, true) => "held by a running mount".into(),
+            (None, false) => {
+                "orphaned (process gone): vmsnapfs snapshots cleanup removes it".into()
+            }
+        };
+        println!(
+            "  {}\t{}\tpid {}\t{}\t{}",
+            e.vm_name,
+            e.snapshot_name,
+            e.pid,
+            if e.mountpoint.is_empty() {
+                "-"
+            } else {
+                &e.mountpoint
+            },
+            state
+        );
+    }
+    let root = inventory::resolve(c, &settings.inventory_path).map_err(|e| e.to_string())?;
+    let paths = [
+        "name",
+        "snapshot.rootSnapshotList",
+        "runtime.consolidationNeeded",
+    ];
+    let objs = if root.kind == "VirtualMachine" {
+        vec![vsphere::client::ObjectContent {
+            props: c.properties(&root, &paths).map_err(|e| e.to_string())?,
+            obj: root.clone(),
+        }]
+    } else {
+        inventory::in_view(c, &root, "VirtualMachine", &paths).map_err(|e| e.to_string())?
+    };
+    let mut ours = Vec::new();
+    let mut consolidate = Vec::new();
+    for o in &objs {
+        let name = o
+            .props
+            .get("name")
+            .map(|e| e.text.clone())
+            .unwrap_or_default();
+        if let Some(list) = o.props.get("snapshot.rootSnapshotList") {
+            for n in snapshot::nodes(list) {
+                if n.name.starts_with("vmsnapfs-") {
+                    let journaled = entries
+                        .iter()
+                        .any(|e| e.vm == o.obj && e.snapshot_name == n.name);
+                    ours.push(format!(
+                        "  {name}\t{}\t{}\t{}\t{}",
+                        n.name,
+                        n.snapshot.value,
+                        n.create_time,
+                        if journaled {
+                            "journaled here"
+                        } else {
+                            "not in this journal (another host or state_dir)"
+                        }
+                    ));
+                }
+            }
+        }
+        if o.props
+            .get("runtime.consolidationNeeded")
+            .map(|e| e.text.trim())
+            == Some("true")
+        {
+            consolidate.push(format!("  {name} ({})", o.obj.value));
+        }
+    }
+    ours.sort();
+    println!("vmsnapfs snapshots on the server ({}):", ours.len());
+    for l in ours {
+        println!("{l}");
+    }
+    println!("VMs that need disk consolidation ({}):", consolidate.len());
+    for l in consolidate {
+        println!("{l}");
+    }
+    Ok(())
+}

@@ -1,0 +1,324 @@
+//! The data path: chain files read as HTTP Range requests of the datastore browser
+//! (`GET /folder/<path>?dcPath=&dsName=`) over the session's pooled keep-alive
+//! connections, or straight from a locally mounted datastore (`-o datastore_map`).
+//! No VDDK: every VMDK format is parsed by our own reader on top of these bytes.
+
+use std::collections::HashMap;
+use std::io::{self, Read};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use reqwest::header::{CONTENT_LENGTH, CONTENT_RANGE, RANGE};
+use reqwest::StatusCode;
+use vmsnapfs_io::{check_bounds, FileSource, ReadAt};
+use vmsnapfs_vmdk::Resolver;
+
+use super::client::Client;
+use super::errors::VsError;
+
+/// `[datastore] folder/file.vmdk` split into its parts.
+pub fn parse_ds_path(s: &str) -> Option<(String, String)> {
+    let rest = s.trim().strip_prefix('[')?;
+    let (ds, path) = rest.split_once(']')?;
+    Some((ds.to_owned(), path.trim_start().to_owned()))
+}
+
+/// Removes `.` and `..` so the server sees a canonical path.
+fn normalize(path: &str) -> String {
+    let mut out: Vec<&str> = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                out.pop();
+            }
+            p => out.push(p),
+        }
+    }
+    out.join("/")
+}
+
+/// How long a read keeps retrying before it fails with EIO: a backup must see an error,
+/// never a hang, when the server is gone.
+fn read_deadline() -> Duration {
+    std::env::var("VMSNAPFS_READ_DEADLINE_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .map(Duration::from_secs)
+        .unwrap_or(Duration::from_secs(30))
+}
+
+/// One remote file, read by Range requests. Its size is fixed at open: a frozen chain
+/// file does not change while the snapshot exists.
+pub struct HttpFile {
+    client: Arc<Client>,
+    url: reqwest::Url,
+    /// `[ds] path`, for messages.
+    name: String,
+    size: u64,
+}
+
+impl HttpFile {
+    pub fn open(client: Arc<Client>, dc: &str, ds: &str, path: &str) -> io::Result<HttpFile> {
+        let mut url = reqwest::Url::parse(&client.cfg.base)
+            .map_err(|e| io::Error::other(format!("{}: {e}", client.cfg.base)))?;
+        url.path_segments_mut()
+            .map_err(|_| io::Error::other("base URL cannot take a path"))?
+            .push("folder")
+            .extend(path.split('/'));
+        url.query_pairs_mut()
+            .append_pair("dcPath", dc)
+            .append_pair("dsName", ds);
+        let mut f = HttpFile {
+            client,
+            url,
+            name: format!("[{ds}] {path}"),
+            size: 0,
+        };
+        f.size = f.retrying(|f| f.fetch_size())?;
+        Ok(f)
+    }
+
+    fn status_error(&self, status: StatusCode) -> Attempt {
+        let code = status.as_u16();
+        match status {
+            StatusCode::NOT_FOUND => Attempt::Fatal(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("{}: not found on the datastore", self.name),
+            )),
+            StatusCode::UNAUTHORIZED => Attempt::Relogin,
+            // ESXi answers a read of a file another host holds locked this way.
+            StatusCode::FORBIDDEN | StatusCode::CONFLICT | StatusCode::LOCKED => {
+                Attempt::Fatal(io::Error::other(
+                    VsError::FileLocked {
+                        file: self.name.clone(),
+                        status: code,
+                    }
+                    .to_string(),
+                ))
+            }
+            s if s.is_server_error() => Attempt::Retry(format!("HTTP {code}")),
+            _ => Attempt::Fatal(io::Error::other(format!("{}: HTTP {code}", self.name))),
+        }
+    }
+
+    fn fetch_size(&self) -> Attempt<u64> {
+        let req = self
+            .client
+            .with_session(self.client.http().head(self.url.clone()));
+        let resp = match req.timeout(Duration::from_secs(30)).send() {
+            Ok(r) => r,
+            Err(e) => return Attempt::Retry(self.client.net_error(e).to_string()),
+        };
+        if !resp.status().is_success() {
+            return self.status_error(resp.status()).map_never();
+        }
+        let len = resp
+            .headers()
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok());
+        if let Some(len) = len {
+            return Attempt::Done(len);
+        }
+        // No length on HEAD: ask for one byte and read the total from Content-Range.
+        let req = self
+            .client
+            .with_session(self.client.http().get(self.url.clone()))
+            .header(RANGE, "bytes=0-0");
+        match req.send() {
+            Ok(r) if r.status() == StatusCode::PARTIAL_CONTENT => r
+                .headers()
+                .get(CONTENT_RANGE)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.rsplit('/').next())
+                .and_then(|v| v.parse().ok())
+                .map(Attempt::Done)
+                .unwrap_or_else(|| {
+                    Attempt::Fatal(io::Error::other(format!("{}: size unknown", self.name)))
+                }),
+            Ok(r) => self.status_error(r.status()).map_never(),
+            Err(e) => Attempt::Retry(self.client.net_error(e).to_string()),
+        }
+    }
+
+    fn fetch(&self, offset: u64, buf: &mut [u8]) -> Attempt {
+        let end = offset + buf.len() as u64 - 1;
+        let req = self
+            .client
+            .with_session(self.client.http().get(self.url.clone()))
+            .header(RANGE, format!("bytes={offset}-{end}"))
+            .timeout(Duration::from_secs(30));
+        let mut resp = match req.send() {
+            Ok(r) => r,
+            Err(e) => return Attempt::Retry(self.client.net_error(e).to_string()),
+        };
+        match resp.status() {
+            StatusCode::PARTIAL_CONTENT => {
+                let start = resp
+                    .headers()
+                    .get(CONTENT_RANGE)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.strip_prefix("bytes "))
+                    .and_then(|v| v.split('-').next())
+                    .and_then(|v| v.parse::<u64>().ok());
+                if start != Some(offset) {
+                    return Attempt::Fatal(io::Error::other(format!(
+                        "{}: server answered a different range than asked",
+                        self.name
+                    )));
+                }
+            }
+            // Whole file despite the Range header: fine if we asked from the start.
+            StatusCode::OK if offset == 0 => {}
+            s if s.is_success() => {
+                return Attempt::Fatal(io::Error::other(format!(
+                    "{}: server ignores Range requests (HTTP {s})",
+                    self.name
+                )))
+            }
+            s => return self.status_error(s),
+        }
+        match resp.read_exact(buf) {
+            Ok(()) => Attempt::Done(()),
+            Err(e) => Attempt::Retry(format!("reading body: {e}")),
+        }
+    }
+
+    /// Runs `op` until it succeeds, fails for good, or the read deadline passes.
+    fn retrying<T>(&self, mut op: impl FnMut(&Self) -> Attempt<T>) -> io::Result<T> {
+        let deadline = Instant::now() + read_deadline();
+        let mut delay = Duration::from_millis(100);
+        loop {
+            let why = match op(self) {
+                Attempt::Done(v) => return Ok(v),
+                Attempt::Fatal(e) => return Err(e),
+                Attempt::Relogin => {
+                    let stale = self.client.cookie();
+                    match self.client.relogin(stale) {
+                        Ok(()) => "session expired; logged in again".to_owned(),
+                        Err(e) => e.to_string(),
+                    }
+                }
+                Attempt::Retry(why) => why,
+            };
+            if Instant::now() + delay > deadline {
+                return Err(io::Error::other(format!(
+                    "{}: giving up after {:?}: {why}",
+                    self.name,
+                    read_deadline()
+                )));
+            }
+            tracing::warn!("{}: {why}; retrying in {delay:?}", self.name);
+            std::thread::sleep(delay);
+            delay = (delay * 2).min(Duration::from_secs(5));
+        }
+    }
+}
+
+enum Attempt<T = ()> {
+    Done(T),
+    Retry(String),
+    Relogin,
+    Fatal(io::Error),
+}
+
+impl Attempt<()> {
+    fn map_never<T>(self) -> Attempt<T> {
+        match self {
+            Attempt::Done(()) => Attempt::Retry("unexpected success".into()),
+            Attempt::Retry(w) => Attempt::Retry(w),
+            Attempt::Relogin => Attempt::Relogin,
+            Attempt::Fatal(e) => Attempt::Fatal(e),
+        }
+    }
+}
+
+impl ReadAt for HttpFile {
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+        check_bounds(offset, buf.len(), self.size)?;
+        if buf.is_empty() {
+            return Ok(());
+        }
+        self.retrying(|f| f.fetch(offset, buf))
+    }
+
+    fn size(&self) -> u64 {
+        self.size
+    }
+}
+
+/// Resolves chain-file names to datastore files. Names arrive as `[ds] path` (the head,
+/// and parents joined to it by the VMDK reader), or as absolute ESXi hints
+/// (`/vmfs/volumes/<ds>/…`), which are mapped by datastore name or, failing that, by the
+/// file's name among the snapshot's known backing files.
+pub struct DsResolver {
+    pub client: Arc<Client>,
+    /// Datastore name → datacenter name (the dcPath query parameter).
+    pub dc_of: HashMap<String, String>,
+    /// Datastore name → local folder where it is mounted (datastore_map).
+    pub local: HashMap<String, PathBuf>,
+    /// File name → `[ds] path`, from the snapshot's backing chain.
+    pub known: HashMap<String, String>,
+    /// The head's `[ds] folder`, for names that are neither.
+    pub home: (String, String),
+}
+
+impl DsResolver {
+    fn locate(&self, name: &str) -> (String, String) {
+        if let Some((ds, path)) = parse_ds_path(name) {
+            // Parent hints joined by the reader keep the `[ds] ` prefix of the head.
+            return (ds, normalize(&path));
+        }
+        let base = name.rsplit(['/', '\\']).next().unwrap_or(name);
+        if let Some(rest) = name.strip_prefix("/vmfs/volumes/") {
+            if let Some((ds, path)) = rest.split_once('/') {
+                if self.dc_of.contains_key(ds) || self.local.contains_key(ds) {
+                    return (ds.to_owned(), normalize(path));
+                }
+            }
+        }
+        if let Some((ds, path)) = self.known.get(base).and_then(|p| parse_ds_path(p)) {
+            return (ds, normalize(&path));
+        }
+        let (ds, dir) = &self.home;
+        (ds.clone(), normalize(&format!("{dir}/{base}")))
+    }
+}
+
+impl Resolver for DsResolver {
+    fn open(&self, name: &str) -> io::Result<Arc<dyn ReadAt>> {
+        let (ds, path) = self.locate(name);
+        if let Some(root) = self.local.get(&ds) {
+            return Ok(Arc::new(FileSource::open(&root.join(&path))?));
+        }
+        let dc = self.dc_of.get(&ds).ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("{name}: datastore {ds} is not in any datacenter the server lists"),
+            )
+        })?;
+        Ok(Arc::new(HttpFile::open(
+            self.client.clone(),
+            dc,
+            &ds,
+            &path,
+        )?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn datastore_paths() {
+        assert_eq!(
+            parse_ds_path("[LocalDS_0] vm/disk.vmdk"),
+            Some(("LocalDS_0".into(), "vm/disk.vmdk".into()))
+        );
+        assert_eq!(parse_ds_path("disk.vmdk"), None);
+        assert_eq!(normalize("a/./b/../c.vmdk"), "a/c.vmdk");
+    }
+}

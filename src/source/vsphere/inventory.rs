@@ -1,0 +1,126 @@
+//! Which VMs the mount shows: the inventory path's object, then every VM below it with
+//! one ContainerView and one property retrieval (paged by token), not a call per VM.
+
+use std::collections::HashMap;
+
+use super::client::Client;
+use super::errors::{Result, VsError};
+use super::soap::{escape, Element, Moref};
+
+#[derive(Debug, Clone)]
+pub struct VmInfo {
+    pub moref: Moref,
+    pub name: String,
+    pub template: bool,
+    pub disks: usize,
+    pub tools: String,
+}
+
+const VM_PATHS: &[&str] = &[
+    "name",
+    "config.template",
+    "summary.config.numVirtualDisks",
+    "guest.toolsRunningStatus",
+];
+
+/// The object an inventory path names ("" is the root folder).
+pub fn resolve(c: &Client, path: &str) -> Result<Moref> {
+    let path = path.trim_matches('/');
+    if path.is_empty() {
+        return Ok(c.sc.root_folder.clone());
+    }
+    let r = c.call(
+        "FindByInventoryPath",
+        &c.sc.search_index,
+        &format!("<inventoryPath>{}</inventoryPath>", escape(path)),
+    )?;
+    r.moref_of("returnval").ok_or_else(|| VsError::NotFound {
+        server: c.server.clone(),
+        what: format!("inventory path /{path} (expected /<datacenter>/vm/<folder or VM>)"),
+    })
+}
+
+fn vm_info(obj: Moref, p: &HashMap<String, Element>) -> VmInfo {
+    let text = |k: &str| {
+        p.get(k)
+            .map(|e| e.text.trim().to_owned())
+            .unwrap_or_default()
+    };
+    VmInfo {
+        name: text("name"),
+        template: text("config.template") == "true",
+        disks: text("summary.config.numVirtualDisks").parse().unwrap_or(0),
+        tools: text("guest.toolsRunningStatus"),
+        moref: obj,
+    }
+}
+
+/// Every VM at or below `root`.
+pub fn vms(c: &Client, root: &Moref) -> Result<Vec<VmInfo>> {
+    if root.kind == "VirtualMachine" {
+        let p = c.properties(root, VM_PATHS)?;
+        return Ok(vec![vm_info(root.clone(), &p)]);
+    }
+    let found = in_view(c, root, "VirtualMachine", VM_PATHS)?;
+    let mut out: Vec<VmInfo> = found
+        .into_iter()
+        .map(|o| vm_info(o.obj, &o.props))
+        .collect();
+    out.sort_by(|a, b| a.name.cmp(&b.name).then(a.moref.value.cmp(&b.moref.value)));
+    Ok(out)
+}
+
+/// Objects of `kind` below `root` with `paths`, through a ContainerView destroyed after.
+pub fn in_view(
+    c: &Client,
+    root: &Moref,
+    kind: &str,
+    paths: &[&str],
+) -> Result<Vec<super::client::ObjectContent>> {
+    let r = c.call(
+        "CreateContainerView",
+        &c.sc.view_manager,
+        &format!(
+            "{}<type>{kind}</type><recursive>true</recursive>",
+            root.xml("container")
+        ),
+    )?;
+    let view = r
+        .moref_of("returnval")
+        .ok_or_else(|| c.protocol("CreateContainerView", "no view returned".into()))?;
+    let set = format!(
+        "<objectSet>{}<skip>true</skip><selectSet xsi:type=\"TraversalSpec\">\
+         <name>view</name><type>ContainerView</type><path>view</path><skip>false</skip>\
+         </selectSet></objectSet>",
+        view.xml("obj")
+    );
+    let result = c.retrieve(&set, kind, paths);
+    let _ = c.call("DestroyView", &view, "");
+    result
+}
+
+/// Datastore moref → (datacenter name, datastore name): the two query parameters of a
+/// /folder URL.
+pub fn datastores(c: &Client) -> Result<HashMap<String, (String, String)>> {
+    let root = c.sc.root_folder.clone();
+    let dcs = in_view(c, &root, "Datacenter", &["name", "datastore"])?;
+    let names: HashMap<String, String> = in_view(c, &root, "Datastore", &["name"])?
+        .into_iter()
+        .filter_map(|o| Some((o.obj.value.clone(), o.props.get("name")?.text.clone())))
+        .collect();
+    let mut out = HashMap::new();
+    for dc in dcs {
+        let Some(dc_name) = dc.props.get("name").map(|e| e.text.clone()) else {
+            continue;
+        };
+        let Some(list) = dc.props.get("datastore") else {
+            continue;
+        };
+        for m in list.children.iter().filter_map(Moref::from_element) {
+            if let Some(n) = names.get(&m.value) {
+                out.insert(m.value.clone(), (dc_name.clone(), n.clone()));
+            }
+        }
+    }
+    Ok(out)
+}

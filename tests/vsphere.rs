@@ -1,0 +1,754 @@
+//! The vSphere source end to end against govmomi's vCenter simulator (tests/vcsim, built
+//! here with Debian's golang-github-vmware-govmomi-dev): login and TLS trust, real FUSE
+//! mounts of simulator VMs whose disks are fixture chains, snapshot lifecycle checked by
+//! the simulator itself (a second client), orphan cleanup after kill -9, quiesce policy,
+//! and data-path faults through a small proxy.
+
+mod common;
+
+use std::io::Read;
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use common::{bin, is_mounted, qemu_raw, run, scratch, sha256_file, wait_until, walk};
+
+/// The launcher, built once per test binary.
+fn vcsim_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        common::require("go");
+        let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("vcsim");
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vcsim/main.go");
+        run(Command::new("go")
+            .args(["build", "-o"])
+            .arg(&out)
+            .arg(&src)
+            .env("GO111MODULE", "off")
+            .env("GOPATH", "/usr/share/gocode"));
+        out
+    })
+}
+
+struct Vcsim {
+    child: Child,
+    /// `http(s)://127.0.0.1:PORT` (no path).
+    base: String,
+    control: String,
+    datastore: PathBuf,
+    creds: PathBuf,
+    state: PathBuf,
+}
+
+impl Vcsim {
+    fn start(tls: bool) -> Vcsim {
+        let mut cmd = Command::new(vcsim_bin());
+        if tls {
+            cmd.arg("-tls");
+        }
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        let mut out = child.stdout.take().unwrap();
+        let mut b = [0u8; 1];
+        while out.read(&mut b).unwrap() == 1 && b[0] != b'\n' {
+            line.push(b[0] as char);
+        }
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        let url = v["url"].as_str().unwrap();
+        let dir = scratch("vcsim");
+        let creds = dir.join("vc.cred");
+        std::fs::write(&creds, "username=vmsnapfs\npassword=secret\n").unwrap();
+        std::fs::set_permissions(&creds, std::fs::Permissions::from_mode(0o600)).unwrap();
+        Vcsim {
+            child,
+            base: url.trim_end_matches("/sdk").to_owned(),
+            control: v["control"].as_str().unwrap().to_owned(),
+            datastore: PathBuf::from(v["datastores"]["LocalDS_0"].as_str().unwrap()),
+            creds,
+            state: dir.join("state"),
+        }
+    }
+
+    fn opts(&self) -> String {
+        format!(
+            "credentials={},state_dir={}",
+            self.creds.display(),
+            self.state.display()
+        )
+    }
+
+    fn ctl(&self, method: &str, path: &str) -> serde_json::Value {
+        let c = reqwest::blocking::Client::new();
+        let url = format!("{}{path}", self.control);
+        let r = if method == "POST" {
+            c.post(&url).send()
+        } else {
+            c.get(&url).send()
+        }
+        .unwrap();
+        assert!(r.status().is_success(), "{url}: {}", r.status());
+        serde_json::from_str(&r.text().unwrap()).unwrap()
+    }
+
+    /// The VM's snapshot names, as the simulator itself has them.
+    fn snapshots(&self, vm: &str) -> Vec<String> {
+        serde_json::from_value(self.ctl("GET", &format!("/snapshots?vm={vm}"))).unwrap()
+    }
+
+    /// Replaces the VM's first disk with a copy of a fixture chain headed by `head`.
+    fn place_disk(&self, vm: &str, head: &Path, others: &[&Path]) {
+        let disks: Vec<String> =
+            serde_json::from_value(self.ctl("GET", &format!("/disks?vm={vm}"))).unwrap();
+        let file = &disks[0];
+        let rel = file.split_once("] ").unwrap().1;
+        let dst = self.datastore.join(rel);
+        let dir = dst.parent().unwrap();
+        for f in others.iter().chain([&head]) {
+            std::fs::copy(f, dir.join(f.file_name().unwrap())).unwrap();
+        }
+        std::fs::copy(head, &dst).unwrap();
+    }
+}
+
+impl Drop for Vcsim {
+    fn drop(&mut self) {
+        let _ = nix_kill(self.child.id(), libc::SIGTERM);
+        let _ = self.child.wait();
+    }
+}
+
+fn nix_kill(pid: u32, sig: i32) -> i32 {
+    // SAFETY: plain kill(2) on a pid this test started.
+    unsafe { libc::kill(pid as i32, sig) }
+}
+
+fn vms() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/vms")
+}
+
+/// Runs vmsnapfs with args; returns (success, stdout, stderr).
+fn vmsnapfs(args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
+    let mut cmd = Command::new(bin());
+    cmd.args(args).stdin(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// stderr must be exactly one line, containing `want`.
+fn one_line(stderr: &str, want: &str) {
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "expected one error line, got: {stderr}");
+    assert!(lines[0].contains(want), "{:?} lacks {want:?}", lines[0]);
+}
+
+#[test]
+fn login_and_errors_over_http() {
+    let sim = Vcsim::start(false);
+    let url = format!("{}/DC0/vm", sim.base);
+    let (ok, out, err) = vmsnapfs(&["snapshots", "list", &url, "-o", &sim.opts()], &[]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("vmsnapfs snapshots on the server (0)"),
+        "{out}"
+    );
+
+    let bad = sim.creds.with_file_name("bad.cred");
+    std::fs::write(&bad, "username=vmsnapfs\npassword=wrong\n").unwrap();
+    std::fs::set_permissions(&bad, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let o = format!(
+        "credentials={},state_dir={}",
+        bad.display(),
+        sim.state.display()
+    );
+    let (ok, _, err) = vmsnapfs(&["snapshots", "list", &url, "-o", &o], &[]);
+    assert!(!ok);
+    one_line(&err, "login refused (wrong user name or password)");
+
+    // The same through mount: one line, exit != 0, nothing mounted.
+    let mp = scratch("mp");
+    let (ok, _, err) = vmsnapfs(&["mount", &url, mp.to_str().unwrap(), "-o", &o], &[]);
+    assert!(!ok);
+    one_line(&err, "login refused");
+    assert!(!is_mounted(&mp));
+
+    std::fs::set_permissions(&bad, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let (ok, _, err) = vmsnapfs(&["snapshots", "list", &url, "-o", &o], &[]);
+    assert!(!ok);
+    one_line(&err, "chmod 600");
+
+    let (ok, _, err) = vmsnapfs(
+        &[
+            "snapshots",
+            "list",
+            &format!("{}/DC0/vm/nope", sim.base),
+            "-o",
+            &sim.opts(),
+        ],
+        &[],
+    );
+    assert!(!ok);
+    one_line(&err, "inventory path /DC0/vm/nope");
+
+    // govc's variables instead of a file.
+    let o = format!("state_dir={}", sim.state.display());
+    let (ok, _, err) = vmsnapfs(
+        &["snapshots", "list", &url, "-o", &o],
+        &[("GOVC_USERNAME", "vmsnapfs"), ("GOVC_PASSWORD", "secret")],
+    );
+    assert!(ok, "{err}");
+
+    // Nothing listens there any more.
+    let port = {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let (ok, _, err) = vmsnapfs(
+        &[
+            "snapshots",
+            "list",
+            &format!("http://127.0.0.1:{port}/"),
+            "-o",
+            &sim.opts(),
+        ],
+        &[],
+    );
+    assert!(!ok);
+    one_line(&err, "unreachable: connection refused");
+}
+
+#[test]
+fn tls_verification_pinning_and_insecure() {
+    let sim = Vcsim::start(true);
+    assert!(sim.base.starts_with("https://"));
+    let url = format!("{}/DC0/vm", sim.base);
+    // Verified by default: the simulator's self-signed certificate is refused, and the
+    // message tells which thumbprint to pin.
+    let (ok, _, err) = vmsnapfs(&["snapshots", "list", &url, "-o", &sim.opts()], &[]);
+    assert!(!ok);
+    one_line(&err, "TLS certificate not trusted");
+    let tp = err
+        .split("-o thumbprint=")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
+    assert_eq!(tp.len(), 95, "{tp}");
+
+    let o = format!("{},thumbprint={tp}", sim.opts());
+    let (ok, out, err) = vmsnapfs(&["snapshots", "list", &url, "-o", &o], &[]);
+    assert!(ok, "{err}");
+    assert!(out.contains("snapshots on the server"));
+    // Lower case without colons is the same pin.
+    let o = format!(
+        "{},thumbprint={}",
+        sim.opts(),
+        tp.replace(':', "").to_lowercase()
+    );
+    assert!(vmsnapfs(&["snapshots", "list", &url, "-o", &o], &[]).0);
+
+    let wrong = format!(
+        "{}{}",
+        &tp[..tp.len() - 2],
+        if tp.ends_with("00") { "11" } else { "00" }
+    );
+    let o = format!("{},thumbprint={wrong}", sim.opts());
+    let (ok, _, err) = vmsnapfs(&["snapshots", "list", &url, "-o", &o], &[]);
+    assert!(!ok);
+    one_line(
+        &err,
+        &format!("certificate thumbprint is {tp}, not the pinned {wrong}"),
+    );
+
+    let o = format!("{},insecure", sim.opts());
+    let (ok, _, err) = vmsnapfs(&["snapshots", "list", &url, "-o", &o], &[]);
+    assert!(ok, "{err}");
+    assert!(
+        err.contains("NOT verified"),
+        "insecure must be logged: {err}"
+    );
+    let (ok, _, err) = vmsnapfs(
+        &["snapshots", "list", &url, "-o", &sim.opts()],
+        &[("GOVC_INSECURE", "1")],
+    );
+    assert!(ok, "{err}");
+}
+
+/// A vmsnapfs mount of a simulator URL, unmounted lazily on drop.
+struct RemoteMount {
+    mp: PathBuf,
+}
+
+impl RemoteMount {
+    fn new(url: &str, opts: &str) -> RemoteMount {
+        Self::with_env(url, opts, &[])
+    }
+
+    fn with_env(url: &str, opts: &str, env: &[(&str, &str)]) -> RemoteMount {
+        let mp = scratch("mnt");
+        let (ok, _, err) = vmsnapfs(&["mount", url, mp.to_str().unwrap(), "-o", opts], env);
+        assert!(ok, "mount {url}: {err}");
+        assert!(is_mounted(&mp));
+        RemoteMount { mp }
+    }
+
+    fn umount(&self) {
+        run(Command::new(bin()).arg("umount").arg(&self.mp));
+        assert!(!is_mounted(&self.mp));
+    }
+}
+
+impl Drop for RemoteMount {
+    fn drop(&mut self) {
+        if is_mounted(&self.mp) {
+            let _ = Command::new("fusermount3")
+                .arg("-u")
+                .arg("-z")
+                .arg(&self.mp)
+                .status();
+        }
+    }
+}
+
+/// Journal entries in a state dir: (vm name, snapshot name, pid).
+fn journal(state: &Path) -> Vec<(String, String, u32)> {
+    let Ok(rd) = std::fs::read_dir(state) else {
+        return Vec::new();
+    };
+    rd.flatten()
+        .filter(|d| d.path().extension().is_some_and(|e| e == "json"))
+        .map(|d| {
+            let v: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(d.path()).unwrap()).unwrap();
+            (
+                v["vm_name"].as_str().unwrap().to_owned(),
+                v["snapshot_name"].as_str().unwrap().to_owned(),
+                v["pid"].as_u64().unwrap() as u32,
+            )
+        })
+        .collect()
+}
+
+fn ours(names: &[String]) -> usize {
+    names.iter().filter(|n| n.starts_with("vmsnapfs-")).count()
+}
+
+/// VM0 gets the NTFS fixture disk, VM1 the three-link sparse chain.
+fn place_fixtures(sim: &Vcsim) {
+    let w = vms().join("winvm");
+    sim.place_disk("DC0_H0_VM0", &w.join("winvm.vmdk"), &[]);
+    sim.place_disk(
+        "DC0_H0_VM1",
+        &w.join("data-000002.vmdk"),
+        &[&w.join("data.vmdk"), &w.join("data-000001.vmdk")],
+    );
+}
+
+#[test]
+fn mount_snapshot_lifecycle_and_data() {
+    let sim = Vcsim::start(false);
+    place_fixtures(&sim);
+    let w = vms().join("winvm");
+    let m = RemoteMount::new(&format!("{}/DC0/vm", sim.base), &sim.opts());
+
+    // Listing the root freezes nothing.
+    let mut names: Vec<String> = std::fs::read_dir(&m.mp)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["DC0_H0_VM0", "DC0_H0_VM1"]);
+    assert!(sim.snapshots("DC0_H0_VM0").is_empty());
+    assert!(sim.snapshots("DC0_H0_VM1").is_empty());
+
+    // First access inside VM0: exactly one snapshot, ours, on VM0 only.
+    let vm0 = m.mp.join("DC0_H0_VM0");
+    let flat = vm0.join("disks/disk0-flat.vmdk");
+    assert_eq!(
+        sha256_file(&flat),
+        sha256_file(&qemu_raw(&w.join("winvm.vmdk")))
+    );
+    let s0 = sim.snapshots("DC0_H0_VM0");
+    assert_eq!(s0.len(), 1, "{s0:?}");
+    assert!(s0[0].starts_with("vmsnapfs-"), "{s0:?}");
+    assert!(sim.snapshots("DC0_H0_VM1").is_empty());
+    let j = journal(&sim.state);
+    assert_eq!(j.len(), 1);
+    assert_eq!(j[0].1, s0[0]);
+
+    let status: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(vm0.join("status.json")).unwrap()).unwrap();
+    let st = status.to_string();
+    assert!(st.contains(&s0[0]), "status.json names the snapshot: {st}");
+    assert!(st.contains("crash-consistent"), "{st}");
+    assert!(st.contains("VMware Tools not running"), "{st}");
+
+    // The volumes read over HTTP equal the same disk mounted from local files.
+    let local = common::Mount::new(&w, &[]);
+    let local_vol = local.mp.join("volumes");
+    let remote_vol = vm0.join("volumes");
+    let lv: Vec<_> = std::fs::read_dir(&local_vol)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert!(!lv.is_empty());
+    for v in &lv {
+        if remote_vol.join(v).exists() {
+            common::assert_same_tree(&walk(&remote_vol.join(v)), &walk(&local_vol.join(v)));
+        }
+    }
+    local.umount();
+
+    // VM1: a three-link chain resolved over the datastore interface.
+    let flat1 = m.mp.join("DC0_H0_VM1/disks/disk0-flat.vmdk");
+    assert_eq!(
+        sha256_file(&flat1),
+        sha256_file(&qemu_raw(&w.join("data-000002.vmdk")))
+    );
+    assert_eq!(ours(&sim.snapshots("DC0_H0_VM1")), 1);
+    let vmx = std::fs::read_to_string(m.mp.join("DC0_H0_VM1/DC0_H0_VM1.vmx")).unwrap();
+    assert!(vmx.contains("disks/disk0.vmdk"), "{vmx}");
+
+    m.umount();
+    assert!(sim.snapshots("DC0_H0_VM0").is_empty());
+    assert!(sim.snapshots("DC0_H0_VM1").is_empty());
+    assert!(journal(&sim.state).is_empty());
+}
+
+#[test]
+fn sigterm_and_idle_release_thaw() {
+    let sim = Vcsim::start(false);
+    place_fixtures(&sim);
+    let url = format!("{}/DC0/vm/DC0_H0_VM0", sim.base);
+    // One VM: the mountpoint is its folder.
+    let m = RemoteMount::new(&url, &format!("{},idle_release=2", sim.opts()));
+    assert!(m.mp.join("disks").is_dir());
+    assert_eq!(ours(&sim.snapshots("DC0_H0_VM0")), 1);
+    wait_until(
+        "idle release removes the snapshot",
+        Duration::from_secs(30),
+        || sim.snapshots("DC0_H0_VM0").is_empty(),
+    );
+    // Re-freeze on the next access, then SIGTERM.
+    std::fs::read_dir(m.mp.join("disks")).unwrap().count();
+    assert_eq!(ours(&sim.snapshots("DC0_H0_VM0")), 1);
+    let pid = journal(&sim.state)[0].2;
+    nix_kill(pid, libc::SIGTERM);
+    wait_until("SIGTERM unmounts", Duration::from_secs(30), || {
+        !is_mounted(&m.mp)
+    });
+    wait_until("SIGTERM thaws", Duration::from_secs(30), || {
+        sim.snapshots("DC0_H0_VM0").is_empty()
+    });
+    assert!(journal(&sim.state).is_empty());
+}
+
+#[test]
+fn kill9_orphans_are_reaped_and_foreign_snapshots_survive() {
+    let sim = Vcsim::start(false);
+    place_fixtures(&sim);
+    sim.ctl(
+        "POST",
+        "/snapshot?vm=DC0_H0_VM0&name=nightly-by-someone-else",
+    );
+    let url = format!("{}/DC0/vm", sim.base);
+
+    let m = RemoteMount::new(&url, &sim.opts());
+    std::fs::read_dir(m.mp.join("DC0_H0_VM0")).unwrap().count();
+    assert_eq!(sim.snapshots("DC0_H0_VM0").len(), 2);
+    let pid = journal(&sim.state)[0].2;
+    nix_kill(pid, libc::SIGKILL);
+    wait_until("killed", Duration::from_secs(10), || {
+        !Path::new(&format!("/proc/{pid}")).exists()
+    });
+    drop(m);
+    assert_eq!(
+        sim.snapshots("DC0_H0_VM0").len(),
+        2,
+        "kill -9 leaves the snapshot"
+    );
+
+    let (ok, out, err) = vmsnapfs(&["snapshots", "list", &url, "-o", &sim.opts()], &[]);
+    assert!(ok, "{err}");
+    assert!(out.contains("orphaned"), "{out}");
+    assert!(
+        out.contains("vmsnapfs snapshots on the server (1)"),
+        "{out}"
+    );
+
+    // The next start removes it before doing anything else.
+    let m = RemoteMount::new(&url, &sim.opts());
+    assert_eq!(sim.snapshots("DC0_H0_VM0"), ["nightly-by-someone-else"]);
+    std::fs::read_dir(m.mp.join("DC0_H0_VM0")).unwrap().count();
+    let pid = journal(&sim.state)[0].2;
+    nix_kill(pid, libc::SIGKILL);
+    wait_until("killed", Duration::from_secs(10), || {
+        !Path::new(&format!("/proc/{pid}")).exists()
+    });
+    drop(m);
+    assert_eq!(sim.snapshots("DC0_H0_VM0").len(), 2);
+
+    // And `snapshots cleanup` does too.
+    let (ok, out, err) = vmsnapfs(&["snapshots", "cleanup", &url, "-o", &sim.opts()], &[]);
+    assert!(ok, "{err}");
+    assert!(out.contains("removed 1 snapshot"), "{out}");
+    assert_eq!(sim.snapshots("DC0_H0_VM0"), ["nightly-by-someone-else"]);
+    assert!(journal(&sim.state).is_empty());
+}
+
+#[test]
+fn quiesce_policy() {
+    let sim = Vcsim::start(false);
+    place_fixtures(&sim);
+    let url = format!("{}/DC0/vm", sim.base);
+    // Tools not running: required fails the VM's directory and leaves nothing behind.
+    let m = RemoteMount::new(&url, &format!("{},quiesce=required", sim.opts()));
+    let e = std::fs::read_dir(m.mp.join("DC0_H0_VM0")).map(|d| d.count());
+    assert!(e.is_err(), "required quiescing without Tools must fail");
+    assert!(sim.snapshots("DC0_H0_VM0").is_empty());
+    assert!(journal(&sim.state).is_empty());
+    m.umount();
+
+    // Tools running: a quiesced snapshot, reported as such.
+    sim.ctl("POST", "/tools?vm=DC0_H0_VM0&status=guestToolsRunning");
+    let m = RemoteMount::new(&url, &format!("{},quiesce=required", sim.opts()));
+    let st = std::fs::read_to_string(m.mp.join("DC0_H0_VM0/status.json")).unwrap();
+    assert!(st.contains("application-consistent"), "{st}");
+    assert!(
+        st.contains("\"quiesced\": true") || st.contains("\"quiesced\":true"),
+        "{st}"
+    );
+    m.umount();
+    assert!(sim.snapshots("DC0_H0_VM0").is_empty());
+
+    // quiesce=off never asks the guest.
+    let m = RemoteMount::new(&url, &format!("{},quiesce=off", sim.opts()));
+    let st = std::fs::read_to_string(m.mp.join("DC0_H0_VM0/status.json")).unwrap();
+    assert!(st.contains("quiesce=off"), "{st}");
+    m.umount();
+}
+
+#[test]
+fn datastore_map_reads_local_files() {
+    let sim = Vcsim::start(false);
+    place_fixtures(&sim);
+    let w = vms().join("winvm");
+    let o = format!(
+        "{},datastore_map=LocalDS_0:{}",
+        sim.opts(),
+        sim.datastore.display()
+    );
+    let m = RemoteMount::new(&format!("{}/DC0/vm", sim.base), &o);
+    let flat1 = m.mp.join("DC0_H0_VM1/disks/disk0-flat.vmdk");
+    assert_eq!(
+        sha256_file(&flat1),
+        sha256_file(&qemu_raw(&w.join("data-000002.vmdk")))
+    );
+    m.umount();
+    assert!(sim.snapshots("DC0_H0_VM1").is_empty());
+}
+
+/// A TCP proxy between vmsnapfs and the simulator that can cut connections short
+/// (dropped connections mid-answer) or refuse service (the server is gone).
+struct Proxy {
+    port: u16,
+    refuse: Arc<AtomicBool>,
+    /// How many of the next connections to cut after a few KiB of answer.
+    cut: Arc<AtomicUsize>,
+    cuts_done: Arc<AtomicUsize>,
+    conns: Arc<Mutex<Vec<TcpStream>>>,
+}
+
+impl Proxy {
+    fn start(upstream: &str) -> Proxy {
+        let up = upstream
+            .trim_start_matches("http://")
+            .split('/')
+            .next()
+            .unwrap()
+            .to_owned();
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let p = Proxy {
+            port: l.local_addr().unwrap().port(),
+            refuse: Arc::default(),
+            cut: Arc::default(),
+            cuts_done: Arc::default(),
+            conns: Arc::default(),
+        };
+        let (refuse, cut, done, conns) = (
+            p.refuse.clone(),
+            p.cut.clone(),
+            p.cuts_done.clone(),
+            p.conns.clone(),
+        );
+        std::thread::spawn(move || {
+            for c in l.incoming() {
+                let Ok(client) = c else { return };
+                if refuse.load(Ordering::SeqCst) {
+                    let _ = client.shutdown(Shutdown::Both);
+                    continue;
+                }
+                let Ok(server) = TcpStream::connect(&up) else {
+                    continue;
+                };
+                let cut_this = cut
+                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                    .is_ok();
+                {
+                    let mut g = conns.lock().unwrap();
+                    g.push(client.try_clone().unwrap());
+                    g.push(server.try_clone().unwrap());
+                }
+                let (c2, s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+                std::thread::spawn(move || pipe(c2, s2, usize::MAX));
+                let done = done.clone();
+                std::thread::spawn(move || {
+                    let limit = if cut_this { 16 << 10 } else { usize::MAX };
+                    if pipe(server, client, limit) {
+                        done.fetch_add(1, Ordering::SeqCst);
+                    }
+                });
+            }
+        });
+        p
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    fn drop_all(&self) {
+        for s in self.conns.lock().unwrap().drain(..) {
+            let _ = s.shutdown(Shutdown::Both);
+        }
+    }
+}
+
+/// Copies until EOF or `limit` bytes; then closes both sides. Returns whether it cut.
+fn pipe(mut from: TcpStream, mut to: TcpStream, limit: usize) -> bool {
+    let mut buf = vec![0u8; 8192];
+    let mut sent = 0usize;
+    let mut cut = false;
+    loop {
+        let n = match from.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        let n = n.min(limit - sent);
+        if std::io::Write::write_all(&mut to, &buf[..n]).is_err() {
+            break;
+        }
+        sent += n;
+        if sent >= limit {
+            cut = true;
+            break;
+        }
+    }
+    let _ = from.shutdown(Shutdown::Both);
+    let _ = to.shutdown(Shutdown::Both);
+    cut
+}
+
+#[test]
+fn data_path_faults_through_a_proxy() {
+    let sim = Vcsim::start(false);
+    place_fixtures(&sim);
+    let w = vms().join("winvm");
+    let proxy = Proxy::start(&sim.base);
+    let env = [
+        ("VMSNAPFS_READ_DEADLINE_SECS", "4"),
+        ("VMSNAPFS_REMOVE_ATTEMPTS", "2"),
+    ];
+    let m = RemoteMount::with_env(&proxy.url("/DC0/vm"), &sim.opts(), &env);
+    // Freeze both VMs while the path is clean.
+    std::fs::read_dir(m.mp.join("DC0_H0_VM0/disks"))
+        .unwrap()
+        .count();
+    std::fs::read_dir(m.mp.join("DC0_H0_VM1/disks"))
+        .unwrap()
+        .count();
+
+    // Dropped connections mid-answer are retried: the bytes still come out right.
+    proxy.cut.store(3, Ordering::SeqCst);
+    proxy.drop_all();
+    let flat1 = m.mp.join("DC0_H0_VM1/disks/disk0-flat.vmdk");
+    assert_eq!(
+        sha256_file(&flat1),
+        sha256_file(&qemu_raw(&w.join("data-000002.vmdk")))
+    );
+    assert!(
+        proxy.cuts_done.load(Ordering::SeqCst) >= 1,
+        "no connection was cut: the test did not exercise retries"
+    );
+
+    // The server goes away mid-backup: an uncached read fails with EIO, in bounded time.
+    proxy.refuse.store(true, Ordering::SeqCst);
+    proxy.drop_all();
+    let t = Instant::now();
+    let mut f = std::fs::File::open(m.mp.join("DC0_H0_VM0/disks/disk0-flat.vmdk")).unwrap();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut err = None;
+    for _ in 0..64 {
+        if let Err(e) = f.read_exact(&mut buf) {
+            err = Some(e);
+            break;
+        }
+    }
+    let e = err.expect("reads kept succeeding with the server gone");
+    assert_eq!(e.raw_os_error(), Some(libc::EIO), "{e}");
+    assert!(
+        t.elapsed() < Duration::from_secs(20),
+        "took {:?}",
+        t.elapsed()
+    );
+    drop(f);
+
+    // Unmount while the server is unreachable: the snapshots stay journaled...
+    m.umount();
+    assert_eq!(ours(&sim.snapshots("DC0_H0_VM0")), 1);
+    let (ok, out, err) = vmsnapfs(
+        &[
+            "snapshots",
+            "list",
+            &format!("{}/DC0/vm", sim.base),
+            "-o",
+            &sim.opts(),
+        ],
+        &[],
+    );
+    assert!(ok, "{err}");
+    assert!(out.contains("removal failed"), "{out}");
+    // ...and are reaped once it is back, since their process is gone.
+    let (ok, out, err) = vmsnapfs(
+        &[
+            "snapshots",
+            "cleanup",
+            &format!("{}/DC0/vm", sim.base),
+            "-o",
+            &sim.opts(),
+        ],
+        &[],
+    );
+    assert!(ok, "{err}");
+    assert!(out.contains("removed 2 snapshot"), "{out}{err}");
+    assert!(sim.snapshots("DC0_H0_VM0").is_empty());
+    assert!(sim.snapshots("DC0_H0_VM1").is_empty());
+    assert!(journal(&sim.state).is_empty());
+}
