@@ -20,11 +20,11 @@ pub fn apply_fixups(buf: &mut [u8]) -> Result<(), String> {
             buf.len()
         ));
     }
-    let usa_end = usa_off
+    // The array must sit in the first stride, before that stride's own fixup slot.
+    usa_off
         .checked_add(usa_count * 2)
         .filter(|&e| e <= STRIDE - 2 && usa_off >= 8 && usa_off.is_multiple_of(2))
         .ok_or_else(|| format!("update sequence array at {usa_off} out of bounds"))?;
-    let _ = usa_end;
     let usn = u16_at(buf, usa_off).ok_or("truncated")?;
     for i in 0..strides {
         let pos = (i + 1) * STRIDE - 2;

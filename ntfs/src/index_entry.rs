@@ -28,7 +28,8 @@ impl IndexEntry {
 pub fn parse_node(b: &[u8], node_off: usize, view: bool) -> Result<Vec<IndexEntry>, String> {
     let entries_off = u32_at(b, node_off).ok_or("node header truncated")? as usize;
     let used = u32_at(b, node_off + 4).ok_or("node header truncated")? as usize;
-    let _flags = u8_at(b, node_off + 12).ok_or("node header truncated")?;
+    // The node's "has children" flag is not trusted: each entry's own flag decides.
+    u8_at(b, node_off + 12).ok_or("node header truncated")?;
     let start = node_off
         .checked_add(entries_off)
         .ok_or("entries offset overflow")?;

@@ -72,15 +72,15 @@ pub fn parse_link(b: &[u8]) -> Result<ReparseTarget, String> {
         }
         _ => return Err(format!("tag {tag:#010x} is not a link")),
     };
-    let get = |o: usize, l: usize| -> Result<String, String> {
+    // Name offsets are relative to the path buffer, lengths in bytes.
+    let get = |o: usize| -> Result<String, String> {
         let off = u16_at(data, o).ok_or("link data truncated")? as usize;
         let len = u16_at(data, o + 2).ok_or("link data truncated")? as usize;
         let units = utf16_at(data, path_base + off, len / 2).ok_or("link name out of bounds")?;
-        let _ = l;
         Ok(crate::name::from_utf16(&units))
     };
-    let substitute_name = get(0, 0)?;
-    let print_name = get(4, 0)?;
+    let substitute_name = get(0)?;
+    let print_name = get(4)?;
     let src = if substitute_name.is_empty() {
         &print_name
     } else {

@@ -3,8 +3,6 @@
 use super::*;
 
 impl Volume {
-    // ---- directories ----
-
     pub(super) fn index_parts<'a>(
         &self,
         f: &'a FileInfo,

@@ -4,8 +4,6 @@ use super::*;
 use crate::security;
 
 impl Volume {
-    // ---- metadata ----
-
     pub fn stat(&self, id: FileId) -> Result<Metadata> {
         let n = id.0;
         let f = self.file(n)?;

@@ -338,10 +338,10 @@ impl Volume {
         Ok(free)
     }
 
-    // ---- raw access ----
-
     fn read_disk(&self, offset: u64, buf: &mut [u8], record: u64) -> Result<()> {
-        let end = offset
+        // A corrupt runlist must surface as this file's error, not as whatever the
+        // underlying source says about a read past its end.
+        offset
             .checked_add(buf.len() as u64)
             .filter(|&e| e <= self.reader.size())
             .ok_or_else(|| {
@@ -354,7 +354,6 @@ impl Volume {
                     ),
                 )
             })?;
-        let _ = end;
         self.reader
             .read_at(offset, buf)
             .map_err(|source| Error::Io {

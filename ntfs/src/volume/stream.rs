@@ -3,8 +3,6 @@
 use super::*;
 
 impl Volume {
-    // ---- data ----
-
     pub(super) fn data_attr<'a>(
         &self,
         f: &'a FileInfo,
@@ -24,6 +22,9 @@ impl Volume {
         offset: u64,
         buf: &mut [u8],
     ) -> Result<usize> {
+        if a.flags & ah::FLAG_ENCRYPTED != 0 {
+            return Err(Error::Encrypted { record: n });
+        }
         let nr = match &a.value {
             Value::Resident(v) => {
                 if offset >= v.len() as u64 {
@@ -36,9 +37,6 @@ impl Volume {
             }
             Value::NonResident(nr) => nr,
         };
-        if a.flags & ah::FLAG_ENCRYPTED != 0 {
-            return Err(Error::Encrypted { record: n });
-        }
         let size = nr.data_size;
         if offset >= size {
             return Ok(0);
@@ -47,7 +45,7 @@ impl Volume {
         let buf = &mut buf[..len];
         let init = nr.initialized_size.min(size);
         let valid = if offset < init {
-            ((init - offset) as usize).min(len)
+            (init - offset).min(len as u64) as usize
         } else {
             0
         };
