@@ -574,6 +574,71 @@ struct Proxy {
     cut: Arc<AtomicUsize>,
     cuts_done: Arc<AtomicUsize>,
     conns: Arc<Mutex<Vec<TcpStream>>>,
+    rules: Arc<Rules>,
+}
+
+/// Request-side faults, each armed for a number of requests.
+#[derive(Default)]
+struct Rules {
+    /// Answer the next quiesced CreateSnapshot_Task with an ApplicationQuiesceFault.
+    quiesce_fault: AtomicUsize,
+    quiesce_faults_done: AtomicUsize,
+    /// Mangle the session cookie of the next requests (as if the session had expired).
+    strip_cookie: AtomicUsize,
+    cookies_stripped: AtomicUsize,
+}
+
+fn take(n: &AtomicUsize) -> bool {
+    n.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |v| v.checked_sub(1))
+        .is_ok()
+}
+
+const QUIESCE_FAULT: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
+<soapenv:Envelope xmlns:soapenv=\"http://schemas.xmlsoap.org/soap/envelope/\" \
+xmlns:x=\"http://www.w3.org/2001/XMLSchema-instance\"><soapenv:Body><soapenv:Fault>\
+<faultcode>ServerFaultCode</faultcode><faultstring>An error occurred while quiescing \
+the virtual machine.</faultstring><detail><ApplicationQuiesceFaultFault xmlns=\"urn:vim25\" \
+x:type=\"ApplicationQuiesceFault\"/></detail></soapenv:Fault></soapenv:Body>\
+</soapenv:Envelope>";
+
+/// Forwards requests, applying the armed rules.
+fn pipe_requests(mut from: TcpStream, mut to: TcpStream, mut back: TcpStream, rules: Arc<Rules>) {
+    let mut buf = vec![0u8; 65536];
+    loop {
+        let n = match from.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        let chunk = &mut buf[..n];
+        let text = String::from_utf8_lossy(chunk).into_owned();
+        if text.contains("<CreateSnapshot_Task")
+            && text.contains("<quiesce>true</quiesce>")
+            && take(&rules.quiesce_fault)
+        {
+            rules.quiesce_faults_done.fetch_add(1, Ordering::SeqCst);
+            let answer = format!(
+                "HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/xml\r\n\
+                 Content-Length: {}\r\n\r\n{QUIESCE_FAULT}",
+                QUIESCE_FAULT.len()
+            );
+            if std::io::Write::write_all(&mut back, answer.as_bytes()).is_err() {
+                break;
+            }
+            continue;
+        }
+        if let Some(at) = text.find("vmware_soap_session=") {
+            if text.starts_with("POST /sdk") && take(&rules.strip_cookie) {
+                rules.cookies_stripped.fetch_add(1, Ordering::SeqCst);
+                // Same length, so Content-Length and framing stay right.
+                chunk[at..at + 7].copy_from_slice(b"expired");
+            }
+        }
+        if std::io::Write::write_all(&mut to, chunk).is_err() {
+            break;
+        }
+    }
+    let _ = from.shutdown(Shutdown::Both);
+    let _ = to.shutdown(Shutdown::Both);
 }
 
 impl Proxy {
@@ -591,12 +656,14 @@ impl Proxy {
             cut: Arc::default(),
             cuts_done: Arc::default(),
             conns: Arc::default(),
+            rules: Arc::default(),
         };
-        let (refuse, cut, done, conns) = (
+        let (refuse, cut, done, conns, rules) = (
             p.refuse.clone(),
             p.cut.clone(),
             p.cuts_done.clone(),
             p.conns.clone(),
+            p.rules.clone(),
         );
         std::thread::spawn(move || {
             for c in l.incoming() {
@@ -617,7 +684,9 @@ impl Proxy {
                     g.push(server.try_clone().unwrap());
                 }
                 let (c2, s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
-                std::thread::spawn(move || pipe(c2, s2, usize::MAX));
+                let back = client.try_clone().unwrap();
+                let rules = rules.clone();
+                std::thread::spawn(move || pipe_requests(c2, s2, back, rules));
                 let done = done.clone();
                 std::thread::spawn(move || {
                     let limit = if cut_this { 16 << 10 } else { usize::MAX };
@@ -751,4 +820,43 @@ fn data_path_faults_through_a_proxy() {
     assert!(sim.snapshots("DC0_H0_VM0").is_empty());
     assert!(sim.snapshots("DC0_H0_VM1").is_empty());
     assert!(journal(&sim.state).is_empty());
+}
+
+#[test]
+fn quiesce_faults_and_expired_sessions_through_a_proxy() {
+    let sim = Vcsim::start(false);
+    place_fixtures(&sim);
+    sim.ctl("POST", "/tools?vm=DC0_H0_VM0&status=guestToolsRunning");
+    let proxy = Proxy::start(&sim.base);
+    let url = proxy.url("/DC0/vm");
+
+    // preferred: the quiesce fault is met by a crash-consistent snapshot, and said so.
+    proxy.rules.quiesce_fault.store(1, Ordering::SeqCst);
+    let m = RemoteMount::new(&url, &sim.opts());
+    let st = std::fs::read_to_string(m.mp.join("DC0_H0_VM0/status.json")).unwrap();
+    assert_eq!(proxy.rules.quiesce_faults_done.load(Ordering::SeqCst), 1);
+    assert!(st.contains("crash-consistent: quiescing failed"), "{st}");
+    assert!(st.contains("retried without quiescing"), "{st}");
+    assert!(st.contains("ApplicationQuiesceFault"), "{st}");
+    assert_eq!(ours(&sim.snapshots("DC0_H0_VM0")), 1);
+
+    // An expired session (the server no longer knows our cookie) is logged in again
+    // transparently: the next VM still freezes.
+    proxy.rules.strip_cookie.store(1, Ordering::SeqCst);
+    std::fs::read_dir(m.mp.join("DC0_H0_VM1")).unwrap().count();
+    assert_eq!(proxy.rules.cookies_stripped.load(Ordering::SeqCst), 1);
+    assert_eq!(ours(&sim.snapshots("DC0_H0_VM1")), 1);
+    m.umount();
+    assert!(sim.snapshots("DC0_H0_VM0").is_empty());
+    assert!(sim.snapshots("DC0_H0_VM1").is_empty());
+
+    // required: the same fault fails the VM's directory, and nothing is left behind.
+    proxy.rules.quiesce_fault.store(1, Ordering::SeqCst);
+    let m = RemoteMount::new(&url, &format!("{},quiesce=required", sim.opts()));
+    let e = std::fs::read_dir(m.mp.join("DC0_H0_VM0")).map(|d| d.count());
+    assert!(e.is_err());
+    assert_eq!(proxy.rules.quiesce_faults_done.load(Ordering::SeqCst), 2);
+    assert!(sim.snapshots("DC0_H0_VM0").is_empty());
+    assert!(journal(&sim.state).is_empty());
+    m.umount();
 }
