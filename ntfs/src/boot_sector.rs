@@ -106,6 +106,32 @@ mod tests {
         assert_eq!(record_size(0x80, 4096), None);
     }
 
+    fn synthetic(spc: u8, frs: u8) -> Vec<u8> {
+        let mut b = vec![0u8; 512];
+        b[3..11].copy_from_slice(b"NTFS    ");
+        b[0x0B..0x0D].copy_from_slice(&512u16.to_le_bytes());
+        b[0x0D] = spc;
+        b[0x28..0x30].copy_from_slice(&(1u64 << 30).to_le_bytes());
+        b[0x30..0x38].copy_from_slice(&4u64.to_le_bytes());
+        b[0x40] = frs;
+        b[0x44] = frs;
+        b
+    }
+
+    #[test]
+    fn cluster_sizes_up_to_2_mib() {
+        let bs = BootSector::parse(&synthetic(0xF4, 0xF6)).unwrap();
+        assert_eq!(bs.cluster_size, 2 << 20);
+        assert_eq!(bs.file_record_size, 1024);
+        assert_eq!(bs.total_clusters, (1 << 30) / 4096);
+        let bs = BootSector::parse(&synthetic(1, 0xF4)).unwrap();
+        assert_eq!((bs.cluster_size, bs.file_record_size), (512, 4096));
+        // 4 MiB clusters do not exist.
+        assert!(BootSector::parse(&synthetic(0xF3, 0xF6)).is_err());
+        // A record size of two 2 MiB clusters is nonsense.
+        assert!(BootSector::parse(&synthetic(0xF4, 2)).is_err());
+    }
+
     #[test]
     fn garbage_is_rejected() {
         assert!(BootSector::parse(&[0u8; 512]).is_err());

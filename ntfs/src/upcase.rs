@@ -62,3 +62,26 @@ impl UpCase {
         a.len() == b.len() && a.iter().zip(b).all(|(&x, &y)| self.up(x) == self.up(y))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn u(s: &str) -> Vec<u16> {
+        s.encode_utf16().collect()
+    }
+
+    #[test]
+    fn collation_is_case_insensitive_first() {
+        let up = UpCase::fallback();
+        assert_eq!(up.collate(&u("abc"), &u("ABD")), Ordering::Less);
+        assert_eq!(up.collate(&u("B"), &u("a")), Ordering::Greater);
+        assert_eq!(
+            up.cmp_ignore_case(&u("straße"), &u("STRAßE")),
+            Ordering::Equal
+        );
+        assert_ne!(up.collate(&u("a"), &u("A")), Ordering::Equal);
+        assert!(up.eq_ignore_case(&u("ΩΜΈΓΑ"), &u("ωμέγα")));
+        assert_eq!(up.collate(&u("ab"), &u("abc")), Ordering::Less);
+    }
+}
