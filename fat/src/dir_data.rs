@@ -8,6 +8,8 @@ use crate::fat::Chain;
 /// Bytes of a directory and where each of them lives on the volume.
 pub(crate) struct DirData {
     pub bytes: Vec<u8>,
+    /// exFAT: the directory is NoFatChain (its clusters are consecutive).
+    pub contiguous: bool,
     map: DirMap,
     cluster_size: u64,
     data_start: u64,
@@ -23,6 +25,7 @@ impl DirData {
     pub fn new(bytes: Vec<u8>, map: DirMap, cluster_size: u64, data_start: u64) -> DirData {
         DirData {
             bytes,
+            contiguous: false,
             map,
             cluster_size,
             data_start,
@@ -34,6 +37,7 @@ impl DirData {
     pub fn linear(bytes: Vec<u8>, base: u64, cluster_size: u64) -> DirData {
         DirData {
             bytes,
+            contiguous: false,
             map: DirMap::Linear(base),
             cluster_size: cluster_size.max(32),
             data_start: base,
@@ -51,18 +55,6 @@ impl DirData {
                 }
                 None => 0,
             },
-        }
-    }
-
-    pub fn cluster_size(&self) -> u64 {
-        self.cluster_size
-    }
-
-    /// Offset of `index` inside its cluster, or `None` for the fixed FAT12/16 root.
-    pub fn offset_in_cluster(&self, index: usize) -> Option<u64> {
-        match self.map {
-            DirMap::Linear(_) => None,
-            DirMap::Chain(_) => Some(index as u64 % self.cluster_size),
         }
     }
 }

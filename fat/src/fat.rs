@@ -261,6 +261,27 @@ impl FatTable {
         })
     }
 
+    /// The cluster after `c` in its chain, `None` at the end of the chain.
+    pub fn next(&self, c: u32) -> Result<Option<u32>> {
+        let broken = |what| Error::ChainBroken {
+            first: c,
+            cluster: c,
+            index: 0,
+            what,
+        };
+        match self.link(&mut BlockCache::default(), c)? {
+            Link::Next(n) => Ok(Some(n)),
+            Link::End => Ok(None),
+            Link::Free => Err(broken("free cluster in chain")),
+            Link::Bad => Err(broken("bad cluster in chain")),
+            Link::Invalid(v) => Err(Error::ClusterOutOfRange {
+                first: c,
+                cluster: v,
+                max: self.max_cluster,
+            }),
+        }
+    }
+
     pub fn check_cluster(&self, first: u32, c: u32) -> Result<()> {
         if (2..=self.max_cluster).contains(&c) {
             Ok(())

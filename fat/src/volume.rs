@@ -334,11 +334,14 @@ impl Volume {
             ));
         }
         let off = id.as_u64();
-        if !off.is_multiple_of(32) || off.saturating_add(32) > self.reader.size() || off < 512 {
+        if off.saturating_add(32) > self.reader.size() || off < 512 {
             return Err(Error::InvalidFileId(id));
         }
         match &self.flavor {
             Flavor::Fat { fat32, .. } => {
+                if !off.is_multiple_of(32) {
+                    return Err(Error::InvalidFileId(id));
+                }
                 let mut e = [0u8; 32];
                 read_exact(&*self.reader, off, &mut e)?;
                 if slot_kind(&e) != SlotKind::Short {
@@ -350,13 +353,15 @@ impl Volume {
                 }
                 Ok((fat_dir::metadata(&s), false))
             }
-            Flavor::ExFat(x) => {
-                let in_cluster = off
-                    .checked_sub(self.data_start)
-                    .map(|rel| rel % self.cluster_size)
-                    .ok_or(Error::InvalidFileId(id))?;
-                x.node(&*self.reader, id, in_cluster, self.cluster_size)
-            }
+            Flavor::ExFat(x) => x.node(
+                &exfat::Geometry {
+                    reader: &*self.reader,
+                    fat: &self.fat,
+                    data_start: self.data_start,
+                    cluster_size: self.cluster_size,
+                },
+                id,
+            ),
         }
     }
 
@@ -441,7 +446,9 @@ impl Volume {
         let chain = self.chain(first, meta.size, contiguous)?;
         let mut bytes = vec![0u8; meta.size as usize];
         self.read_chain(&chain, 0, &mut bytes)?;
-        Ok(self.dir_data(bytes, DirMap::Chain(chain)))
+        let mut data = self.dir_data(bytes, DirMap::Chain(chain));
+        data.contiguous = contiguous;
+        Ok(data)
     }
 
     fn dir_data(&self, bytes: Vec<u8>, map: DirMap) -> DirData {

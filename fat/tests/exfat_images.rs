@@ -164,6 +164,7 @@ fn check(name: &str, mib: u64, cluster: u64, shape: Shape) {
     tsk.insert("/grown.bin".into(), ours["/grown.bin"].clone());
     diff("sleuthkit", &tsk, "vmsnapfs", &ours);
     check_lookups(&vol, &ids);
+    check_ids_fresh(&img, &vol, &ids);
     let tsk_t = tsk_times(&img);
     let mut our_t = our_times(&vol, &ids);
     // Sleuth Kit ignores the UTC offset fields; we apply them.

@@ -173,6 +173,7 @@ fn check_sectors(
     let tsk = tsk_tree(&img, dir.path());
     diff("sleuthkit", &tsk, "vmsnapfs", &as_tsk_sees_fat(&ours));
     check_lookups(&vol, &ids);
+    check_ids_fresh(&img, &vol, &ids);
     let tsk_ids = ids
         .iter()
         .map(|(p, id)| {

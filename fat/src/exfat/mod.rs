@@ -9,13 +9,11 @@ pub(crate) mod stream_extension;
 pub(crate) mod upcase_table;
 pub(crate) mod volume_label;
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-
 use vmsnapfs_io::ReadAt;
 
 use crate::dir_data::DirData;
 use crate::error::{Error, Result};
+use crate::fat::FatTable;
 use crate::read_exact;
 use crate::{DirEntry, FileId, Metadata};
 use entry_set::{MAX_SECONDARY, MIN_SECONDARY};
@@ -27,22 +25,17 @@ pub(crate) const MAX_DIR_BYTES: u64 = 256 * 1024 * 1024;
 /// covers 128 Mi clusters (512 GiB at 4 KiB). Larger volumes report it as unknown.
 pub(crate) const MAX_BITMAP_BYTES: u64 = 16 * 1024 * 1024;
 
-/// What a `FileId` resolves to when its entry set cannot be re-read in place.
-#[derive(Clone)]
-enum Pinned {
-    Ok(Metadata, bool),
-    Damaged { computed: u16, stored: u16 },
-}
-
 pub(crate) struct ExFat {
     /// The volume's own table; `None` when missing or damaged (fallback used).
     pub upcase: Option<UpcaseTable>,
     pub root_cluster: u32,
-    /// Entry sets that straddle a cluster boundary: the next cluster of a directory is
-    /// only known from its chain, so these are remembered when listed. At most one per
-    /// directory cluster listed, so this grows with what was listed, not with files.
-    pinned: Mutex<HashMap<u64, Pinned>>,
 }
+
+/// Bit 0 of an exFAT `FileId` (entry offsets are multiples of 32) records that the
+/// parent directory is NoFatChain. An entry set can straddle a cluster boundary, and
+/// then its continuation is the next cluster (contiguous parent) or the FAT link of
+/// this one: either way found without walking the directory from its start.
+const CONTIGUOUS_PARENT: u64 = 1;
 
 pub(crate) struct RootMetadata {
     pub label: Option<String>,
@@ -82,7 +75,6 @@ impl ExFat {
         ExFat {
             upcase: None,
             root_cluster,
-            pinned: Mutex::new(HashMap::new()),
         }
     }
 
@@ -127,28 +119,10 @@ impl ExFat {
                 i += 1;
                 continue;
             };
-            let crosses = data
-                .offset_in_cluster(i * 32)
-                .is_some_and(|within| within + set.len() as u64 > data_cluster_size(data));
-            if crosses {
-                let pin = match &parsed.damage {
-                    Some(Error::SetChecksum {
-                        computed, stored, ..
-                    }) => Pinned::Damaged {
-                        computed: *computed,
-                        stored: *stored,
-                    },
-                    _ => Pinned::Ok(parsed.meta.clone(), parsed.contiguous),
-                };
-                self.pinned
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .insert(offset, pin);
-            }
             entries.push(DirEntry {
                 name,
                 short_name: None,
-                id: FileId::from_u64(offset),
+                id: FileId::from_u64(offset | u64::from(data.contiguous) * CONTIGUOUS_PARENT),
                 kind: parsed.meta.kind,
                 metadata: parsed.damage.is_none().then_some(parsed.meta),
             });
@@ -157,18 +131,16 @@ impl ExFat {
         entries
     }
 
-    /// Resolves a File entry at volume offset `id` whose position within its cluster
-    /// is `in_cluster`.
-    pub fn node(
-        &self,
-        reader: &dyn ReadAt,
-        id: FileId,
-        in_cluster: u64,
-        cluster_size: u64,
-    ) -> Result<(Metadata, bool)> {
-        let off = id.as_u64();
+    /// Resolves a `FileId` by re-reading its entry set, following the parent's
+    /// cluster chain one link at a time where the set crosses into the next cluster.
+    pub fn node(&self, geo: &Geometry<'_>, id: FileId) -> Result<(Metadata, bool)> {
+        let raw = id.as_u64();
+        let off = raw & !31;
+        if raw & 31 & !CONTIGUOUS_PARENT != 0 || off < geo.data_start {
+            return Err(Error::InvalidFileId(id));
+        }
         let mut head = [0u8; 32];
-        read_exact(reader, off, &mut head)?;
+        read_exact(geo.reader, off, &mut head)?;
         if head[0] != file_directory_entry::TYPE {
             return Err(Error::InvalidFileId(id));
         }
@@ -176,26 +148,34 @@ impl ExFat {
         if !(MIN_SECONDARY..=MAX_SECONDARY).contains(&count) {
             return Err(Error::InvalidFileId(id));
         }
-        let len = 32 * (1 + count as u64);
-        if in_cluster + len > cluster_size {
-            let pinned = self
-                .pinned
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .get(&off)
-                .cloned();
-            return match pinned {
-                Some(Pinned::Ok(m, c)) => Ok((m, c)),
-                Some(Pinned::Damaged { computed, stored }) => Err(Error::SetChecksum {
+        let cs = geo.cluster_size;
+        let rel = off - geo.data_start;
+        let mut cluster = u32::try_from(rel / cs + 2).map_err(|_| Error::InvalidFileId(id))?;
+        geo.fat.check_cluster(cluster, cluster)?;
+        let mut set = vec![0u8; 32 * (1 + count)];
+        let mut filled = 0;
+        let mut pos = off;
+        let mut room = (cs - rel % cs) as usize;
+        loop {
+            let take = room.min(set.len() - filled);
+            read_exact(geo.reader, pos, &mut set[filled..filled + take])?;
+            filled += take;
+            if filled == set.len() {
+                break;
+            }
+            let first = cluster;
+            cluster = if raw & CONTIGUOUS_PARENT != 0 {
+                cluster.saturating_add(1)
+            } else {
+                geo.fat.next(cluster)?.ok_or(Error::CorruptEntry {
                     offset: off,
-                    computed,
-                    stored,
-                }),
-                None => Err(Error::InvalidFileId(id)),
+                    reason: "entry set runs past the end of its directory".into(),
+                })?
             };
+            geo.fat.check_cluster(first, cluster)?;
+            pos = geo.data_start + u64::from(cluster - 2) * cs;
+            room = cs as usize;
         }
-        let mut set = vec![0u8; len as usize];
-        read_exact(reader, off, &mut set)?;
         let parsed = entry_set::parse(&set, off)?;
         match parsed.damage {
             Some(e) => Err(e),
@@ -204,6 +184,10 @@ impl ExFat {
     }
 }
 
-fn data_cluster_size(data: &DirData) -> u64 {
-    data.cluster_size()
+/// What resolving an id needs to know about the volume.
+pub(crate) struct Geometry<'a> {
+    pub reader: &'a dyn ReadAt,
+    pub fat: &'a FatTable,
+    pub data_start: u64,
+    pub cluster_size: u64,
 }

@@ -273,6 +273,19 @@ pub fn tsk_tree(img: &Path, scratch: &Path) -> Tree {
     tree
 }
 
+/// Ids are resolvable by a volume that never listed anything (a fresh open), and give
+/// the same metadata: nothing depends on walking from the root or on a cache.
+pub fn check_ids_fresh(img: &Path, first: &Volume, ids: &BTreeMap<String, FileId>) {
+    let fresh = open(img);
+    for (path, id) in ids {
+        assert_eq!(
+            fresh.stat(*id).unwrap(),
+            first.stat(*id).unwrap(),
+            "{path} ({id:?})"
+        );
+    }
+}
+
 /// Sleuth Kit keeps only 16 long-name slots (208 characters) of a FAT name; this maps
 /// our tree to what it can show, so that longer names still compare on everything else.
 pub fn as_tsk_sees_fat(tree: &Tree) -> Tree {
