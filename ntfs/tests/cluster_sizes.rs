@@ -7,9 +7,13 @@ use common::*;
 use std::io::{Seek, SeekFrom, Write};
 
 fn check(cluster: u32, sector: u32) {
+    check_sized(cluster, sector, 48 << 20);
+}
+
+fn check_sized(cluster: u32, sector: u32, size: u64) {
     let tmp = tempfile::tempdir().unwrap();
     let img = tmp.path().join("vol.img");
-    mkntfs(&img, 48 << 20, cluster, sector, &format!("c{cluster}"));
+    mkntfs(&img, size, cluster, sector, &format!("c{cluster}"));
     {
         let m = Mount::new(&img, &tmp.path().join("mnt"), "");
         let d = &m.dir;
@@ -62,8 +66,23 @@ fn check(cluster: u32, sector: u32) {
     assert_eq!(vol.boot_sector().file_record_size, sector.max(1024));
     assert_eq!(info.label, format!("c{cluster}"));
     let ours = walk(&vol);
-    let theirs = sleuthkit_listing(&img);
-    assert_listing_eq(&ours, &theirs, &format!("cluster {cluster}"));
+    if cluster <= 65536 {
+        assert_listing_eq(
+            &ours,
+            &sleuthkit_listing(&img),
+            &format!("cluster {cluster}"),
+        );
+    } else {
+        // Sleuth Kit stops at 64 KiB clusters; ntfs-3g reads 2 MiB ones.
+        let m = Mount::new(&img, &tmp.path().join("mnt"), "ro");
+        let mut theirs = Listing::new();
+        let mut links = Default::default();
+        ntfs3g_listing(&m.dir, "", &mut theirs, &mut links);
+        let alt = std::fs::read(m.dir.join("r2:alt")).unwrap();
+        theirs.insert("r2:alt".into(), (alt.len() as u64, sha256_bytes(&alt)));
+        drop(m);
+        assert_listing_eq(&ours, &theirs, &format!("cluster {cluster} vs ntfs-3g"));
+    }
     assert!(ours.contains_key("r2:alt"));
     let many = vol.lookup(vol.root(), "many").unwrap().unwrap();
     assert_eq!(vol.read_dir(many).unwrap().len(), 601);
@@ -96,4 +115,10 @@ fn cluster_16k() {
 #[test]
 fn cluster_64k() {
     check(65536, 512);
+}
+
+/// The largest cluster size Windows 10 1709+ formats (encoded as a negative power of two).
+#[test]
+fn cluster_2m() {
+    check_sized(2 << 20, 512, 1 << 30);
 }

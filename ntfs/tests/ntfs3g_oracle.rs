@@ -226,45 +226,6 @@ fn listing_matches_sleuthkit() {
     assert_listing_eq(&ours, &theirs, "sleuthkit");
 }
 
-fn ntfs3g_listing(root: &Path, rel: &str, out: &mut Listing, links: &mut BTreeMap<String, String>) {
-    for e in std::fs::read_dir(root.join(rel)).unwrap() {
-        let e = e.unwrap();
-        let name = e.file_name().into_string().unwrap();
-        let path = if rel.is_empty() {
-            name.clone()
-        } else {
-            format!("{rel}/{name}")
-        };
-        let ft = std::fs::symlink_metadata(e.path()).map(|m| m.file_type());
-        match ft {
-            Ok(t) if t.is_symlink() => {
-                links.insert(
-                    path,
-                    std::fs::read_link(e.path())
-                        .unwrap()
-                        .to_string_lossy()
-                        .into(),
-                );
-            }
-            Ok(t) if t.is_dir() => ntfs3g_listing(root, &path, out, links),
-            Ok(_) => {
-                let data = std::fs::read(e.path()).unwrap();
-                out.insert(path, (data.len() as u64, sha256_bytes(&data)));
-            }
-            // ntfs-3g cannot stat some reparse points it does not fully support.
-            Err(_) => {
-                links.insert(
-                    path,
-                    std::fs::read_link(e.path())
-                        .unwrap()
-                        .to_string_lossy()
-                        .into(),
-                );
-            }
-        }
-    }
-}
-
 #[test]
 fn listing_and_links_match_ntfs3g() {
     let f = fixture();
