@@ -122,7 +122,11 @@ impl ExFat {
             entries.push(DirEntry {
                 name,
                 short_name: None,
-                id: FileId::from_u64(offset | u64::from(data.contiguous) * CONTIGUOUS_PARENT),
+                id: FileId::from_u64(if data.contiguous {
+                    offset | CONTIGUOUS_PARENT
+                } else {
+                    offset
+                }),
                 kind: parsed.meta.kind,
                 metadata: parsed.damage.is_none().then_some(parsed.meta),
             });
