@@ -333,6 +333,13 @@ fn hard_links_share_one_id_and_count() {
     }
     let md = f.vol.stat(orig).unwrap();
     assert_eq!(md.link_count as usize, HARD_LINKS + 1);
+    let links = f.vol.links(orig).unwrap();
+    assert_eq!(links.len(), HARD_LINKS + 1);
+    assert!(links.iter().all(|(p, _)| *p == id("hl")));
+    assert!(links.iter().any(|(_, n)| n == "orig.dat"));
+    assert!(links.iter().any(|(_, n)| *n == long_name(HARD_LINKS - 1)));
+    let deep = id(&nested_path());
+    assert_eq!(f.vol.links(deep).unwrap()[0].1, "level30");
     // The point of so many long names: they overflow into extension records.
     let istat = String::from_utf8(run(
         "istat",

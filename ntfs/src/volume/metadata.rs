@@ -65,6 +65,17 @@ impl Volume {
         })
     }
 
+    /// Every hard link of a file as (parent directory, name), DOS 8.3 aliases left out.
+    /// Useful for `..` and for turning volume-rooted link targets into relative ones.
+    pub fn links(&self, id: FileId) -> Result<Vec<(FileId, String)>> {
+        let f = self.file(id.0)?;
+        Ok(f.file_names()
+            .into_iter()
+            .filter(|n| n.namespace != NAMESPACE_DOS)
+            .map(|n| (FileId(ref_record(n.parent)), name::from_utf16(&n.name)))
+            .collect())
+    }
+
     pub fn read_link(&self, id: FileId) -> Result<ReparseTarget> {
         let f = self.file(id.0)?;
         let rp = self.reparse_data(&f)?.ok_or(Error::NotALink {
