@@ -112,6 +112,11 @@ fn check(name: &str, mib: u64, cluster: u64, shape: Shape) {
     let mut grown_expected = grown[..VALID].to_vec();
     grown_expected.resize(grown.len(), 0);
     copy_tree(&stage, &m.mnt);
+    // A name outside the BMP (a UTF-16 surrogate pair); mtools cannot write these to
+    // FAT, exfat-fuse can.
+    let emoji = "smile \u{1F600} face.txt";
+    fs::write(m.mnt.join(emoji), b"non-BMP name").unwrap();
+    write(&stage.join(emoji), b"non-BMP name");
     // Staged only after the copy, so the image keeps the stale bytes past VALID.
     write(&stage.join("grown.bin"), &grown_expected);
     // Fragmentation: small files, every other deleted, then a file that only fits by
