@@ -103,6 +103,36 @@ impl Vcsim {
         serde_json::from_value(self.ctl("GET", &format!("/snapshots?vm={vm}"))).unwrap()
     }
 
+    /// Replaces the VM's first disk with a monolithicFlat disk of `mib` MiB of seeded
+    /// pseudo-random bytes; returns the flat extent (the oracle: the disk's own bytes).
+    fn place_flat(&self, vm: &str, mib: u64, seed: u64) -> PathBuf {
+        let disks: Vec<String> =
+            serde_json::from_value(self.ctl("GET", &format!("/disks?vm={vm}"))).unwrap();
+        let dst = self.datastore.join(disks[0].split_once("] ").unwrap().1);
+        let stem = dst.file_stem().unwrap().to_string_lossy().into_owned();
+        let flat = dst.with_file_name(format!("{stem}-flat.vmdk"));
+        let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        let mut data = Vec::with_capacity((mib << 20) as usize);
+        while data.len() < (mib << 20) as usize {
+            // xorshift64: incompressible enough, and reproducible.
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            data.extend_from_slice(&x.to_le_bytes());
+        }
+        std::fs::write(&flat, &data).unwrap();
+        std::fs::write(
+            &dst,
+            format!(
+                "# Disk DescriptorFile\nversion=1\nCID=fffffffe\nparentCID=ffffffff\n\
+                 createType=\"monolithicFlat\"\n\nRW {} FLAT \"{stem}-flat.vmdk\" 0\n",
+                mib * 2048
+            ),
+        )
+        .unwrap();
+        flat
+    }
+
     /// Replaces the VM's first disk with a copy of a fixture chain headed by `head`.
     fn place_disk(&self, vm: &str, head: &Path, others: &[&Path]) {
         let disks: Vec<String> =
@@ -738,8 +768,10 @@ fn pipe(mut from: TcpStream, mut to: TcpStream, limit: usize) -> bool {
 #[test]
 fn data_path_faults_through_a_proxy() {
     let sim = Vcsim::start(false);
-    place_fixtures(&sim);
-    let w = vms().join("winvm");
+    // Flat disks larger than the read-ahead window, so reads after the freeze still
+    // cross the network.
+    sim.place_flat("DC0_H0_VM0", 40, 1);
+    let flat1 = sim.place_flat("DC0_H0_VM1", 40, 2);
     let proxy = Proxy::start(&sim.base);
     let env = [
         ("VMSNAPFS_READ_DEADLINE_SECS", "4"),
@@ -757,10 +789,9 @@ fn data_path_faults_through_a_proxy() {
     // Dropped connections mid-answer are retried: the bytes still come out right.
     proxy.cut.store(3, Ordering::SeqCst);
     proxy.drop_all();
-    let flat1 = m.mp.join("DC0_H0_VM1/disks/disk0-flat.vmdk");
     assert_eq!(
-        sha256_file(&flat1),
-        sha256_file(&qemu_raw(&w.join("data-000002.vmdk")))
+        sha256_file(&m.mp.join("DC0_H0_VM1/disks/disk0-flat.vmdk")),
+        sha256_file(&flat1)
     );
     assert!(
         proxy.cuts_done.load(Ordering::SeqCst) >= 1,

@@ -4,9 +4,11 @@
 //! No VDDK: every VMDK format is parsed by our own reader on top of these bytes.
 
 use std::collections::HashMap;
+use std::collections::VecDeque;
 use std::io::{self, Read};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use reqwest::header::{CONTENT_LENGTH, CONTENT_RANGE, RANGE};
@@ -57,7 +59,16 @@ pub struct HttpFile {
     /// `[ds] path`, for messages.
     name: String,
     size: u64,
+    /// Recently fetched read-ahead windows, newest last.
+    windows: Mutex<VecDeque<(u64, Arc<Vec<u8>>)>>,
+    /// Where the last read ended: a read starting there is sequential.
+    next: AtomicU64,
 }
+
+/// Sequential reads (a backup copying an image or a big file) fetch this much per
+/// request: per-request latency then costs little next to the transfer itself.
+const WINDOW: usize = 8 << 20;
+const WINDOWS: usize = 4;
 
 impl HttpFile {
     pub fn open(client: Arc<Client>, dc: &str, ds: &str, path: &str) -> io::Result<HttpFile> {
@@ -75,6 +86,8 @@ impl HttpFile {
             url,
             name: format!("[{ds}] {path}"),
             size: 0,
+            windows: Mutex::new(VecDeque::new()),
+            next: AtomicU64::new(u64::MAX),
         };
         f.size = f.retrying(|f| f.fetch_size())?;
         Ok(f)
@@ -241,7 +254,34 @@ impl ReadAt for HttpFile {
         if buf.is_empty() {
             return Ok(());
         }
-        self.retrying(|f| f.fetch(offset, buf))
+        let end = offset + buf.len() as u64;
+        let hit = self
+            .windows
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .find(|(s, d)| offset >= *s && end <= s + d.len() as u64)
+            .cloned();
+        if let Some((start, data)) = hit {
+            let at = (offset - start) as usize;
+            buf.copy_from_slice(&data[at..at + buf.len()]);
+            self.next.store(end, Ordering::Relaxed);
+            return Ok(());
+        }
+        let sequential = self.next.swap(end, Ordering::Relaxed) == offset;
+        if !sequential || buf.len() >= WINDOW {
+            return self.retrying(|f| f.fetch(offset, buf));
+        }
+        let len = (self.size - offset).min(WINDOW as u64) as usize;
+        let mut data = vec![0u8; len];
+        self.retrying(|f| f.fetch(offset, &mut data))?;
+        buf.copy_from_slice(&data[..buf.len()]);
+        let mut w = self.windows.lock().unwrap_or_else(|p| p.into_inner());
+        if w.len() >= WINDOWS {
+            w.pop_front();
+        }
+        w.push_back((offset, Arc::new(data)));
+        Ok(())
     }
 
     fn size(&self) -> u64 {
