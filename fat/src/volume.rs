@@ -18,6 +18,8 @@ use crate::{Attributes, DirEntry, FatType, FileId, FileKind, Metadata, VolumeInf
 
 /// FAT directories hold at most 65 536 entries of 32 bytes (FAT spec §6).
 const FAT_MAX_DIR_BYTES: u64 = 65_536 * 32;
+/// Free clusters are counted at open up to this many FAT entries (8 MiB of FAT32).
+const MAX_COUNTED_CLUSTERS: u64 = 2 * 1024 * 1024;
 /// Runs held in all cached chains (16 bytes each): a badly fragmented 4 GiB file in
 /// 512-byte clusters alone can have 8 Mi runs.
 const MAX_CACHED_RUNS: usize = 1 << 20;
@@ -109,17 +111,23 @@ impl Volume {
             _ => None,
         }
         .map(|d| d || b.nt_flags & 1 != 0);
-        let free_clusters = if fat32 {
+        let hint = if fat32 && b.fs_info_sector != 0 {
             let off = u64::from(b.fs_info_sector) * u64::from(b.bytes_per_sector);
             let mut sector = vec![0u8; 512];
-            if b.fs_info_sector != 0 && read_exact(&*reader, off, &mut sector).is_ok() {
-                fsinfo::parse(&sector, b.cluster_count).and_then(|f| f.free_count)
-            } else {
-                None
-            }
+            read_exact(&*reader, off, &mut sector)
+                .ok()
+                .and_then(|()| fsinfo::parse(&sector, b.cluster_count))
+                .and_then(|f| f.free_count)
         } else {
-            count_free_fat(&fat, b.cluster_count)
+            None
         };
+        // Counting reads the whole FAT: always cheap for FAT12/16 (at most 128 KiB),
+        // done for FAT32 only when FSInfo has no count and the FAT is small.
+        let free_clusters = hint.or_else(|| {
+            (u64::from(b.cluster_count) <= MAX_COUNTED_CLUSTERS)
+                .then(|| fat.count_free().ok())
+                .flatten()
+        });
         let bpb_label = b
             .volume_label
             .map(|l| ShortEntry::parse(&[&l[..], &[0u8; 21]].concat(), false).label())
@@ -527,9 +535,4 @@ impl Volume {
         }
         Ok(())
     }
-}
-
-/// FAT12/16 FATs are at most 128 KiB, so counting free entries at open is cheap.
-fn count_free_fat(fat: &FatTable, _cluster_count: u32) -> Option<u32> {
-    fat.count_free().ok()
 }

@@ -96,9 +96,21 @@ fn fat32_directory_with_65536_entries() {
     }
     fs::write(&img, &b).unwrap();
     drop(b);
-    run(Command::new("fsck.vfat").arg("-n").arg(&img));
+    let fsck = run(Command::new("fsck.vfat").arg("-n").arg(&img));
 
     let vol = open(&img);
+    // FSInfo says "unknown", so the count comes from the FAT: it must match fsck's
+    // "used/total clusters".
+    let (used, total) = fsck
+        .lines()
+        .last()
+        .and_then(|l| l.rsplit(", ").next())
+        .and_then(|c| c.trim_end_matches(" clusters").split_once('/'))
+        .map(|(u, t)| (u.parse::<u32>().unwrap(), t.parse::<u32>().unwrap()))
+        .expect("fsck.vfat summary line");
+    let info = vol.info();
+    assert_eq!(info.total_clusters, total);
+    assert_eq!(info.free_clusters, Some(total - used));
     let id = vol.lookup(vol.root(), "HUGE").unwrap().unwrap();
     let t = Instant::now();
     let entries = vol.read_dir(id).unwrap();
