@@ -94,6 +94,10 @@ fn populate(m: &Path) {
     ] {
         write(&p(&format!("unicode/{n}")), n.as_bytes());
     }
+    // POSIX-namespace names that differ only in case are distinct files.
+    for n in ["case", "CASE", "Case", "cAsE"] {
+        write(&p(&format!("unicode/{n}")), n.as_bytes());
+    }
     let name255 = format!("{}.txt", "n".repeat(251));
     write(&p(&format!("unicode/{name255}")), b"255 characters");
 
@@ -298,6 +302,23 @@ fn big_directory_lists_in_order_and_looks_up() {
     // Exact-case lookups; a case-variant is not the same name in this view.
     assert!(v.lookup(id("unicode"), "MiXeD CaSe").unwrap().is_some());
     assert_eq!(v.lookup(id("unicode"), "mixed case").unwrap(), None);
+    let mut ids = BTreeMap::new();
+    for n in ["case", "CASE", "Case", "cAsE"] {
+        let fid = v
+            .lookup(id("unicode"), n)
+            .unwrap()
+            .unwrap_or_else(|| panic!("{n}"));
+        let mut b = [0u8; 8];
+        let got = v.read(fid, None, 0, &mut b).unwrap();
+        assert_eq!(&b[..got], n.as_bytes());
+        ids.insert(fid, n);
+    }
+    assert_eq!(ids.len(), 4);
+    assert_eq!(v.lookup(id("unicode"), "CAse").unwrap(), None);
+    assert!(v
+        .lookup_ignore_case(id("unicode"), "CAse")
+        .unwrap()
+        .is_some());
     let mixed = v.lookup(id("unicode"), "MiXeD CaSe").unwrap();
     assert_eq!(
         v.lookup_ignore_case(id("unicode"), "mixed case").unwrap(),
