@@ -155,15 +155,28 @@ impl Mount {
             .arg(img)
             .arg(dir)
             .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap_or_else(|e| panic!("ntfs-3g must be installed (scripts/test.sh): {e}"));
-        let m = Mount {
+        let mut m = Mount {
             dir: dir.to_path_buf(),
             child: Some(child),
         };
         let canon = std::fs::canonicalize(dir).unwrap();
-        for _ in 0..200 {
+        for _ in 0..800 {
+            if let Some(c) = m.child.as_mut() {
+                if let Ok(Some(status)) = c.try_wait() {
+                    let mut err = String::new();
+                    if let Some(mut e) = c.stderr.take() {
+                        let _ = std::io::Read::read_to_string(&mut e, &mut err);
+                    }
+                    m.child = None;
+                    panic!(
+                        "ntfs-3g exited with {status} mounting {}: {err}",
+                        img.display()
+                    );
+                }
+            }
             let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
             if mounts
                 .lines()
