@@ -5,7 +5,6 @@ mod common;
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 
 use common::*;
@@ -26,7 +25,7 @@ fn fat_image(bits: u32) -> Img {
     let path = dir.path().join("v.img");
     let mib = if bits == 32 { 36 } else { 8 };
     fs::File::create(&path).unwrap().set_len(mib << 20).unwrap();
-    run(Command::new("mkfs.vfat")
+    run(tool("mkfs.vfat")
         .args(["-F", &bits.to_string(), "-s", "1"])
         .arg(&path));
     let stage = dir.path().join("stage");
@@ -48,7 +47,7 @@ fn fat_image(bits: u32) -> Img {
         .iter()
         .map(|n| stage.join(n))
         .collect();
-    run(Command::new("mcopy")
+    run(tool("mcopy")
         .arg("-s")
         .arg("-i")
         .arg(&path)
@@ -292,7 +291,7 @@ fn exfat_bad_set_checksum_and_boot_region() {
     let dir = tempdir();
     let path = dir.path().join("x.img");
     fs::File::create(&path).unwrap().set_len(8 << 20).unwrap();
-    run(Command::new("mkfs.exfat").arg(&path));
+    run(tool("mkfs.exfat").arg(&path));
     let mut rng = Rng::new(99);
     let mut files = Vec::new();
     {
@@ -356,17 +355,17 @@ fn probe_detects_each_variant_and_not_ntfs() {
         .unwrap()
         .set_len(1440 * 1024)
         .unwrap();
-    run(Command::new("mkfs.vfat").args(["-F", "12"]).arg(&f12));
+    run(tool("mkfs.vfat").args(["-F", "12"]).arg(&f12));
     assert_eq!(probe(&fs::read(&f12).unwrap()[..512]), Some(FatType::Fat12));
     let ex = dir.path().join("ex.img");
     fs::File::create(&ex).unwrap().set_len(4 << 20).unwrap();
-    run(Command::new("mkfs.exfat").arg(&ex));
+    run(tool("mkfs.exfat").arg(&ex));
     assert_eq!(probe(&fs::read(&ex).unwrap()[..512]), Some(FatType::ExFat));
 
     require("mkntfs");
     let nt = dir.path().join("nt.img");
     fs::File::create(&nt).unwrap().set_len(8 << 20).unwrap();
-    run(Command::new("mkntfs").args(["-F", "-f", "-q"]).arg(&nt));
+    run(tool("mkntfs").args(["-F", "-f", "-q"]).arg(&nt));
     let ntbs = fs::read(&nt).unwrap()[..512].to_vec();
     assert_eq!(probe(&ntbs), None);
     assert!(Volume::open(Arc::new(ntbs)).is_err());

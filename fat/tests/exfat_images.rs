@@ -5,7 +5,6 @@ mod common;
 
 use std::fs;
 use std::path::Path;
-use std::process::Command;
 
 use common::*;
 use vmsnapfs_fat::FatType;
@@ -24,7 +23,7 @@ fn copy_tree(from: &Path, to: &Path) {
 }
 
 fn avail_bytes(mnt: &Path) -> u64 {
-    let out = run(Command::new("df").args(["-B1", "--output=avail"]).arg(mnt));
+    let out = run(tool("df").args(["-B1", "--output=avail"]).arg(mnt));
     out.lines().nth(1).unwrap().trim().parse().unwrap()
 }
 
@@ -98,7 +97,7 @@ fn check(name: &str, mib: u64, cluster: u64, shape: Shape) {
         .unwrap()
         .set_len(mib * 1024 * 1024)
         .unwrap();
-    run(Command::new("mkfs.exfat")
+    run(tool("mkfs.exfat")
         .args(["-L", "ExLabel", "-c"])
         .arg(cluster.to_string())
         .arg(&img));
@@ -151,7 +150,7 @@ fn check(name: &str, mib: u64, cluster: u64, shape: Shape) {
         set[24] = 0;
     });
     require("fsck.exfat");
-    run(Command::new("fsck.exfat").arg("-n").arg(&img));
+    run(tool("fsck.exfat").arg("-n").arg(&img));
 
     let staged = walk_fs(&stage);
     let vol = open(&img);

@@ -5,7 +5,6 @@ mod common;
 
 use std::fs;
 use std::path::Path;
-use std::process::Command;
 
 use common::*;
 use vmsnapfs_fat::{Attributes, FatType, FileKind};
@@ -13,7 +12,7 @@ use vmsnapfs_fat::{Attributes, FatType, FileKind};
 const CLUSTER_MARGIN: u64 = 4;
 
 fn free_bytes(img: &Path) -> u64 {
-    let out = run(Command::new("mdir").arg("-i").arg(img).arg("::/"));
+    let out = run(tool("mdir").arg("-i").arg(img).arg("::/"));
     let line = out
         .lines()
         .find(|l| l.contains("bytes free"))
@@ -58,7 +57,7 @@ fn build(
         .unwrap()
         .set_len(mib * 1024 * 1024)
         .unwrap();
-    run(Command::new("mkfs.vfat")
+    run(tool("mkfs.vfat")
         .arg("-F")
         .arg(bits.to_string())
         .arg("-S")
@@ -84,23 +83,23 @@ fn build(
         .map(|e| e.unwrap().path())
         .collect();
     args.sort();
-    run(Command::new("mcopy")
+    run(tool("mcopy")
         .arg("-s")
         .arg("-i")
         .arg(&img)
         .args(&args)
         .arg("::/"));
-    run(Command::new("mattrib")
+    run(tool("mattrib")
         .arg("-i")
         .arg(&img)
         .args(["+r", "+h", "::/hello.txt"]));
-    run(Command::new("mattrib")
+    run(tool("mattrib")
         .arg("-i")
         .arg(&img)
         .args(["+s", "-a", "::/UPPER.TXT"]));
     for i in (1..40).step_by(2) {
         let name = format!("small{i:02}.bin");
-        run(Command::new("mdel")
+        run(tool("mdel")
             .arg("-i")
             .arg(&img)
             .arg(format!("::/frag/{name}")));
@@ -119,7 +118,7 @@ fn build(
     }
     let big_path = dir.join(format!("{name}.big"));
     fs::write(&big_path, rng.bytes(big as usize)).unwrap();
-    run(Command::new("mcopy")
+    run(tool("mcopy")
         .arg("-i")
         .arg(&img)
         .arg(&big_path)

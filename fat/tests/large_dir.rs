@@ -10,7 +10,6 @@ mod common;
 
 use std::collections::BTreeSet;
 use std::fs;
-use std::process::Command;
 use std::time::Instant;
 
 use common::*;
@@ -32,10 +31,10 @@ fn fat32_directory_with_65536_entries() {
     let dir = tempdir();
     let img = dir.path().join("huge.img");
     fs::File::create(&img).unwrap().set_len(40 << 20).unwrap();
-    run(Command::new("mkfs.vfat")
+    run(tool("mkfs.vfat")
         .args(["-F", "32", "-s", "1", "-n", "BIGDIR"])
         .arg(&img));
-    run(Command::new("mmd").arg("-i").arg(&img).arg("::/huge"));
+    run(tool("mmd").arg("-i").arg(&img).arg("::/huge"));
 
     let mut b = fs::read(&img).unwrap();
     let bps = u16_at(&b, 11);
@@ -96,7 +95,7 @@ fn fat32_directory_with_65536_entries() {
     }
     fs::write(&img, &b).unwrap();
     drop(b);
-    let fsck = run(Command::new("fsck.vfat").arg("-n").arg(&img));
+    let fsck = run(tool("fsck.vfat").arg("-n").arg(&img));
 
     let vol = open(&img);
     // FSInfo says "unknown", so the count comes from the FAT: it must match fsck's
@@ -134,7 +133,7 @@ fn fat32_directory_with_65536_entries() {
         .map(|e| format!("/huge/{}", e.name))
         .collect();
     assert_eq!(ours, names);
-    let fls = run(Command::new("fls").args(["-r", "-p", "-u"]).arg(&img));
+    let fls = run(tool("fls").args(["-r", "-p", "-u"]).arg(&img));
     let tsk: BTreeSet<String> = fls
         .lines()
         .filter_map(|l| l.split_once('\t').map(|(_, n)| format!("/{n}")))

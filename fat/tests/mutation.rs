@@ -8,7 +8,6 @@ use std::fs;
 use std::io;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
-use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -188,7 +187,7 @@ fn fat_image(dir: &Path, bits: u32, kib: u64, seed: u64) -> Vec<u8> {
     let img = dir.join(format!("m{bits}.img"));
     let stage = dir.join(format!("m{bits}.stage"));
     fs::File::create(&img).unwrap().set_len(kib * 1024).unwrap();
-    run(Command::new("mkfs.vfat")
+    run(tool("mkfs.vfat")
         .args(["-F", &bits.to_string(), "-s", "1"])
         .arg(&img));
     build_stage(&stage, &small_shape(), seed);
@@ -196,7 +195,7 @@ fn fat_image(dir: &Path, bits: u32, kib: u64, seed: u64) -> Vec<u8> {
         .unwrap()
         .map(|e| e.unwrap().path())
         .collect();
-    run(Command::new("mcopy")
+    run(tool("mcopy")
         .arg("-s")
         .arg("-i")
         .arg(&img)
@@ -229,14 +228,14 @@ fn mutated_exfat() {
     let dir = tempdir();
     let img = dir.path().join("mx.img");
     fs::File::create(&img).unwrap().set_len(4 << 20).unwrap();
-    run(Command::new("mkfs.exfat").args(["-c", "512"]).arg(&img));
+    run(tool("mkfs.exfat").args(["-c", "512"]).arg(&img));
     let stage = dir.path().join("stage");
     build_stage(&stage, &small_shape(), 4);
     {
         let mut m = Mounted::new(&img, &dir.path().join("mnt"));
         for e in fs::read_dir(&stage).unwrap() {
             let e = e.unwrap();
-            run(Command::new("cp").arg("-r").arg(e.path()).arg(&m.mnt));
+            run(tool("cp").arg("-r").arg(e.path()).arg(&m.mnt));
         }
         m.unmount();
     }

@@ -20,18 +20,30 @@ pub enum Node {
 
 pub type Tree = BTreeMap<String, Node>;
 
+/// Where `tool` is: on PATH, or in the sbin directories a non-login PATH may lack
+/// (mkfs.*, fsck.*, losetup live there).
+fn locate(tool: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/local/sbin", "/usr/sbin", "/sbin"].map(PathBuf::from))
+        .map(|d| d.join(tool))
+        .find(|p| p.is_file())
+}
+
 /// Tests that need a tool fail when it is missing: a skipped oracle proves nothing.
 pub fn require(tool: &str) {
-    let found = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
-        .unwrap_or(false)
-        || ["/usr/sbin", "/sbin"]
-            .iter()
-            .any(|d| Path::new(d).join(tool).is_file());
     assert!(
-        found,
+        locate(tool).is_some(),
         "required tool `{tool}` is not installed (scripts/test.sh installs it)"
     );
+}
+
+/// A command for `tool`, found as `require` finds it.
+pub fn tool(name: &str) -> Command {
+    match locate(name) {
+        Some(p) => Command::new(p),
+        None => panic!("required tool `{name}` is not installed (scripts/test.sh installs it)"),
+    }
 }
 
 pub fn run(cmd: &mut Command) -> String {
@@ -238,13 +250,10 @@ pub fn walk_volume(vol: &Volume) -> (Tree, BTreeMap<String, FileId>) {
 pub fn tsk_tree(img: &Path, scratch: &Path) -> Tree {
     require("fls");
     require("tsk_recover");
-    let listing = run(Command::new("fls").args(["-r", "-p", "-u"]).arg(img));
+    let listing = run(tool("fls").args(["-r", "-p", "-u"]).arg(img));
     let recovered = scratch.join("tsk_recovered");
     let _ = fs::remove_dir_all(&recovered);
-    run(Command::new("tsk_recover")
-        .arg("-a")
-        .arg(img)
-        .arg(&recovered));
+    run(tool("tsk_recover").arg("-a").arg(img).arg(&recovered));
     let mut tree = Tree::new();
     for line in listing.lines() {
         let Some((kind, name)) = line.split_once('\t') else {
@@ -400,7 +409,7 @@ impl Mounted {
         // losetup -f can lose the race for a free device, so try again.
         let mut loopdev = String::new();
         for attempt in 0..10 {
-            let out = Command::new("losetup")
+            let out = tool("losetup")
                 .args(["-f", "--show"])
                 .arg(img)
                 .output()
@@ -421,7 +430,7 @@ impl Mounted {
             loopdev,
             daemon: None,
         };
-        let child = Command::new("mount.exfat-fuse")
+        let child = tool("mount.exfat-fuse")
             .arg("-d")
             .arg(&m.loopdev)
             .arg(&mnt)
@@ -444,12 +453,12 @@ impl Mounted {
 
     pub fn unmount(&mut self) {
         if let Some(mut child) = self.daemon.take() {
-            run(Command::new("fusermount").arg("-u").arg(&self.mnt));
+            run(tool("fusermount").arg("-u").arg(&self.mnt));
             let status = child.wait().unwrap();
             assert!(status.success(), "exfat-fuse exited with {status}");
         }
         if !self.loopdev.is_empty() {
-            run(Command::new("losetup").arg("-d").arg(&self.loopdev));
+            run(tool("losetup").arg("-d").arg(&self.loopdev));
             self.loopdev.clear();
         }
     }
@@ -458,15 +467,12 @@ impl Mounted {
 impl Drop for Mounted {
     fn drop(&mut self) {
         if let Some(mut child) = self.daemon.take() {
-            let _ = Command::new("fusermount").arg("-u").arg(&self.mnt).status();
+            let _ = tool("fusermount").arg("-u").arg(&self.mnt).status();
             let _ = child.kill();
             let _ = child.wait();
         }
         if !self.loopdev.is_empty() {
-            let _ = Command::new("losetup")
-                .arg("-d")
-                .arg(&self.loopdev)
-                .status();
+            let _ = tool("losetup").arg("-d").arg(&self.loopdev).status();
         }
     }
 }
@@ -502,7 +508,7 @@ fn parse_tsk_time(s: &str) -> Option<i64> {
 }
 
 pub fn tsk_times(img: &Path) -> BTreeMap<String, Times> {
-    let out = run(Command::new("fls")
+    let out = run(tool("fls")
         .env("TZ", "UTC")
         .args(["-r", "-p", "-u", "-l"])
         .arg(img));
