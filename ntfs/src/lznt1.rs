@@ -4,9 +4,9 @@
 
 const CHUNK: usize = 4096;
 
-/// Decompresses `input` into `out` (whose length is the unit size). Output past the end of
-/// the compressed data stays as it is (the caller zero-fills): a unit whose data ends
-/// early is legitimately followed by zeros. Returns the number of bytes produced.
+/// Decompresses `input` into `out` (whose length is the unit size and which the caller
+/// zero-fills): output past the end of the compressed data, or past the end of a chunk
+/// that decodes short, stays zero. Returns where the last chunk's output ends.
 pub fn decompress(input: &[u8], out: &mut [u8]) -> Result<usize, String> {
     let mut ip = 0usize;
     let mut op = 0usize;
@@ -23,18 +23,20 @@ pub fn decompress(input: &[u8], out: &mut [u8]) -> Result<usize, String> {
             .ok_or_else(|| format!("chunk at {} runs past the input", ip - 2))?;
         ip += size;
         let chunk_out_end = (op + CHUNK).min(out.len());
-        if !compressed {
+        if compressed {
+            decompress_chunk(chunk, out, op, chunk_out_end)?;
+        } else {
             let n = size.min(chunk_out_end - op);
             out[op..op + n].copy_from_slice(&chunk[..n]);
-            op += n;
-            continue;
         }
-        op = decompress_chunk(chunk, out, op, chunk_out_end)?;
+        // Every chunk stands for a full 4 KiB of output; one that decodes short is
+        // followed by zeros (which the caller's buffer already holds), as in ntfs-3g.
+        op = chunk_out_end;
     }
     Ok(op)
 }
 
-fn decompress_chunk(c: &[u8], out: &mut [u8], start: usize, end: usize) -> Result<usize, String> {
+fn decompress_chunk(c: &[u8], out: &mut [u8], start: usize, end: usize) -> Result<(), String> {
     let mut ip = 0usize;
     let mut op = start;
     while ip < c.len() && op < end {
@@ -76,7 +78,7 @@ fn decompress_chunk(c: &[u8], out: &mut [u8], start: usize, end: usize) -> Resul
             }
         }
     }
-    Ok(op)
+    Ok(())
 }
 
 #[cfg(test)]
@@ -94,8 +96,16 @@ mod tests {
         let mut input = header.to_le_bytes().to_vec();
         input.extend_from_slice(&chunk);
         let mut out = vec![0u8; 16];
-        assert_eq!(decompress(&input, &mut out).unwrap(), 12);
+        assert_eq!(decompress(&input, &mut out).unwrap(), 16);
+        assert_eq!(&out, b"abcabcabcabc\0\0\0\0");
+        // A short first chunk is padded to 4 KiB before the second chunk's output.
+        let mut two = input.clone();
+        two.extend_from_slice(&input);
+        let mut out = vec![0u8; 8192];
+        decompress(&two, &mut out).unwrap();
         assert_eq!(&out[..12], b"abcabcabcabc");
+        assert!(out[12..4096].iter().all(|&b| b == 0));
+        assert_eq!(&out[4096..4108], b"abcabcabcabc");
     }
 
     #[test]
