@@ -10,7 +10,9 @@
 //! A [`FileId`] is the byte offset, on the volume, of the file's short directory entry
 //! (FAT) or File directory entry (exFAT); the root is `0`. It is stable across opens of
 //! the same image, cheap to copy, and resolved by re-reading that entry, never by
-//! walking from the root.
+//! walking from the root. On exFAT, bit 0 (entry offsets are multiples of 32) records
+//! that the parent directory is NoFatChain, which is what locates the rest of an entry
+//! set that straddles a cluster boundary. Treat the value as opaque.
 //!
 //! # Times
 //! FAT stores local time with no zone; those times are reported as if they were UTC.
