@@ -29,7 +29,12 @@ fn vcsim_bin() -> &'static Path {
             .arg(&out)
             .arg(&src)
             .env("GO111MODULE", "off")
-            .env("GOPATH", "/usr/share/gocode"));
+            .env("GOPATH", "/usr/share/gocode")
+            // CI may run without HOME, where go keeps its build cache by default.
+            .env(
+                "GOCACHE",
+                PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("gocache"),
+            ));
         out
     })
 }

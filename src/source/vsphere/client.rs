@@ -109,8 +109,20 @@ impl Client {
             login_lock: Mutex::new(()),
             pin_seen,
         };
-        let version = client.discover_version();
-        let version_known = version.is_ok();
+        let version = match client.discover_version() {
+            Ok(v) => Some(v),
+            // Not reachable or not trusted: nothing else will work, say so now.
+            Err(
+                e @ (VsError::Unreachable { .. }
+                | VsError::TlsUntrusted { .. }
+                | VsError::ThumbprintMismatch { .. }),
+            ) => return Err(e),
+            Err(e) => {
+                tracing::debug!("{e}; taking the API version from ServiceContent");
+                None
+            }
+        };
+        let version_known = version.is_some();
         client.version = version.unwrap_or_default();
         client.sc = client.retrieve_service_content()?;
         if !version_known {
@@ -234,15 +246,39 @@ impl Client {
         &self.http
     }
 
-    /// Calls a method; on NotAuthenticated logs in again and retries once.
+    /// Calls a method; on NotAuthenticated logs in again and retries once. Methods
+    /// that only read are also retried, with backoff, when the connection fails (a
+    /// dropped keep-alive connection, a server restarting); ones that change state
+    /// (CreateSnapshot, RemoveSnapshot) are not, since the first call may have happened.
     pub fn call(&self, method: &str, this: &Moref, args: &str) -> Result<Element> {
-        let before = self.cookie();
-        match self.call_once(method, this, args) {
-            Err(VsError::Fault { kind, .. }) if kind == "NotAuthenticated" => {
-                self.relogin(before)?;
-                self.call_once(method, this, args)
+        let idempotent = matches!(
+            method,
+            "RetrievePropertiesEx"
+                | "ContinueRetrievePropertiesEx"
+                | "RetrieveServiceContent"
+                | "FindByInventoryPath"
+                | "DestroyView"
+        );
+        let mut delay = Duration::from_millis(200);
+        let mut attempt = 1;
+        loop {
+            let before = self.cookie();
+            let r = match self.call_once(method, this, args) {
+                Err(VsError::Fault { kind, .. }) if kind == "NotAuthenticated" => {
+                    self.relogin(before)?;
+                    self.call_once(method, this, args)
+                }
+                r => r,
+            };
+            match r {
+                Err(VsError::Unreachable { detail, .. }) if idempotent && attempt < 4 => {
+                    tracing::warn!("{}: {method}: {detail}; retrying in {delay:?}", self.server);
+                    std::thread::sleep(delay);
+                    delay *= 3;
+                    attempt += 1;
+                }
+                r => return r,
             }
-            r => r,
         }
     }
 
