@@ -16,6 +16,22 @@ use vmsnapfs_fat::{FileId, FileKind, Volume};
 use vmsnapfs_io::{check_bounds, ReadAt};
 
 const ITERATIONS_PER_IMAGE: usize = 800;
+
+/// `FAT_MUTATION_ITERATIONS` / `FAT_MUTATION_SEED` run a longer or different campaign
+/// by hand; the defaults keep the suite fast and deterministic.
+fn iterations() -> usize {
+    std::env::var("FAT_MUTATION_ITERATIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(ITERATIONS_PER_IMAGE)
+}
+
+fn seed_offset() -> u64 {
+    std::env::var("FAT_MUTATION_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
 const MAX_ENTRIES: usize = 5_000;
 const MAX_READ: u64 = 256 * 1024;
 
@@ -108,11 +124,13 @@ fn mutate(name: &str, image: Vec<u8>, seed: u64) {
     let clean = Volume::open(Arc::new(base.clone())).unwrap();
     exercise(&clean);
     let ranges = hot_offsets(&clean, base.len() as u64);
+    let seed = seed.wrapping_add(seed_offset());
+    let iterations = iterations();
     let mut rng = Rng::new(seed);
     let start = Instant::now();
     let mut slowest = Duration::ZERO;
     let mut opened = 0usize;
-    for iter in 0..ITERATIONS_PER_IMAGE {
+    for iter in 0..iterations {
         let mut flips = BTreeMap::new();
         for _ in 0..1 + rng.below(8) {
             // A quarter each to the boot sector and the metadata region, half to
@@ -158,19 +176,13 @@ fn mutate(name: &str, image: Vec<u8>, seed: u64) {
         );
     }
     eprintln!(
-        "{name}: {ITERATIONS_PER_IMAGE} mutations ({opened} opened) in {:?}, slowest {slowest:?}",
+        "{name}: {iterations} mutations ({opened} opened) in {:?}, slowest {slowest:?}",
         start.elapsed()
     );
     // Many mutations must get past open, or the walk code is never exercised; some
     // must not, or the boot sector checks are never exercised.
-    assert!(
-        opened > ITERATIONS_PER_IMAGE / 4,
-        "{name}: only {opened} opened"
-    );
-    assert!(
-        opened < ITERATIONS_PER_IMAGE,
-        "{name}: every mutation opened"
-    );
+    assert!(opened > iterations / 4, "{name}: only {opened} opened");
+    assert!(opened < iterations, "{name}: every mutation opened");
 }
 
 fn small_shape() -> Shape {
