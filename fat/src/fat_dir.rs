@@ -68,3 +68,71 @@ pub(crate) fn parse(data: &DirData, fat32: bool, is_root: bool) -> (Vec<DirEntry
     }
     (entries, label)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dir_data::DirMap;
+
+    fn short(name: &[u8; 11], attr: u8, nt: u8) -> [u8; 32] {
+        let mut e = [0u8; 32];
+        e[..11].copy_from_slice(name);
+        e[11] = attr;
+        e[12] = nt;
+        e
+    }
+
+    fn lfn(ord: u8, sum: u8, text: &str) -> [u8; 32] {
+        let mut units = [0xffffu16; 13];
+        let enc: Vec<u16> = text.encode_utf16().collect();
+        units[..enc.len()].copy_from_slice(&enc);
+        if enc.len() < 13 {
+            units[enc.len()] = 0;
+        }
+        let mut e = [0u8; 32];
+        e[0] = ord;
+        e[11] = 0x0F;
+        e[13] = sum;
+        let offs = [1, 3, 5, 7, 9, 14, 16, 18, 20, 22, 24, 28, 30];
+        for (u, o) in units.iter().zip(offs) {
+            e[o..o + 2].copy_from_slice(&u.to_le_bytes());
+        }
+        e
+    }
+
+    #[test]
+    fn slots_in_order() {
+        let target = ShortEntry::parse(&short(b"HELLOW~1TXT", 0x20, 0), false);
+        let sum = target.checksum();
+        let slots: Vec<[u8; 32]> = vec![
+            short(b"MYVOLUME   ", 0x08, 0),
+            short(b".          ", 0x10, 0),
+            short(b"..         ", 0x10, 0),
+            // A deleted file and its (deleted) long name.
+            lfn(0xE5, sum, "gone"),
+            short(b"\xE5ONE    TXT", 0x20, 0),
+            // Orphan: slot 2 without slot 1, then an unrelated short entry.
+            lfn(0x42, 0x99, "orphan"),
+            short(b"PLAIN   TXT", 0x20, 0x18),
+            // A proper two-slot name with a surrogate pair.
+            lfn(0x42, sum, "d \u{1F600}.txt"),
+            lfn(0x01, sum, "hello, world "),
+            short(b"HELLOW~1TXT", 0x20, 0),
+            short(b"SUBDIR     ", 0x10, 0x08),
+            [0u8; 32],
+            short(b"AFTER   END", 0x20, 0),
+        ];
+        let bytes: Vec<u8> = slots.iter().flatten().copied().collect();
+        let data = DirData::new(bytes, DirMap::Linear(1024), 512, 1024);
+        let (entries, label) = parse(&data, false, true);
+        assert_eq!(label.as_deref(), Some("MYVOLUME"));
+        let names: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["plain.txt", "hello, world d \u{1F600}.txt", "subdir"]
+        );
+        assert_eq!(entries[1].short_name.as_deref(), Some("HELLOW~1.TXT"));
+        assert_eq!(entries[1].id, FileId::from_u64(1024 + 9 * 32));
+        assert_eq!(entries[2].kind, FileKind::Directory);
+    }
+}
