@@ -621,20 +621,25 @@ struct Rules {
     /// Mangle the session cookie of the next requests (as if the session had expired).
     strip_cookie: AtomicUsize,
     cookies_stripped: AtomicUsize,
+    /// Answer the next CreateSnapshot_Task with the snapshot-limit fault.
+    limit_fault: AtomicUsize,
+}
+
+fn soap_fault(kind: &str, message: &str) -> String {
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
+         <soapenv:Envelope xmlns:soapenv=\"http://schemas.xmlsoap.org/soap/envelope/\" \
+         xmlns:x=\"http://www.w3.org/2001/XMLSchema-instance\"><soapenv:Body><soapenv:Fault>\
+         <faultcode>ServerFaultCode</faultcode><faultstring>{message}</faultstring><detail>\
+         <{kind}Fault xmlns=\"urn:vim25\" x:type=\"{kind}\"/></detail></soapenv:Fault>\
+         </soapenv:Body></soapenv:Envelope>"
+    )
 }
 
 fn take(n: &AtomicUsize) -> bool {
     n.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |v| v.checked_sub(1))
         .is_ok()
 }
-
-const QUIESCE_FAULT: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
-<soapenv:Envelope xmlns:soapenv=\"http://schemas.xmlsoap.org/soap/envelope/\" \
-xmlns:x=\"http://www.w3.org/2001/XMLSchema-instance\"><soapenv:Body><soapenv:Fault>\
-<faultcode>ServerFaultCode</faultcode><faultstring>An error occurred while quiescing \
-the virtual machine.</faultstring><detail><ApplicationQuiesceFaultFault xmlns=\"urn:vim25\" \
-x:type=\"ApplicationQuiesceFault\"/></detail></soapenv:Fault></soapenv:Body>\
-</soapenv:Envelope>";
 
 /// Forwards requests, applying the armed rules.
 fn pipe_requests(mut from: TcpStream, mut to: TcpStream, mut back: TcpStream, rules: Arc<Rules>) {
@@ -646,15 +651,27 @@ fn pipe_requests(mut from: TcpStream, mut to: TcpStream, mut back: TcpStream, ru
         };
         let chunk = &mut buf[..n];
         let text = String::from_utf8_lossy(chunk).into_owned();
-        if text.contains("<CreateSnapshot_Task")
-            && text.contains("<quiesce>true</quiesce>")
-            && take(&rules.quiesce_fault)
-        {
-            rules.quiesce_faults_done.fetch_add(1, Ordering::SeqCst);
+        let create = text.contains("<CreateSnapshot_Task");
+        let fault =
+            if create && text.contains("<quiesce>true</quiesce>") && take(&rules.quiesce_fault) {
+                rules.quiesce_faults_done.fetch_add(1, Ordering::SeqCst);
+                Some(soap_fault(
+                    "ApplicationQuiesceFault",
+                    "An error occurred while quiescing the virtual machine.",
+                ))
+            } else if create && take(&rules.limit_fault) {
+                Some(soap_fault(
+                    "TooManySnapshotLevels",
+                    "Exceeded the maximum number of permitted snapshots.",
+                ))
+            } else {
+                None
+            };
+        if let Some(body) = fault {
             let answer = format!(
                 "HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/xml\r\n\
-                 Content-Length: {}\r\n\r\n{QUIESCE_FAULT}",
-                QUIESCE_FAULT.len()
+                 Content-Length: {}\r\n\r\n{body}",
+                body.len()
             );
             if std::io::Write::write_all(&mut back, answer.as_bytes()).is_err() {
                 break;
@@ -887,12 +904,45 @@ fn quiesce_faults_and_expired_sessions_through_a_proxy() {
     assert!(sim.snapshots("DC0_H0_VM1").is_empty());
 
     // required: the same fault fails the VM's directory, and nothing is left behind.
+    let log = scratch("log").join("vmsnapfs.log");
     proxy.rules.quiesce_fault.store(1, Ordering::SeqCst);
-    let m = RemoteMount::new(&url, &format!("{},quiesce=required", sim.opts()));
+    let m = RemoteMount::new(
+        &url,
+        &format!("{},quiesce=required,log={}", sim.opts(), log.display()),
+    );
     let e = std::fs::read_dir(m.mp.join("DC0_H0_VM0")).map(|d| d.count());
     assert!(e.is_err());
     assert_eq!(proxy.rules.quiesce_faults_done.load(Ordering::SeqCst), 2);
     assert!(sim.snapshots("DC0_H0_VM0").is_empty());
     assert!(journal(&sim.state).is_empty());
+
+    // Tools not running with quiesce=required: the VM's folder fails, saying why.
+    let e = std::fs::read_dir(m.mp.join("DC0_H0_VM1")).map(|d| d.count());
+    assert!(e.is_err());
     m.umount();
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.contains("DC0_H0_VM0: quiescing failed")
+            && text.contains("mount with -o quiesce=preferred"),
+        "{text}"
+    );
+    assert!(
+        text.contains("DC0_H0_VM1: VMware Tools are not running"),
+        "{text}"
+    );
+
+    // The snapshot limit: one clear line in the log, nothing left behind.
+    let log = scratch("log").join("vmsnapfs.log");
+    let m = RemoteMount::new(&url, &format!("{},log={}", sim.opts(), log.display()));
+    proxy.rules.limit_fault.store(1, Ordering::SeqCst);
+    let e = std::fs::read_dir(m.mp.join("DC0_H0_VM1")).map(|d| d.count());
+    assert!(e.is_err());
+    assert!(sim.snapshots("DC0_H0_VM1").is_empty());
+    assert!(journal(&sim.state).is_empty());
+    m.umount();
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.contains("DC0_H0_VM1: snapshot limit reached for this VM"),
+        "{text}"
+    );
 }

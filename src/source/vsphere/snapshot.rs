@@ -160,9 +160,12 @@ pub fn create(
             why_not = Some(format!("quiescing failed: {reason}"));
             create_once(c, vm, name, description, false)?
         }
+        // vSphere answers TooManySnapshotLevels ("Exceeded the maximum number of permitted
+        // snapshots") when the VM's chain is at its limit (32).
         Err(e)
-            if e.to_string().contains("maximum number of snapshots")
-                || e.fault_kind() == Some("SnapshotLimitExceeded") =>
+            if e.fault_kind() == Some("TooManySnapshotLevels")
+                || e.to_string()
+                    .contains("maximum number of permitted snapshots") =>
         {
             return Err(VsError::SnapshotLimit(vm_name.to_owned()))
         }
