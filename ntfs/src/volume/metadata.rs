@@ -119,12 +119,10 @@ impl Volume {
         }
         let hdr = security::SDS_HEADER_LEN;
         let mut buf = vec![0u8; (len - hdr) as usize];
-        let got = self.read(
-            FileId(SECURE_RECORD),
-            Some("$SDS"),
-            off + hdr as u64,
-            &mut buf,
-        )?;
+        let at = off
+            .checked_add(hdr as u64)
+            .ok_or_else(|| Error::corrupt(SECURE_RECORD, format!("$SDS offset {off}")))?;
+        let got = self.read(FileId(SECURE_RECORD), Some("$SDS"), at, &mut buf)?;
         if got != buf.len() {
             return Err(Error::corrupt(
                 SECURE_RECORD,

@@ -254,8 +254,12 @@ impl Volume {
                     return Ok(false);
                 }
                 self.mft_runs = nr.runs.clone();
-                let mapped = nr.runs.last().map(|r| r.end_vcn()).unwrap_or(0)
-                    * self.boot.cluster_size as u64;
+                let mapped = nr
+                    .runs
+                    .last()
+                    .map(|r| r.end_vcn())
+                    .unwrap_or(0)
+                    .saturating_mul(self.boot.cluster_size as u64);
                 self.mft_records = nr.data_size.min(mapped) / self.boot.file_record_size as u64;
                 Ok(true)
             }
