@@ -80,7 +80,8 @@ pub struct Metadata {
     /// Last change of the MFT record itself (ctime).
     pub mft_modified: NtfsTime,
     pub accessed: NtfsTime,
-    /// FILE_ATTRIBUTE_* bits, see [`attr`].
+    /// FILE_ATTRIBUTE_* bits as Windows reports them, see [`attr`]: those stored in
+    /// $STANDARD_INFORMATION plus DIRECTORY for directories.
     pub attributes: u32,
     /// Number of hard links (names outside the DOS 8.3 namespace).
     pub link_count: u32,

@@ -479,6 +479,28 @@ fn streams_metadata_and_volume_info() {
             "{path}"
         );
     }
+    // DOS attribute bits as ntfs-3g reports them (system.ntfs_attrib_be, big-endian).
+    for path in [
+        "plain/small",
+        "comp",
+        "comp/text",
+        "sparse.bin",
+        "hl",
+        "sym/rel",
+    ] {
+        let raw = run(
+            "getfattr",
+            &[
+                "-h",
+                "--only-values",
+                "-n",
+                "system.ntfs_attrib_be",
+                m.dir.join(path).to_str().unwrap(),
+            ],
+        );
+        let theirs = u32::from_be_bytes(raw[..4].try_into().unwrap());
+        assert_eq!(v.stat(id(path)).unwrap().attributes, theirs, "{path}");
+    }
     let root_md = v.stat(v.root()).unwrap();
     assert_eq!(root_md.kind, FileKind::Directory);
     assert!(v.read_dir(id("plain/one")).is_err());

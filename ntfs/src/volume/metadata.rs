@@ -58,7 +58,8 @@ impl Volume {
             modified: NtfsTime(si.modified),
             mft_modified: NtfsTime(si.mft_modified),
             accessed: NtfsTime(si.accessed),
-            attributes: si.attributes,
+            // Windows (and ntfs-3g) report the directory bit, kept in the record flags.
+            attributes: si.attributes | if is_dir { attr::DIRECTORY } else { 0 },
             link_count,
             reparse_tag,
             security_id: si.security_id.filter(|&s| s != 0),
