@@ -76,6 +76,14 @@ fn populate(m: &Path) {
     write(&p("plain/one"), b"1");
     write(&p("plain/resident"), &prng_bytes(1, 700));
     write(&p("plain/small"), &prng_bytes(2, 5000));
+    // Distinct timestamps, so a swapped field would show.
+    let one = p("plain/one");
+    let one = one.to_str().unwrap();
+    run(
+        "touch",
+        &["-m", "-d", "2001-01-01 00:00:00.123456789 UTC", one],
+    );
+    run("touch", &["-a", "-d", "2002-02-02 12:00:00 UTC", one]);
     write(&p("plain/large"), &prng_bytes(3, 1_300_000));
 
     std::fs::create_dir(p("big")).unwrap();
@@ -479,6 +487,40 @@ fn streams_metadata_and_volume_info() {
             "{path}"
         );
     }
+    // All four timestamps: mtime/atime from stat, creation time from system.ntfs_crtime.
+    for path in ["plain/one", "plain/small", "comp"] {
+        let md = v.stat(id(path)).unwrap();
+        let theirs = std::fs::metadata(m.dir.join(path)).unwrap();
+        assert_eq!(
+            md.modified.to_system_time(),
+            theirs.modified().unwrap(),
+            "{path}"
+        );
+        assert_eq!(
+            md.accessed.to_system_time(),
+            theirs.accessed().unwrap(),
+            "{path}"
+        );
+        let raw = run(
+            "getfattr",
+            &[
+                "-h",
+                "--only-values",
+                "-n",
+                "system.ntfs_crtime",
+                m.dir.join(path).to_str().unwrap(),
+            ],
+        );
+        assert_eq!(
+            md.created.0,
+            u64::from_le_bytes(raw[..8].try_into().unwrap()),
+            "{path}"
+        );
+    }
+    let one = v.stat(id("plain/one")).unwrap();
+    assert_eq!(one.modified.to_unix(), (978_307_200, 123_456_700));
+    assert_eq!(one.accessed.to_unix(), (1_012_651_200, 0));
+    assert!(one.created > one.modified && one.mft_modified >= one.created);
     // DOS attribute bits as ntfs-3g reports them (system.ntfs_attrib_be, big-endian).
     for path in [
         "plain/small",
