@@ -9,8 +9,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZE_MIB=${1:-1024}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
-cargo build -q --release -p vmsnapfs
-BIN=$CARGO_TARGET_DIR/release/vmsnapfs
+[ -n "${VMSNAPFS_BIN:-}" ] || cargo build -q --release -p vmsnapfs
+BIN=${VMSNAPFS_BIN:-$CARGO_TARGET_DIR/release/vmsnapfs}
 VCSIM=$CARGO_TARGET_DIR/vcsim
 GO111MODULE=off GOPATH=/usr/share/gocode go build -o "$VCSIM" tests/vcsim/main.go
 

@@ -8,7 +8,7 @@ use std::collections::VecDeque;
 use std::io::{self, Read};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use reqwest::header::{CONTENT_LENGTH, CONTENT_RANGE, RANGE};
@@ -53,16 +53,54 @@ fn read_deadline() -> Duration {
 
 /// One remote file, read by Range requests. Its size is fixed at open: a frozen chain
 /// file does not change while the snapshot exists.
-pub struct HttpFile {
+struct Remote {
     client: Arc<Client>,
     url: reqwest::Url,
     /// `[ds] path`, for messages.
     name: String,
     size: u64,
-    /// Recently fetched read-ahead windows, newest last.
-    windows: Mutex<VecDeque<(u64, Arc<Vec<u8>>)>>,
+}
+
+/// A remote file with sequential read-ahead: a read that continues the previous one
+/// fetches a whole window, and the next window is fetched in the background while the
+/// reader consumes this one, so the network and the reader overlap.
+pub struct HttpFile {
+    remote: Arc<Remote>,
+    /// Windows fetched or being fetched, oldest first.
+    windows: Mutex<VecDeque<Window>>,
     /// Where the last read ended: a read starting there is sequential.
     next: AtomicU64,
+}
+
+#[derive(Clone)]
+struct Window {
+    start: u64,
+    len: usize,
+    slot: Arc<Slot>,
+}
+
+/// A window's bytes, or why they could not be had, once its fetch ends.
+#[derive(Default)]
+struct Slot {
+    data: Mutex<Option<Result<Arc<Vec<u8>>, String>>>,
+    ready: Condvar,
+}
+
+impl Slot {
+    fn wait(&self) -> Result<Arc<Vec<u8>>, String> {
+        let mut g = self.data.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            if let Some(r) = &*g {
+                return r.clone();
+            }
+            g = self.ready.wait(g).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    fn set(&self, r: Result<Arc<Vec<u8>>, String>) {
+        *self.data.lock().unwrap_or_else(|p| p.into_inner()) = Some(r);
+        self.ready.notify_all();
+    }
 }
 
 /// Sequential reads (a backup copying an image or a big file) fetch this much per
@@ -72,6 +110,65 @@ const WINDOWS: usize = 4;
 
 impl HttpFile {
     pub fn open(client: Arc<Client>, dc: &str, ds: &str, path: &str) -> io::Result<HttpFile> {
+        Ok(HttpFile {
+            remote: Arc::new(Remote::open(client, dc, ds, path)?),
+            windows: Mutex::new(VecDeque::new()),
+            next: AtomicU64::new(u64::MAX),
+        })
+    }
+
+    fn windows(&self) -> std::sync::MutexGuard<'_, VecDeque<Window>> {
+        self.windows.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Registers a window being fetched, dropping the oldest beyond the limit.
+    fn register(&self, start: u64) -> Option<Window> {
+        let size = self.remote.size;
+        if start >= size {
+            return None;
+        }
+        let mut w = self.windows();
+        if w.iter().any(|x| x.start == start) {
+            return None;
+        }
+        let win = Window {
+            start,
+            len: (size - start).min(WINDOW as u64) as usize,
+            slot: Arc::default(),
+        };
+        if w.len() >= WINDOWS {
+            w.pop_front();
+        }
+        w.push_back(win.clone());
+        Some(win)
+    }
+
+    fn forget(&self, start: u64) {
+        self.windows().retain(|x| x.start != start);
+    }
+
+    /// Fetches the window after `pos` in the background, unless it is already there.
+    fn prefetch(&self, pos: u64) {
+        let Some(win) = self.register(pos) else {
+            return;
+        };
+        let remote = self.remote.clone();
+        let spawned = std::thread::Builder::new()
+            .name("vsphere-readahead".into())
+            .spawn(move || {
+                let mut data = vec![0u8; win.len];
+                let r = remote.retrying(|r| r.fetch(win.start, &mut data));
+                win.slot
+                    .set(r.map(|()| Arc::new(data)).map_err(|e| e.to_string()));
+            });
+        if spawned.is_err() {
+            self.forget(pos);
+        }
+    }
+}
+
+impl Remote {
+    fn open(client: Arc<Client>, dc: &str, ds: &str, path: &str) -> io::Result<Remote> {
         let mut url = reqwest::Url::parse(&client.cfg.base)
             .map_err(|e| io::Error::other(format!("{}: {e}", client.cfg.base)))?;
         url.path_segments_mut()
@@ -81,13 +178,11 @@ impl HttpFile {
         url.query_pairs_mut()
             .append_pair("dcPath", dc)
             .append_pair("dsName", ds);
-        let mut f = HttpFile {
+        let mut f = Remote {
             client,
             url,
             name: format!("[{ds}] {path}"),
             size: 0,
-            windows: Mutex::new(VecDeque::new()),
-            next: AtomicU64::new(u64::MAX),
         };
         f.size = f.retrying(|f| f.fetch_size())?;
         Ok(f)
@@ -250,42 +345,55 @@ impl Attempt<()> {
 
 impl ReadAt for HttpFile {
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
-        check_bounds(offset, buf.len(), self.size)?;
+        let size = self.remote.size;
+        check_bounds(offset, buf.len(), size)?;
         if buf.is_empty() {
             return Ok(());
         }
         let end = offset + buf.len() as u64;
-        let hit = self
-            .windows
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+        let covering = self
+            .windows()
             .iter()
-            .find(|(s, d)| offset >= *s && end <= s + d.len() as u64)
+            .find(|w| offset >= w.start && end <= w.start + w.len as u64)
             .cloned();
-        if let Some((start, data)) = hit {
-            let at = (offset - start) as usize;
-            buf.copy_from_slice(&data[at..at + buf.len()]);
-            self.next.store(end, Ordering::Relaxed);
-            return Ok(());
+        let win = match covering {
+            Some(w) => w,
+            None => {
+                let sequential = self.next.load(Ordering::Relaxed) == offset;
+                if !sequential || buf.len() >= WINDOW {
+                    self.next.store(end, Ordering::Relaxed);
+                    return self.remote.retrying(|r| r.fetch(offset, buf));
+                }
+                match self.register(offset) {
+                    Some(w) => {
+                        let mut data = vec![0u8; w.len];
+                        let r = self.remote.retrying(|r| r.fetch(w.start, &mut data));
+                        w.slot
+                            .set(r.map(|()| Arc::new(data)).map_err(|e| e.to_string()));
+                        w
+                    }
+                    // Registered by a concurrent reader in the meantime.
+                    None => return self.read_at(offset, buf),
+                }
+            }
+        };
+        match win.slot.wait() {
+            Ok(data) => {
+                let at = (offset - win.start) as usize;
+                buf.copy_from_slice(&data[at..at + buf.len()]);
+                self.next.store(end, Ordering::Relaxed);
+                self.prefetch(win.start + win.len as u64);
+                Ok(())
+            }
+            Err(e) => {
+                self.forget(win.start);
+                Err(io::Error::other(e))
+            }
         }
-        let sequential = self.next.swap(end, Ordering::Relaxed) == offset;
-        if !sequential || buf.len() >= WINDOW {
-            return self.retrying(|f| f.fetch(offset, buf));
-        }
-        let len = (self.size - offset).min(WINDOW as u64) as usize;
-        let mut data = vec![0u8; len];
-        self.retrying(|f| f.fetch(offset, &mut data))?;
-        buf.copy_from_slice(&data[..buf.len()]);
-        let mut w = self.windows.lock().unwrap_or_else(|p| p.into_inner());
-        if w.len() >= WINDOWS {
-            w.pop_front();
-        }
-        w.push_back((offset, Arc::new(data)));
-        Ok(())
     }
 
     fn size(&self) -> u64 {
-        self.size
+        self.remote.size
     }
 }
 
