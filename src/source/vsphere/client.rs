@@ -479,3 +479,147 @@ fn spawn_keepalive(client: Weak<Client>) {
             }
         });
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::net::TcpListener;
+
+    fn envelope(body: &str) -> String {
+        format!(
+            "<?xml version=\"1.0\"?><soapenv:Envelope \
+             xmlns:soapenv=\"http://schemas.xmlsoap.org/soap/envelope/\" \
+             xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\"><soapenv:Body>{body}\
+             </soapenv:Body></soapenv:Envelope>"
+        )
+    }
+
+    fn object(name: &str) -> String {
+        format!(
+            "<objects><obj type=\"VirtualMachine\">{name}</obj><propSet><name>name</name>\
+             <val xsi:type=\"xsd:string\">{name}</val></propSet></objects>"
+        )
+    }
+
+    /// A server answering each request by what its body asks for; records SOAPActions.
+    fn mock(actions: Arc<Mutex<Vec<String>>>) -> u16 {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for conn in l.incoming() {
+                let Ok(conn) = conn else { return };
+                let actions = actions.clone();
+                std::thread::spawn(move || {
+                    let mut r = BufReader::new(conn.try_clone().unwrap());
+                    let mut w = conn;
+                    loop {
+                        let mut line = String::new();
+                        if r.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        let mut len = 0;
+                        loop {
+                            let mut h = String::new();
+                            r.read_line(&mut h).unwrap();
+                            if h.trim().is_empty() {
+                                break;
+                            }
+                            let lower = h.to_ascii_lowercase();
+                            if let Some(v) = lower.strip_prefix("content-length:") {
+                                len = v.trim().parse().unwrap();
+                            }
+                            if let Some(v) = lower.strip_prefix("soapaction:") {
+                                actions.lock().unwrap().push(v.trim().to_owned());
+                            }
+                        }
+                        let mut body = vec![0u8; len];
+                        r.read_exact(&mut body).unwrap();
+                        let body = String::from_utf8_lossy(&body);
+                        let answer = if line.contains("vimServiceVersions") {
+                            "<namespaces><namespace><name>urn:vim25</name>\
+                             <version>8.0.1.0</version></namespace></namespaces>"
+                                .to_owned()
+                        } else if body.contains("<RetrieveServiceContent") {
+                            envelope(
+                                "<RetrieveServiceContentResponse xmlns=\"urn:vim25\"><returnval>\
+                                 <rootFolder type=\"Folder\">group-d1</rootFolder>\
+                                 <propertyCollector type=\"PropertyCollector\">pc</propertyCollector>\
+                                 <viewManager type=\"ViewManager\">vm</viewManager>\
+                                 <about><apiVersion>8.0.1.0</apiVersion><apiType>VirtualCenter</apiType>\
+                                 <instanceUuid>u-1</instanceUuid></about>\
+                                 <sessionManager type=\"SessionManager\">sm</sessionManager>\
+                                 <searchIndex type=\"SearchIndex\">si</searchIndex>\
+                                 </returnval></RetrieveServiceContentResponse>",
+                            )
+                        } else if body.contains("<Login") {
+                            envelope(
+                                "<LoginResponse xmlns=\"urn:vim25\"><returnval/></LoginResponse>",
+                            )
+                        } else if body.contains("<RetrievePropertiesEx") {
+                            envelope(&format!(
+                                "<RetrievePropertiesExResponse xmlns=\"urn:vim25\"><returnval>\
+                                 <token>t1</token>{}</returnval></RetrievePropertiesExResponse>",
+                                object("vm-1")
+                            ))
+                        } else if body.contains("<token>t1</token>") {
+                            envelope(&format!(
+                                "<ContinueRetrievePropertiesExResponse xmlns=\"urn:vim25\">\
+                                 <returnval>{}</returnval></ContinueRetrievePropertiesExResponse>",
+                                object("vm-2")
+                            ))
+                        } else {
+                            envelope("<x/>")
+                        };
+                        let head = format!(
+                            "HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\n\
+                             Set-Cookie: vmware_soap_session=\"abc\"; Path=/; HttpOnly\r\n\
+                             Content-Length: {}\r\n\r\n",
+                            answer.len()
+                        );
+                        if w.write_all(head.as_bytes()).is_err()
+                            || w.write_all(answer.as_bytes()).is_err()
+                        {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        port
+    }
+
+    #[test]
+    fn pages_with_continue_and_uses_the_discovered_version() {
+        let actions = Arc::new(Mutex::new(Vec::new()));
+        let port = mock(actions.clone());
+        let c = Client::connect(ConnectConfig {
+            base: format!("http://127.0.0.1:{port}"),
+            host: "127.0.0.1".into(),
+            port,
+            creds: Credentials {
+                username: "u".into(),
+                password: "p".into(),
+            },
+            thumbprint: None,
+            insecure: false,
+        })
+        .unwrap();
+        assert_eq!(
+            c.sc.property_collector,
+            Moref::new("PropertyCollector", "pc")
+        );
+        assert_eq!(c.sc.instance_uuid, "u-1");
+        assert_eq!(c.cookie().as_deref(), Some("\"abc\""));
+        let set = "<objectSet><obj type=\"Folder\">group-d1</obj></objectSet>";
+        let got = c.retrieve(set, "VirtualMachine", &["name"]).unwrap();
+        let names: Vec<_> = got.iter().map(|o| o.obj.value.as_str()).collect();
+        assert_eq!(names, ["vm-1", "vm-2"]);
+        assert_eq!(got[1].props["name"].text, "vm-2");
+        assert!(actions
+            .lock()
+            .unwrap()
+            .iter()
+            .all(|a| a == "\"urn:vim25/8.0.1.0\""));
+    }
+}
