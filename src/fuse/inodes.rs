@@ -39,10 +39,39 @@ impl Node {
     }
 }
 
+/// FxHash: the table is hashed once per entry of every listing, and its keys are not
+/// attacker-chosen in a way that matters (the worst case is a slower lookup).
+#[derive(Default, Clone, Copy)]
+struct Fx(u64);
+
+impl std::hash::Hasher for Fx {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut b = [0u8; 8];
+            b[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(b));
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    fn write_u32(&mut self, v: u32) {
+        self.write_u64(u64::from(v));
+    }
+    fn write_usize(&mut self, v: usize) {
+        self.write_u64(v as u64);
+    }
+}
+
+type FxBuild = std::hash::BuildHasherDefault<Fx>;
+
 #[derive(Default)]
 struct Table {
     nodes: Vec<Node>,
-    numbers: HashMap<Node, u64>,
+    numbers: HashMap<Node, u64, FxBuild>,
 }
 
 pub struct Inodes {

@@ -36,7 +36,7 @@ enum Handle {
     /// The listing taken at opendir; the hold keeps the VM frozen while it is open.
     Dir {
         entries: Vec<(u64, FileType, String, Node)>,
-        _hold: Option<Use>,
+        hold: Option<Use>,
     },
     /// Content fixed at open (status.json is rendered per open).
     Bytes {
@@ -152,13 +152,24 @@ impl VmFs {
     /// Attributes of a node; nodes inside a VM freeze it (they are "inside" access).
     fn getattr_node(&self, ino: u64, node: &Node) -> R<(FileAttr, Duration)> {
         let dir = FileType::Directory;
-        let reg = FileType::RegularFile;
         match node {
             Node::Root | Node::Vm(_) => Ok((self.attr(ino, dir, 0, self.mounted_at), TTL_TOP)),
             _ => {
                 let vm_idx = node.vm().ok_or(Errno::ENOENT)?;
                 let u = self.frozen(vm_idx)?;
-                let vm = &u.vm;
+                self.getattr_in(ino, node, &u.vm)
+            }
+        }
+    }
+
+    /// Attributes of a node inside the frozen VM `vm`.
+    fn getattr_in(&self, ino: u64, node: &Node, vm: &FrozenVm) -> R<(FileAttr, Duration)> {
+        let dir = FileType::Directory;
+        let reg = FileType::RegularFile;
+        match node {
+            Node::Root | Node::Vm(_) => Ok((self.attr(ino, dir, 0, self.mounted_at), TTL_TOP)),
+            _ => {
+                let vm_idx = node.vm().ok_or(Errno::ENOENT)?;
                 let t = vm.frozen_at;
                 let a = match node {
                     Node::Vmx(_) => self.attr(ino, reg, vm.vmx.len() as u64, t),
@@ -639,7 +650,7 @@ impl Filesystem for VmFs {
             }
             Ok(self.new_handle(Handle::Dir {
                 entries: out,
-                _hold: u,
+                hold: u,
             }))
         })();
         match r {
@@ -685,13 +696,17 @@ impl Filesystem for VmFs {
             Ok(h) => h,
             Err(e) => return reply.error(e),
         };
-        let Handle::Dir { entries, .. } = &*h else {
+        let Handle::Dir { entries, hold } = &*h else {
             return reply.error(Errno::ENOTDIR);
         };
         for (i, (ino, _, name, node)) in entries.iter().enumerate().skip(offset as usize) {
-            // An entry whose attributes cannot be read is left to a later LOOKUP, which
-            // reports the error for that name only.
-            let Ok((attr, ttl)) = self.getattr_node(*ino, node) else {
+            // The listing's own freeze serves every entry; an entry whose attributes
+            // cannot be read is left to a later LOOKUP, which reports the error.
+            let attr = match hold {
+                Some(u) => self.getattr_in(*ino, node, &u.vm),
+                None => self.getattr_node(*ino, node),
+            };
+            let Ok((attr, ttl)) = attr else {
                 continue;
             };
             if reply.add(

@@ -148,11 +148,14 @@ impl GuestFs for Ntfs {
     fn read_dir(&self, dir: u64) -> io::Result<Vec<DirEntry>> {
         let entries = self.vol.read_dir(FileId(dir)).map_err(err)?;
         let mut out = Vec::with_capacity(entries.len());
+        let mut parents = self.parents.lock().unwrap_or_else(|p| p.into_inner());
         for e in entries {
             if hidden(dir, &e.name, e.id.0) {
                 continue;
             }
-            self.note_parent(e.id.0, dir);
+            if e.id.0 != dir {
+                parents.insert(e.id.0, dir);
+            }
             out.push(DirEntry {
                 name: names::escape(&e.name).into_owned(),
                 id: e.id.0,
