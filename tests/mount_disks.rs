@@ -197,3 +197,39 @@ fn seek_data_and_hole_describe_the_image() {
     drop(f);
     m.umount();
 }
+
+/// SEEK_DATA/SEEK_HOLE on a sparse guest file follow its NTFS runs.
+#[test]
+fn seek_data_and_hole_on_a_sparse_guest_file() {
+    let m = Mount::new(fixtures(), &[]);
+    let f = fs::File::open(m.mp.join("winvm/volumes/disk0p1/sparse.dat")).unwrap();
+    let fd = f.as_raw_fd();
+    // SAFETY: plain lseek calls on an open descriptor.
+    let seek = |off: i64, whence: i32| unsafe { libc::lseek(fd, off, whence) };
+    assert_eq!(seek(0, libc::SEEK_DATA), 1 << 20);
+    assert_eq!(seek(0, libc::SEEK_HOLE), 0);
+    assert_eq!(seek(1 << 20, libc::SEEK_HOLE), (1 << 20) + 65536);
+    assert_eq!(seek((1 << 20) + 65536, libc::SEEK_DATA), -1);
+    drop(f);
+    m.umount();
+}
+
+/// A single .vmdk as SOURCE: the mountpoint is that disk's VM folder, without a .vmx.
+#[test]
+fn a_single_vmdk_source_mounts_as_one_vm() {
+    let disk = fixtures().join("dosvm/dosvm.vmdk");
+    let m = Mount::new(&disk, &[]);
+    let mut names: Vec<String> = fs::read_dir(&m.mp)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["disks", "status.json", "volumes"]);
+    let oracle = qemu_raw(&disk);
+    assert_eq!(
+        sha256_file(&m.mp.join("disks/disk0-flat.vmdk")),
+        sha256_file(&oracle)
+    );
+    assert!(m.mp.join("volumes/disk0/AUTOEXEC.BAT").is_file());
+    m.umount();
+}
