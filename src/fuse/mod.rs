@@ -742,8 +742,7 @@ impl Filesystem for VmFs {
         match self.node(ino) {
             Ok(Node::Guest(v, vol, _)) | Ok(Node::Stream(v, vol, _, _)) => {
                 if let Ok(u) = self.frozen(v) {
-                    if let Some(info) = u.vm.volumes.get(vol as usize).and_then(|x| x.info.clone())
-                    {
+                    if let Some(info) = u.vm.volumes.get(vol as usize).and_then(|x| x.info()) {
                         total = info.total_bytes;
                         free = info.free_bytes;
                     }

@@ -30,7 +30,7 @@ pub fn render(vm_name: &str, source: &str, vm: &FrozenVm) -> Vec<u8> {
         .iter()
         .map(|v| {
             let errors = v.errors.lock().unwrap_or_else(|p| p.into_inner()).clone();
-            let info = v.info.clone().unwrap_or_default();
+            let info = v.info().unwrap_or_default();
             json!({
                 "name": v.name,
                 "path": v.fs.as_ref().map(|_| format!("volumes/{}", v.name)),

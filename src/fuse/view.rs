@@ -46,12 +46,17 @@ pub struct VolumeView {
     pub partition: Option<partition::Partition>,
     pub fs_kind: Option<&'static str>,
     pub fs: Option<Arc<dyn GuestFs>>,
-    pub info: Option<VolumeInfo>,
     /// Errors met while opening or reading, for status.json (capped).
     pub errors: Mutex<Vec<String>>,
 }
 
 impl VolumeView {
+    /// Asked for only by status.json and statfs: free space can mean reading a whole
+    /// allocation bitmap, which must not delay the freeze.
+    pub fn info(&self) -> Option<VolumeInfo> {
+        self.fs.as_ref().map(|f| f.info())
+    }
+
     pub fn note_error(&self, what: String) {
         let mut errors = self.errors.lock().unwrap_or_else(|p| p.into_inner());
         if errors.len() < 100 && !errors.contains(&what) {
@@ -176,15 +181,11 @@ fn open_volume(
         partition,
         fs_kind: kind.map(|k| k.as_str()),
         fs: None,
-        info: None,
         errors: Mutex::new(Vec::new()),
     };
     if let Some(kind) = kind {
         match guestfs::open(kind, vol) {
-            Ok(fs) => {
-                view.info = Some(fs.info());
-                view.fs = Some(fs);
-            }
+            Ok(fs) => view.fs = Some(fs),
             Err(e) => {
                 tracing::warn!("{}: cannot open {}: {e}", view.name, kind.as_str());
                 view.note_error(format!("open {}: {e}", kind.as_str()));

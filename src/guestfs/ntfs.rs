@@ -14,7 +14,9 @@ use super::{names, DirEntry, GuestFs, Kind, Stat, VolumeInfo};
 
 pub struct Ntfs {
     vol: Volume,
+    /// Without free space, which is counted on first use (see `info`).
     info: VolumeInfo,
+    free: std::sync::OnceLock<u64>,
     /// Child → parent as seen in listings and lookups: turns volume-rooted link targets
     /// into relative ones.
     parents: Mutex<HashMap<u64, u64>>,
@@ -39,22 +41,19 @@ impl Ntfs {
         let vol = Volume::open(reader).map_err(err)?;
         let i = vol.info();
         let total = i.total_clusters * u64::from(i.cluster_size);
-        let free = vol
-            .free_clusters()
-            .map(|c| c * u64::from(i.cluster_size))
-            .unwrap_or(0);
         let info = VolumeInfo {
             fs: "ntfs".into(),
             label: Some(i.label.clone()).filter(|l| !l.is_empty()),
             dirty: i.dirty,
             hibernated: i.hibernated,
             total_bytes: total,
-            free_bytes: free,
+            free_bytes: 0,
             cluster_size: i.cluster_size,
         };
         Ok(Self {
             vol,
             info,
+            free: std::sync::OnceLock::new(),
             parents: Mutex::new(HashMap::new()),
         })
     }
@@ -119,7 +118,15 @@ fn hidden(dir: u64, name: &str, id: u64) -> bool {
 
 impl GuestFs for Ntfs {
     fn info(&self) -> VolumeInfo {
-        self.info.clone()
+        // Counting free clusters reads all of $Bitmap (64 MiB for 2 TiB): once, lazily.
+        let free = *self.free.get_or_init(|| {
+            let cs = u64::from(self.info.cluster_size);
+            self.vol.free_clusters().map(|c| c * cs).unwrap_or(0)
+        });
+        VolumeInfo {
+            free_bytes: free,
+            ..self.info.clone()
+        }
     }
 
     fn root(&self) -> u64 {
