@@ -53,8 +53,34 @@ pub fn fixtures() -> &'static Path {
     })
 }
 
-/// A fresh directory under the target dir (kept small; removed at the start of a run).
+/// Removes scratch trees left by earlier test processes that are gone.
+fn remove_stale_scratch() {
+    let Ok(entries) = fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name.strip_prefix("vmsnapfs-test-") else {
+            continue;
+        };
+        let path = e.path();
+        // Never recurse into something still mounted there (a leftover mount).
+        let mounts = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        let busy = mounts.lines().any(|l| {
+            l.split(' ')
+                .nth(4)
+                .is_some_and(|m| Path::new(m).starts_with(&path))
+        });
+        if !busy && !Path::new("/proc").join(pid).exists() {
+            let _ = fs::remove_dir_all(&path);
+        }
+    }
+}
+
+/// A fresh directory under /tmp/vmsnapfs-test-<pid>/ (earlier runs' trees are removed).
 pub fn scratch(name: &str) -> PathBuf {
+    static CLEAN: std::sync::Once = std::sync::Once::new();
+    CLEAN.call_once(remove_stale_scratch);
     let base = std::env::temp_dir().join(format!("vmsnapfs-test-{}", std::process::id()));
     let dir = base.join(format!(
         "{name}-{}",
