@@ -107,6 +107,7 @@ impl Slot {
 /// request: per-request latency then costs little next to the transfer itself.
 const WINDOW: usize = 8 << 20;
 const WINDOWS: usize = 4;
+const AHEAD: u64 = 2;
 
 impl HttpFile {
     pub fn open(client: Arc<Client>, dc: &str, ds: &str, path: &str) -> io::Result<HttpFile> {
@@ -382,7 +383,10 @@ impl ReadAt for HttpFile {
                 let at = (offset - win.start) as usize;
                 buf.copy_from_slice(&data[at..at + buf.len()]);
                 self.next.store(end, Ordering::Relaxed);
-                self.prefetch(win.start + win.len as u64);
+                // Two windows ahead: two transfers in flight hide one's latency.
+                for ahead in 0..AHEAD {
+                    self.prefetch(win.start + win.len as u64 + ahead * WINDOW as u64);
+                }
                 Ok(())
             }
             Err(e) => {
