@@ -623,6 +623,8 @@ struct Rules {
     cookies_stripped: AtomicUsize,
     /// Answer the next CreateSnapshot_Task with the snapshot-limit fault.
     limit_fault: AtomicUsize,
+    /// Logout requests seen.
+    logouts: AtomicUsize,
 }
 
 fn soap_fault(kind: &str, message: &str) -> String {
@@ -651,6 +653,9 @@ fn pipe_requests(mut from: TcpStream, mut to: TcpStream, mut back: TcpStream, ru
         };
         let chunk = &mut buf[..n];
         let text = String::from_utf8_lossy(chunk).into_owned();
+        if text.contains("<Logout ") {
+            rules.logouts.fetch_add(1, Ordering::SeqCst);
+        }
         let create = text.contains("<CreateSnapshot_Task");
         let fault =
             if create && text.contains("<quiesce>true</quiesce>") && take(&rules.quiesce_fault) {
@@ -899,9 +904,12 @@ fn quiesce_faults_and_expired_sessions_through_a_proxy() {
     std::fs::read_dir(m.mp.join("DC0_H0_VM1")).unwrap().count();
     assert_eq!(proxy.rules.cookies_stripped.load(Ordering::SeqCst), 1);
     assert_eq!(ours(&sim.snapshots("DC0_H0_VM1")), 1);
+    let logouts = proxy.rules.logouts.load(Ordering::SeqCst);
     m.umount();
     assert!(sim.snapshots("DC0_H0_VM0").is_empty());
     assert!(sim.snapshots("DC0_H0_VM1").is_empty());
+    // The session ends once nothing is frozen.
+    assert!(proxy.rules.logouts.load(Ordering::SeqCst) > logouts);
 
     // required: the same fault fails the VM's directory, and nothing is left behind.
     let log = scratch("log").join("vmsnapfs.log");

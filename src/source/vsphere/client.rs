@@ -57,6 +57,8 @@ pub struct Client {
     cookie: RwLock<Option<String>>,
     login_lock: Mutex<()>,
     pin_seen: Option<Arc<Mutex<Option<String>>>>,
+    /// Set while the source holds snapshots: the keep-alive then keeps the session.
+    pub active: std::sync::atomic::AtomicBool,
 }
 
 const SESSION_COOKIE: &str = "vmware_soap_session";
@@ -108,6 +110,7 @@ impl Client {
             cookie: RwLock::new(None),
             login_lock: Mutex::new(()),
             pin_seen,
+            active: std::sync::atomic::AtomicBool::new(false),
         };
         let version = match client.discover_version() {
             Ok(v) => Some(v),
@@ -218,6 +221,14 @@ impl Client {
         }
         tracing::info!("{}: session expired; logging in again", self.server);
         self.login()
+    }
+
+    /// Logs in if logged out (after `logout` while the mount sat idle).
+    pub fn ensure_session(&self) -> Result<()> {
+        if self.cookie().is_none() {
+            self.relogin(None)?;
+        }
+        Ok(())
     }
 
     pub fn logout(&self) {
@@ -465,8 +476,9 @@ fn spawn_keepalive(client: Weak<Client>) {
             std::thread::sleep(period);
             let Some(c) = client.upgrade() else { return };
             let before = c.cookie();
-            if before.is_none() {
-                return;
+            // Only while snapshots are held: an idle mount need not hold a session.
+            if before.is_none() || !c.active.load(std::sync::atomic::Ordering::Relaxed) {
+                continue;
             }
             match c.properties(&c.sc.session_manager, &["currentSession"]) {
                 Ok(p) if p.contains_key("currentSession") => {}

@@ -224,6 +224,7 @@ impl VsphereSource {
 
     fn freeze_vm(&self, entry: &VmEntry) -> Result<Frozen> {
         let c = &self.client;
+        c.ensure_session()?;
         let vm = Moref::new("VirtualMachine", &entry.id);
         let info = inventory::vms(c, &vm)?
             .into_iter()
@@ -293,6 +294,7 @@ impl VsphereSource {
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
                     .insert(vm.value.clone(), je);
+                c.active.store(true, std::sync::atomic::Ordering::Relaxed);
                 Ok(frozen)
             }
             Err(e) => {
@@ -318,6 +320,18 @@ impl VsphereSource {
                 "{}: cannot check for a half-made snapshot ({e}); left in the journal",
                 je.vm_name
             ),
+        }
+    }
+
+    /// Ends the session when no snapshot is held (all thawed, e.g. by idle release):
+    /// vCenter sessions are a limited resource, and the next freeze logs in again.
+    fn logout_if_idle(&self) {
+        let held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        if held.is_empty() {
+            self.client
+                .active
+                .store(false, std::sync::atomic::Ordering::Relaxed);
+            self.client.logout();
         }
     }
 
@@ -502,6 +516,8 @@ impl Source for VsphereSource {
                 id: v.moref.value,
             });
         }
+        // Listing is all a mount does until a VM's folder is used.
+        self.logout_if_idle();
         Ok(out)
     }
 
@@ -518,7 +534,9 @@ impl Source for VsphereSource {
         let Some(mut je) = je else {
             return Ok(());
         };
-        if self.remove_journaled(&mut je) {
+        let removed = self.remove_journaled(&mut je);
+        self.logout_if_idle();
+        if removed {
             tracing::info!("{}: snapshot {} removed", je.vm_name, je.snapshot_name);
             Ok(())
         } else {
