@@ -47,11 +47,12 @@ impl LfnAssembler {
 
     pub fn push(&mut self, e: &LfnEntry) {
         let n = usize::from(e.ord & 0x1f);
+        // Ordinals run 1..=20; any other bit, or 0, cannot belong to a sequence.
+        if n == 0 || n > MAX_SLOTS || e.ord & !(LAST_LONG_ENTRY | 0x1f) != 0 {
+            self.active = false;
+            return;
+        }
         if e.ord & LAST_LONG_ENTRY != 0 {
-            if n == 0 || n > MAX_SLOTS {
-                self.active = false;
-                return;
-            }
             self.parts.clear();
             self.parts.resize(n, [0xffff; 13]);
             self.total = n;
@@ -120,5 +121,14 @@ mod tests {
         assert_eq!(a.finish(7), None, "missing slot 1");
         a.push(&slot(1, 7, "orphan"));
         assert_eq!(a.finish(7), None, "no first slot");
+        // Ordinal 0 (0x20 is a valid first byte) after a complete sequence.
+        a.push(&slot(0x41, 7, "x"));
+        a.push(&slot(0x20, 7, "y"));
+        assert_eq!(a.finish(7), None);
+        a.push(&slot(0x41, 7, "x"));
+        a.push(&slot(0x80 | 0x41, 7, "y"));
+        assert_eq!(a.finish(7), None);
+        a.push(&slot(0x41 + 21, 7, "too many"));
+        assert_eq!(a.finish(7), None);
     }
 }

@@ -36,6 +36,8 @@ mod fsinfo;
 pub mod fuzzing;
 mod lfn_entry;
 mod oem;
+#[cfg(test)]
+mod random_tests;
 mod time;
 mod volume;
 
