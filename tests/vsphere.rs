@@ -51,10 +51,12 @@ struct Vcsim {
 
 impl Vcsim {
     fn start(tls: bool) -> Vcsim {
+        Self::start_with(if tls { &["-tls"] } else { &[] })
+    }
+
+    fn start_with(args: &[&str]) -> Vcsim {
         let mut cmd = Command::new(vcsim_bin());
-        if tls {
-            cmd.arg("-tls");
-        }
+        cmd.args(args);
         let mut child = cmd
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -953,4 +955,23 @@ fn quiesce_faults_and_expired_sessions_through_a_proxy() {
         text.contains("DC0_H0_VM1: snapshot limit reached for this VM"),
         "{text}"
     );
+}
+
+#[test]
+fn datacenter_inside_a_folder() {
+    let sim = Vcsim::start_with(&["-folder", "1"]);
+    let w = vms().join("winvm");
+    sim.place_disk(
+        "DC0_H0_VM1",
+        &w.join("data-000002.vmdk"),
+        &[&w.join("data.vmdk"), &w.join("data-000001.vmdk")],
+    );
+    // The VM folder of a datacenter in folder F0 holds its VMs in a folder F0 too.
+    let m = RemoteMount::new(&format!("{}/F0/DC0/vm/F0", sim.base), &sim.opts());
+    assert_eq!(
+        sha256_file(&m.mp.join("DC0_H0_VM1/disks/disk0-flat.vmdk")),
+        sha256_file(&qemu_raw(&w.join("data-000002.vmdk")))
+    );
+    m.umount();
+    assert!(sim.snapshots("DC0_H0_VM1").is_empty());
 }

@@ -39,12 +39,14 @@ func main() {
 	user := flag.String("user", "vmsnapfs", "the only user name Login accepts")
 	pass := flag.String("pass", "secret", "the only password Login accepts")
 	vms := flag.Int("vms", 2, "VMs on the standalone host")
+	folders := flag.Int("folder", 0, "put the datacenter (and its VMs) in a folder")
 	flag.Parse()
 
 	model := simulator.VPX()
 	model.Cluster = 0
 	model.ClusterHost = 0
 	model.Machine = *vms
+	model.Folder = *folders
 	if err := model.Create(); err != nil {
 		log.Fatal(err)
 	}

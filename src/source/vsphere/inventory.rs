@@ -99,26 +99,50 @@ pub fn in_view(
     result
 }
 
-/// Datastore moref → (datacenter name, datastore name): the two query parameters of a
-/// /folder URL.
+/// Datastore moref → (datacenter inventory path, datastore name): the two query
+/// parameters of a /folder URL. The path includes folders above the datacenter, which
+/// `dcPath` needs for datacenters kept in folders.
 pub fn datastores(c: &Client) -> Result<HashMap<String, (String, String)>> {
     let root = c.sc.root_folder.clone();
-    let dcs = in_view(c, &root, "Datacenter", &["name", "datastore"])?;
+    let dcs = in_view(c, &root, "Datacenter", &["name", "datastore", "parent"])?;
+    let folders: HashMap<String, (String, Option<Moref>)> =
+        in_view(c, &root, "Folder", &["name", "parent"])?
+            .into_iter()
+            .map(|o| {
+                let name = o
+                    .props
+                    .get("name")
+                    .map(|e| e.text.clone())
+                    .unwrap_or_default();
+                let parent = o.props.get("parent").and_then(Moref::from_element);
+                (o.obj.value, (name, parent))
+            })
+            .collect();
     let names: HashMap<String, String> = in_view(c, &root, "Datastore", &["name"])?
         .into_iter()
         .filter_map(|o| Some((o.obj.value.clone(), o.props.get("name")?.text.clone())))
         .collect();
     let mut out = HashMap::new();
     for dc in dcs {
-        let Some(dc_name) = dc.props.get("name").map(|e| e.text.clone()) else {
+        let Some(mut path) = dc.props.get("name").map(|e| e.text.clone()) else {
             continue;
         };
+        let mut up = dc.props.get("parent").and_then(Moref::from_element);
+        let mut depth = 0;
+        while let Some(p) = up.filter(|p| p.kind == "Folder" && *p != root && depth < 64) {
+            let Some((name, parent)) = folders.get(&p.value) else {
+                break;
+            };
+            path = format!("{name}/{path}");
+            up = parent.clone();
+            depth += 1;
+        }
         let Some(list) = dc.props.get("datastore") else {
             continue;
         };
         for m in list.children.iter().filter_map(Moref::from_element) {
             if let Some(n) = names.get(&m.value) {
-                out.insert(m.value.clone(), (dc_name.clone(), n.clone()));
+                out.insert(m.value.clone(), (path.clone(), n.clone()));
             }
         }
     }

@@ -343,9 +343,18 @@ impl VsphereSource {
         let c = &self.client;
         let config = snapshot::config(c, &created.node.snapshot)?;
         let parsed = vmconfig::parse(&config);
+        // Datastore names are unique within a datacenter only: resolve them in the
+        // VM's own datacenter, the one holding its disks' datastores.
+        let vm_dc = parsed
+            .disks
+            .iter()
+            .filter_map(|d| self.datastores.get(d.datastore.as_deref()?))
+            .map(|(dc, _)| dc.clone())
+            .next();
         let dc_of: HashMap<String, String> = self
             .datastores
             .values()
+            .filter(|(dc, _)| vm_dc.as_ref().is_none_or(|v| v == dc))
             .map(|(dc, ds)| (ds.clone(), dc.clone()))
             .collect();
         let mut disks = Vec::new();

@@ -12,6 +12,8 @@ pub struct DiskCfg {
     pub file: String,
     /// Head first, then each `backing.parent` file.
     pub chain: Vec<String>,
+    /// The head's datastore moref value, which names the VM's datacenter.
+    pub datastore: Option<String>,
     sort: (usize, u32, u32),
 }
 
@@ -113,6 +115,7 @@ pub fn parse(config: &Element) -> VmConfig {
             key: format!("{bus}{number}:{unit}"),
             file: file.to_owned(),
             chain,
+            datastore: backing.moref_of("datastore").map(|m| m.value),
             sort: (rank, number, unit),
         });
     }
