@@ -93,6 +93,33 @@ fn a_failing_pre_backup_fails_only_that_vm_with_eio() {
 }
 
 #[test]
+fn a_failed_freeze_is_retried_after_ten_seconds() {
+    let dir = scratch("retry");
+    let flag = dir.join("failed-once");
+    let script = dir.join("hook.sh");
+    fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\n[ -e {f} ] && exit 0\ntouch {f}\necho 'not yet' >&2\nexit 1\n",
+            f = flag.display()
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+    let m = Mount::new(fixtures(), &[&format!("pre_backup={}", script.display())]);
+    let vm = m.mp.join("dosvm");
+    assert_eq!(
+        fs::read_dir(&vm).unwrap_err().raw_os_error(),
+        Some(libc::EIO)
+    );
+    // Still failed right away (no hook storm), then retried.
+    assert!(fs::read_dir(&vm).is_err());
+    std::thread::sleep(Duration::from_millis(10_500));
+    assert!(fs::read_dir(&vm).is_ok());
+    m.umount();
+}
+
+#[test]
 fn fusermount_and_umount_and_sigterm_all_thaw_and_end_the_server() {
     for how in ["fusermount3", "umount", "SIGTERM"] {
         let (script, log) = hook("");

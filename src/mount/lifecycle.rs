@@ -14,11 +14,15 @@ use crate::source::{Source, VmEntry};
 
 use super::options::MountOptions;
 
+const RETRY_FAILED: Duration = Duration::from_secs(10);
+
 enum State {
     Thawed,
     Busy,
     Frozen(Arc<FrozenVm>),
-    Failed(String),
+    /// Why, and when: the next access after `RETRY_FAILED` tries again (a hook or a
+    /// server may have recovered) instead of failing until the mount is remade.
+    Failed(String, Instant),
 }
 
 /// Shared context for hooks and freezing.
@@ -82,7 +86,8 @@ impl VmSlot {
                         vm: vm.clone(),
                     });
                 }
-                State::Failed(why) => return Err(why.clone()),
+                State::Failed(why, at) if at.elapsed() < RETRY_FAILED => return Err(why.clone()),
+                State::Failed(..) => *st = State::Thawed,
                 State::Busy => {
                     st = self.changed.wait(st).unwrap_or_else(|p| p.into_inner());
                 }
@@ -95,7 +100,7 @@ impl VmSlot {
                         Ok(vm) => State::Frozen(Arc::new(vm)),
                         Err(why) => {
                             tracing::error!("{}: {why}", self.entry.name);
-                            State::Failed(why)
+                            State::Failed(why, Instant::now())
                         }
                     };
                     self.changed.notify_all();

@@ -14,6 +14,7 @@ use crate::cache::BlockCache;
 use crate::fuse::VmFs;
 
 pub mod cli;
+mod kernel;
 pub mod lifecycle;
 pub mod options;
 mod signals;
@@ -99,6 +100,8 @@ struct Mounted {
     ctx: Arc<Ctx>,
     vms: Vec<Arc<VmSlot>>,
     log_file: Option<PathBuf>,
+    /// Mounted by us with mount(2) (root), rather than by fuser through fusermount3.
+    direct: bool,
 }
 
 fn start(
@@ -156,8 +159,15 @@ fn start(
     };
     config.n_threads = Some(opts.threads);
     config.clone_fd = true;
-    let session = fuser::Session::new(fs, mountpoint, &config)
-        .map_err(|e| format!("mount {}: {e}", mountpoint.display()))?;
+    let direct = nix::unistd::geteuid().is_root();
+    let session = if direct {
+        let fsname = source.replace(',', "_");
+        kernel::mount(&fsname, mountpoint, opts.allow_other, 1 << 20)
+            .and_then(|fd| fuser::Session::from_fd(fs, fd, config.acl, config.clone()))
+    } else {
+        fuser::Session::new(fs, mountpoint, &config)
+    }
+    .map_err(|e| format!("mount {}: {e}", mountpoint.display()))?;
     tracing::info!(
         "{source} mounted at {} ({} VMs)",
         mountpoint.display(),
@@ -168,12 +178,13 @@ fn start(
         ctx,
         vms,
         log_file: opts.log_file.clone(),
+        direct,
     })
 }
 
 impl Mounted {
     fn serve(mut self) -> Result<(), String> {
-        let unmounter = self.session.unmount_callable();
+        let unmounter = (!self.direct).then(|| self.session.unmount_callable());
         signals::spawn_handler(
             unmounter,
             self.ctx.mountpoint.clone(),

@@ -25,7 +25,7 @@ pub fn block() {
 }
 
 pub fn spawn_handler(
-    mut unmounter: fuser::SessionUnmounter,
+    unmounter: Option<fuser::SessionUnmounter>,
     mountpoint: PathBuf,
     ctx: Arc<Ctx>,
     vms: Vec<Arc<VmSlot>>,
@@ -35,7 +35,11 @@ pub fn spawn_handler(
         .spawn(move || {
             let Ok(sig) = set().wait() else { return };
             tracing::info!("{sig:?}: unmounting {}", mountpoint.display());
-            if let Err(e) = unmounter.unmount() {
+            let result = match unmounter {
+                Some(mut u) => u.unmount(),
+                None => super::kernel::unmount(&mountpoint),
+            };
+            if let Err(e) = result {
                 // Busy (a backup still has files open): detach the mount so no new
                 // access can start, then end anyway; the readers get errors, not a hang.
                 tracing::warn!("unmount: {e}; detaching");

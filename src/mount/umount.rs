@@ -10,6 +10,18 @@ use std::time::{Duration, Instant};
 use crate::fuse::PID_XATTR;
 
 pub fn run(mountpoint: &Path, lazy: bool, timeout: Duration) -> Result<(), String> {
+    let mountpoint =
+        &std::fs::canonicalize(mountpoint).map_err(|e| format!("{}: {e}", mountpoint.display()))?;
+    match fs_type(mountpoint) {
+        Some(t) if t == super::kernel::FS_TYPE => {}
+        Some(t) => {
+            return Err(format!(
+                "{} is a {t} mount, not vmsnapfs",
+                mountpoint.display()
+            ))
+        }
+        None => return Err(format!("{} is not a mountpoint", mountpoint.display())),
+    }
     let pid = serving_pid(mountpoint);
     let flags = if lazy {
         nix::mount::MntFlags::MNT_DETACH
@@ -46,6 +58,22 @@ pub fn run(mountpoint: &Path, lazy: bool, timeout: Duration) -> Result<(), Strin
         std::thread::sleep(Duration::from_millis(50));
     }
     Ok(())
+}
+
+/// The type of the file system mounted exactly at `mountpoint` (the topmost one).
+fn fs_type(mountpoint: &Path) -> Option<String> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    // mountinfo octal-escapes space, tab, newline and backslash in paths.
+    let want = mountpoint
+        .to_str()?
+        .replace('\\', "\\134")
+        .replace(' ', "\\040")
+        .replace('\t', "\\011")
+        .replace('\n', "\\012");
+    info.lines()
+        .filter(|l| l.split(' ').nth(4) == Some(want.as_str()))
+        .filter_map(|l| l.split_once(" - ")?.1.split(' ').next().map(str::to_owned))
+        .next_back()
 }
 
 fn alive(pid: i32) -> bool {

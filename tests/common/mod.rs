@@ -100,6 +100,17 @@ pub fn is_mounted(mp: &Path) -> bool {
         .any(|l| l.split(' ').nth(4) == Some(mp.to_str().unwrap()))
 }
 
+/// The file system type the kernel records for the mount at `mp`.
+pub fn fs_type(mp: &Path) -> Option<String> {
+    let mp = fs::canonicalize(mp).ok()?;
+    fs::read_to_string("/proc/self/mountinfo")
+        .ok()?
+        .lines()
+        .filter(|l| l.split(' ').nth(4) == mp.to_str())
+        .filter_map(|l| Some(l.split_once(" - ")?.1.split(' ').next()?.to_owned()))
+        .next_back()
+}
+
 /// A vmsnapfs mount, unmounted (lazily, as a last resort) on drop.
 pub struct Mount {
     pub mp: PathBuf,
@@ -115,6 +126,7 @@ impl Mount {
         }
         run(&mut cmd);
         assert!(is_mounted(&mp), "mount returned before the mount was live");
+        assert_eq!(fs_type(&mp).as_deref(), Some("fuse.vmsnapfs"));
         Mount { mp }
     }
 
