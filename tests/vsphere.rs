@@ -975,3 +975,60 @@ fn datacenter_inside_a_folder() {
     m.umount();
     assert!(sim.snapshots("DC0_H0_VM1").is_empty());
 }
+
+#[test]
+fn cleanup_removes_only_what_the_journal_names_by_name_and_moref() {
+    let sim = Vcsim::start(false);
+    sim.ctl("POST", "/snapshot?vm=DC0_H0_VM0&name=vmsnapfs-ghost-1");
+    sim.ctl("POST", "/snapshot?vm=DC0_H0_VM0&name=someone-elses");
+    sim.ctl("POST", "/consolidate?vm=DC0_H0_VM1");
+    let vm = sim.ctl("GET", "/vm?vm=DC0_H0_VM0");
+    let moref = vm["moref"].as_str().unwrap();
+    let foreign = vm["snapshots"]["someone-elses"].as_str().unwrap();
+    // A pid that is certainly gone: a child we started and reaped.
+    let mut child = Command::new("true").spawn().unwrap();
+    let dead = child.id();
+    child.wait().unwrap();
+    std::fs::create_dir_all(&sim.state).unwrap();
+    let server = sim.base.trim_start_matches("http://").to_owned();
+    let entry = |name: &str, snap: Option<&str>| {
+        serde_json::json!({
+            "server": server, "vm": {"kind": "VirtualMachine", "value": moref},
+            "vm_name": "DC0_H0_VM0", "snapshot_name": name,
+            "snapshot": snap.map(|s| serde_json::json!({"kind": "VirtualMachineSnapshot", "value": s})),
+            "pid": dead, "pid_start": null, "mountpoint": "/gone", "created": "2026-01-01T00:00:00Z",
+            "remove_error": null
+        })
+    };
+    // Died before the create task returned: known by name only.
+    std::fs::write(
+        sim.state.join("a.json"),
+        entry("vmsnapfs-ghost-1", None).to_string(),
+    )
+    .unwrap();
+    // A journal that names someone else's snapshot moref under our name: never touched.
+    std::fs::write(
+        sim.state.join("b.json"),
+        entry("vmsnapfs-ghost-2", Some(foreign)).to_string(),
+    )
+    .unwrap();
+
+    let url = format!("{}/DC0/vm", sim.base);
+    let (ok, out, err) = vmsnapfs(&["snapshots", "list", &url, "-o", &sim.opts()], &[]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("vmsnapfs-ghost-1") && out.contains("orphaned"),
+        "{out}"
+    );
+    assert!(
+        out.contains("VMs that need disk consolidation (1)"),
+        "{out}"
+    );
+    assert!(out.contains("DC0_H0_VM1"), "{out}");
+
+    let (ok, out, err) = vmsnapfs(&["snapshots", "cleanup", &url, "-o", &sim.opts()], &[]);
+    assert!(ok, "{err}");
+    assert!(out.contains("removed 1 snapshot"), "{out}");
+    assert!(err.contains("not ours"), "{err}");
+    assert_eq!(sim.snapshots("DC0_H0_VM0"), ["someone-elses"]);
+}

@@ -137,6 +137,38 @@ func serveControl(l net.Listener, u *url.URL) {
 		})
 		reply(w, names)
 	})
+	mux.HandleFunc("/vm", func(w http.ResponseWriter, r *http.Request) {
+		vm := findVM(r.URL.Query().Get("vm"))
+		if vm == nil {
+			http.Error(w, "no such VM", 404)
+			return
+		}
+		snaps := map[string]string{}
+		var walk func([]types.VirtualMachineSnapshotTree)
+		walk = func(list []types.VirtualMachineSnapshotTree) {
+			for _, n := range list {
+				snaps[n.Name] = n.Snapshot.Value
+				walk(n.ChildSnapshotList)
+			}
+		}
+		simulator.Map.WithLock(vm, func() {
+			if vm.Snapshot != nil {
+				walk(vm.Snapshot.RootSnapshotList)
+			}
+		})
+		reply(w, map[string]interface{}{"moref": vm.Self.Value, "snapshots": snaps})
+	})
+	mux.HandleFunc("/consolidate", func(w http.ResponseWriter, r *http.Request) {
+		vm := findVM(r.URL.Query().Get("vm"))
+		if vm == nil {
+			http.Error(w, "no such VM", 404)
+			return
+		}
+		simulator.Map.WithLock(vm, func() {
+			vm.Runtime.ConsolidationNeeded = types.NewBool(true)
+		})
+		reply(w, "ok")
+	})
 	mux.HandleFunc("/snapshot", func(w http.ResponseWriter, r *http.Request) {
 		vm := findVM(r.URL.Query().Get("vm"))
 		if vm == nil {

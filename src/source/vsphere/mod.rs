@@ -336,7 +336,7 @@ impl VsphereSource {
     }
 
     fn remove_journaled(&self, je: &mut journal::Entry) -> bool {
-        remove_entry(&self.client, &self.journal, je)
+        remove_entry(&self.client, &self.journal, je).is_some()
     }
 
     fn open_frozen(&self, info: &inventory::VmInfo, created: &snapshot::Created) -> Result<Frozen> {
@@ -414,19 +414,24 @@ impl VsphereSource {
 }
 
 /// Removes the snapshot a journal entry names (matching name and moref), then the
-/// entry; on failure records why in the entry. Returns whether it is gone.
-pub fn remove_entry(c: &Client, j: &Journal, je: &mut journal::Entry) -> bool {
+/// entry; on failure records why in the entry and returns None. Some(true) when a
+/// snapshot was removed, Some(false) when none of ours was there any more.
+pub fn remove_entry(c: &Client, j: &Journal, je: &mut journal::Entry) -> Option<bool> {
     let target = match &je.snapshot {
         Some(s) => Ok(Some(s.clone())),
-        None => {
-            snapshot::find(c, &je.vm, |n| n.name == je.snapshot_name).map(|n| n.map(|n| n.snapshot))
-        }
+        None => match snapshot::find(c, &je.vm, |n| n.name == je.snapshot_name) {
+            Ok(n) => Ok(n.map(|n| n.snapshot)),
+            // The VM itself is gone, and its snapshots with it.
+            Err(e) if e.fault_kind() == Some("ManagedObjectNotFound") => Ok(None),
+            Err(e) => Err(e),
+        },
     };
     let result = target.and_then(|t| match t {
         // Only a snapshot with our name at that moref is ours.
         Some(s) => match snapshot::find(c, &je.vm, |n| n.snapshot == s) {
             Ok(Some(n)) if n.name == je.snapshot_name => {
                 snapshot::remove(c, &s, &format!("{} snapshot {}", je.vm_name, n.name))
+                    .map(|()| true)
             }
             Ok(Some(n)) => {
                 tracing::warn!(
@@ -436,20 +441,20 @@ pub fn remove_entry(c: &Client, j: &Journal, je: &mut journal::Entry) -> bool {
                     n.name,
                     je.snapshot_name
                 );
-                Ok(())
+                Ok(false)
             }
-            Ok(None) => Ok(()),
-            Err(e) if e.fault_kind() == Some("ManagedObjectNotFound") => Ok(()),
+            Ok(None) => Ok(false),
+            Err(e) if e.fault_kind() == Some("ManagedObjectNotFound") => Ok(false),
             Err(e) => Err(e),
         },
-        None => Ok(()),
+        None => Ok(false),
     });
     match result {
-        Ok(()) => {
+        Ok(removed) => {
             if let Err(e) = j.remove(je) {
                 tracing::warn!("{e}");
             }
-            true
+            Some(removed)
         }
         Err(e) => {
             tracing::error!(
@@ -459,7 +464,7 @@ pub fn remove_entry(c: &Client, j: &Journal, je: &mut journal::Entry) -> bool {
             );
             je.remove_error = Some(e.to_string());
             let _ = j.write(je);
-            false
+            None
         }
     }
 }
@@ -482,7 +487,7 @@ pub fn reap(c: &Client, j: &Journal) -> Result<usize> {
                 &e.mountpoint
             }
         );
-        if remove_entry(c, j, &mut e) {
+        if remove_entry(c, j, &mut e) == Some(true) {
             n += 1;
         }
     }
