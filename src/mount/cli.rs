@@ -42,7 +42,8 @@ pub fn mount(args: MountArgs) -> ExitCode {
             return fail(&e);
         }
     }
-    init_logging(opts.foreground);
+    // A log file asked for is meant to be read: log what the foreground would.
+    init_logging(opts.foreground || opts.log_file.is_some(), opts.foreground);
     match super::run(&args.source, &args.mountpoint, opts) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&e),
@@ -65,13 +66,15 @@ fn fail(msg: &str) -> ExitCode {
     ExitCode::FAILURE
 }
 
-fn init_logging(foreground: bool) {
-    let default = if foreground { "info" } else { "warn" };
+/// `colour` only for a foreground server: a background one's stderr becomes its log file.
+fn init_logging(verbose: bool, colour: bool) {
+    let default = if verbose { "info" } else { "warn" };
     let filter = tracing_subscriber::EnvFilter::try_from_env("VMSNAPFS_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(colour && std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
 }
 

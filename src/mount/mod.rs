@@ -83,6 +83,12 @@ fn serve(
                 detach_stdio(mounted.log_file.as_deref());
             }
             report(&mut pipe, "OK");
+            // Logged only now, so a background server's log line lands in its log.
+            tracing::info!(
+                "{source} mounted at {} ({} VMs)",
+                mountpoint.display(),
+                mounted.vms.len()
+            );
             mounted.serve()
         }
         Err(e) => {
@@ -162,17 +168,14 @@ fn start(
     let direct = nix::unistd::geteuid().is_root();
     let session = if direct {
         let fsname = source.replace(',', "_");
-        kernel::mount(&fsname, mountpoint, opts.allow_other, 1 << 20)
+        // allow_root also needs the kernel to let others in; fuser then admits root only.
+        let others = opts.allow_other || opts.allow_root;
+        kernel::mount(&fsname, mountpoint, others, 1 << 20)
             .and_then(|fd| fuser::Session::from_fd(fs, fd, config.acl, config.clone()))
     } else {
         fuser::Session::new(fs, mountpoint, &config)
     }
     .map_err(|e| format!("mount {}: {e}", mountpoint.display()))?;
-    tracing::info!(
-        "{source} mounted at {} ({} VMs)",
-        mountpoint.display(),
-        vms.len()
-    );
     Ok(Mounted {
         session,
         ctx,

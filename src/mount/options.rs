@@ -141,7 +141,14 @@ impl MountOptions {
                 "cache_size" => self.cache_bytes = num(val)? << 20,
                 "threads" => self.threads = (num(val)? as usize).clamp(1, 64),
                 "foreground" => self.foreground = true,
-                "log" => self.log_file = Some(need(val)?.into()),
+                // Absolute now: the background server runs from "/".
+                "log" => {
+                    let p = PathBuf::from(need(val)?);
+                    self.log_file = Some(match std::env::current_dir() {
+                        Ok(cwd) if p.is_relative() => cwd.join(p),
+                        _ => p,
+                    });
+                }
                 "fsname" | "subtype" => {}
                 k if SOURCE_KEYS.contains(&k) => self
                     .source_opts
