@@ -627,6 +627,9 @@ struct Rules {
     limit_fault: AtomicUsize,
     /// Logout requests seen.
     logouts: AtomicUsize,
+    /// AcquireGenericServiceTicket requests and datastore (/folder) requests seen.
+    tickets: AtomicUsize,
+    folder_requests: AtomicUsize,
 }
 
 fn soap_fault(kind: &str, message: &str) -> String {
@@ -657,6 +660,12 @@ fn pipe_requests(mut from: TcpStream, mut to: TcpStream, mut back: TcpStream, ru
         let text = String::from_utf8_lossy(chunk).into_owned();
         if text.contains("<Logout ") {
             rules.logouts.fetch_add(1, Ordering::SeqCst);
+        }
+        if text.contains("<AcquireGenericServiceTicket ") {
+            rules.tickets.fetch_add(1, Ordering::SeqCst);
+        }
+        if text.starts_with("GET /folder/") || text.starts_with("HEAD /folder/") {
+            rules.folder_requests.fetch_add(1, Ordering::SeqCst);
         }
         let create = text.contains("<CreateSnapshot_Task");
         let fault =
@@ -1031,4 +1040,56 @@ fn cleanup_removes_only_what_the_journal_names_by_name_and_moref() {
     assert!(out.contains("removed 1 snapshot"), "{out}");
     assert!(err.contains("not ours"), "{err}");
     assert_eq!(sim.snapshots("DC0_H0_VM0"), ["someone-elses"]);
+}
+
+#[test]
+fn direct_host_reads_with_service_tickets_and_falls_back() {
+    let sim = Vcsim::start(false);
+    place_fixtures(&sim);
+    let w = vms().join("winvm");
+    let oracle = sha256_file(&qemu_raw(&w.join("data-000002.vmdk")));
+    // The simulator's tickets name the simulator itself as the host, so the data goes
+    // around the proxy, which then sees the ticket requests but no datastore reads.
+    let proxy = Proxy::start(&sim.base);
+    let m = RemoteMount::new(
+        &proxy.url("/DC0/vm"),
+        &format!("{},direct_host", sim.opts()),
+    );
+    assert_eq!(
+        sha256_file(&m.mp.join("DC0_H0_VM1/disks/disk0-flat.vmdk")),
+        oracle
+    );
+    m.umount();
+    assert!(proxy.rules.tickets.load(Ordering::SeqCst) > 0);
+    assert_eq!(proxy.rules.folder_requests.load(Ordering::SeqCst), 0);
+    assert!(sim.snapshots("DC0_H0_VM1").is_empty());
+
+    // Over HTTPS the simulator's tickets carry no host thumbprint: the host cannot be
+    // trusted, so reads go through vCenter, and still come out right.
+    let sim = Vcsim::start(true);
+    place_fixtures(&sim);
+    let url = format!("{}/DC0/vm", sim.base);
+    let (_, _, err) = vmsnapfs(&["snapshots", "list", &url, "-o", &sim.opts()], &[]);
+    let tp = err
+        .split("-o thumbprint=")
+        .nth(1)
+        .unwrap()
+        .trim()
+        .to_owned();
+    let log = scratch("log").join("vmsnapfs.log");
+    let m = RemoteMount::new(
+        &url,
+        &format!(
+            "{},thumbprint={tp},direct_host,log={}",
+            sim.opts(),
+            log.display()
+        ),
+    );
+    assert_eq!(
+        sha256_file(&m.mp.join("DC0_H0_VM1/disks/disk0-flat.vmdk")),
+        oracle
+    );
+    m.umount();
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("reading through vCenter"), "{text}");
 }

@@ -95,6 +95,7 @@ const SOURCE_KEYS: &[&str] = &[
     "insecure",
     "datastore_map",
     "state_dir",
+    "direct_host",
 ];
 
 impl MountOptions {

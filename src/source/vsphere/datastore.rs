@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::collections::VecDeque;
 use std::io::{self, Read};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -59,6 +59,78 @@ struct Remote {
     /// `[ds] path`, for messages.
     name: String,
     size: u64,
+    ds: String,
+    path: String,
+    route: Option<Arc<HostRoute>>,
+}
+
+/// Reading straight from the ESXi host that runs the VM, with a service ticket from
+/// vCenter per request (`-o direct_host`): a file that host holds locked is served
+/// only by it, and the data then does not pass through vCenter. Any failure falls back
+/// to the vCenter path for the rest of the mount.
+pub struct HostRoute {
+    /// The host's inventory name (address), as vCenter knows it.
+    pub host: String,
+    /// `https` (or `http`, as the vCenter URL says).
+    pub scheme: String,
+    pub insecure: bool,
+    broken: AtomicBool,
+    /// HTTP clients per pinned host thumbprint.
+    clients: Mutex<HashMap<String, reqwest::blocking::Client>>,
+}
+
+impl HostRoute {
+    pub fn new(host: String, scheme: String, insecure: bool) -> HostRoute {
+        HostRoute {
+            host,
+            scheme,
+            insecure,
+            broken: AtomicBool::new(false),
+            clients: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn usable(&self) -> bool {
+        !self.broken.load(Ordering::Relaxed)
+    }
+
+    fn fail(&self, why: &str) {
+        if !self.broken.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                "reading from host {} directly failed ({why}); reading through vCenter",
+                self.host
+            );
+        }
+    }
+
+    fn http(
+        &self,
+        c: &Client,
+        thumbprint: Option<String>,
+    ) -> Result<reqwest::blocking::Client, String> {
+        if self.scheme != "https" {
+            return Ok(c.http().clone());
+        }
+        let key = thumbprint.clone().unwrap_or_default();
+        let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(h) = clients.get(&key) {
+            return Ok(h.clone());
+        }
+        let b = reqwest::blocking::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .pool_max_idle_per_host(32)
+            .tcp_nodelay(true);
+        let b = match thumbprint {
+            Some(t) => {
+                b.use_preconfigured_tls(Arc::new(super::tls::Pinned::new(Some(t))).client_config()?)
+            }
+            None if self.insecure => b.danger_accept_invalid_certs(true),
+            None => return Err("the ticket names no host certificate thumbprint".into()),
+        };
+        let h = b.build().map_err(|e| e.to_string())?;
+        clients.insert(key, h.clone());
+        Ok(h)
+    }
 }
 
 /// A remote file with sequential read-ahead: a read that continues the previous one
@@ -110,9 +182,15 @@ const WINDOWS: usize = 4;
 const AHEAD: u64 = 2;
 
 impl HttpFile {
-    pub fn open(client: Arc<Client>, dc: &str, ds: &str, path: &str) -> io::Result<HttpFile> {
+    pub fn open(
+        client: Arc<Client>,
+        dc: &str,
+        ds: &str,
+        path: &str,
+        route: Option<Arc<HostRoute>>,
+    ) -> io::Result<HttpFile> {
         Ok(HttpFile {
-            remote: Arc::new(Remote::open(client, dc, ds, path)?),
+            remote: Arc::new(Remote::open(client, dc, ds, path, route)?),
             windows: Mutex::new(VecDeque::new()),
             next: AtomicU64::new(u64::MAX),
         })
@@ -169,7 +247,13 @@ impl HttpFile {
 }
 
 impl Remote {
-    fn open(client: Arc<Client>, dc: &str, ds: &str, path: &str) -> io::Result<Remote> {
+    fn open(
+        client: Arc<Client>,
+        dc: &str,
+        ds: &str,
+        path: &str,
+        route: Option<Arc<HostRoute>>,
+    ) -> io::Result<Remote> {
         let mut url = reqwest::Url::parse(&client.cfg.base)
             .map_err(|e| io::Error::other(format!("{}: {e}", client.cfg.base)))?;
         url.path_segments_mut()
@@ -184,6 +268,9 @@ impl Remote {
             url,
             name: format!("[{ds}] {path}"),
             size: 0,
+            ds: ds.to_owned(),
+            path: path.to_owned(),
+            route,
         };
         f.size = f.retrying(|f| f.fetch_size())?;
         Ok(f)
@@ -212,14 +299,99 @@ impl Remote {
         }
     }
 
-    fn fetch_size(&self) -> Attempt<u64> {
-        let req = self
+    /// A request for this file: to the VM's host with a fresh service ticket when that
+    /// route works, else through vCenter with the session cookie. Returns whether it
+    /// goes to the host.
+    fn request(&self, method: reqwest::Method) -> (reqwest::blocking::RequestBuilder, bool) {
+        if let Some(route) = self.route.as_ref().filter(|r| r.usable()) {
+            match self.direct(route, method.clone()) {
+                Ok(r) => return (r, true),
+                Err(why) => route.fail(&why),
+            }
+        }
+        (
+            self.client
+                .with_session(self.client.http().request(method, self.url.clone())),
+            false,
+        )
+    }
+
+    fn direct(
+        &self,
+        route: &HostRoute,
+        method: reqwest::Method,
+    ) -> Result<reqwest::blocking::RequestBuilder, String> {
+        let mut url = reqwest::Url::parse(&format!("{}://{}/", route.scheme, route.host))
+            .map_err(|e| e.to_string())?;
+        url.path_segments_mut()
+            .map_err(|_| "host URL cannot take a path".to_owned())?
+            .clear()
+            .push("folder")
+            .extend(self.path.split('/'));
+        // An ESXi host has one datacenter, so no dcPath.
+        url.query_pairs_mut().append_pair("dsName", &self.ds);
+        let kind = if method == reqwest::Method::HEAD {
+            "httpHead"
+        } else {
+            "httpGet"
+        };
+        let spec = format!(
+            "<spec xsi:type=\"SessionManagerHttpServiceRequestSpec\"><method>{kind}</method>\
+             <url>{}</url></spec>",
+            super::soap::escape(url.as_str())
+        );
+        let r = self
             .client
-            .with_session(self.client.http().head(self.url.clone()));
+            .call(
+                "AcquireGenericServiceTicket",
+                &self.client.sc.session_manager,
+                &spec,
+            )
+            .map_err(|e| e.to_string())?;
+        let ticket = r.child("returnval").ok_or("no ticket returned")?;
+        let id = ticket.text_of("id").ok_or("ticket without id")?;
+        if let Some(h) = ticket
+            .text_of("hostName")
+            .filter(|h| !h.is_empty() && *h != "localhost.localdomain")
+        {
+            // The host's own idea of its name; keep the port only if it gives one.
+            let (name, port) = match h.rsplit_once(':') {
+                Some((n, p)) if p.parse::<u16>().is_ok() => (n, Some(p.parse::<u16>().unwrap())),
+                _ => (h, None),
+            };
+            url.set_host(Some(name)).map_err(|e| e.to_string())?;
+            if port.is_some() {
+                let _ = url.set_port(port);
+            }
+        }
+        let pin = ticket
+            .text_of("sslThumbprint")
+            .and_then(super::tls::normalize_any);
+        let http = route.http(&self.client, pin)?;
+        Ok(http
+            .request(method, url)
+            .header(reqwest::header::COOKIE, format!("vmware_cgi_ticket={id}")))
+    }
+
+    fn fetch_size(&self) -> Attempt<u64> {
+        let (req, direct) = self.request(reqwest::Method::HEAD);
         let resp = match req.timeout(Duration::from_secs(30)).send() {
             Ok(r) => r,
-            Err(e) => return Attempt::Retry(self.client.net_error(e).to_string()),
+            Err(e) => {
+                if direct {
+                    if let Some(r) = &self.route {
+                        r.fail(&e.to_string());
+                    }
+                }
+                return Attempt::Retry(self.client.net_error(e).to_string());
+            }
         };
+        if direct && !resp.status().is_success() {
+            if let Some(r) = &self.route {
+                r.fail(&format!("HTTP {}", resp.status()));
+            }
+            return Attempt::Retry(format!("host answered HTTP {}", resp.status()));
+        }
         if !resp.status().is_success() {
             return self.status_error(resp.status()).map_never();
         }
@@ -233,8 +405,8 @@ impl Remote {
         }
         // No length on HEAD: ask for one byte and read the total from Content-Range.
         let req = self
-            .client
-            .with_session(self.client.http().get(self.url.clone()))
+            .request(reqwest::Method::GET)
+            .0
             .header(RANGE, "bytes=0-0");
         match req.send() {
             Ok(r) if r.status() == StatusCode::PARTIAL_CONTENT => r
@@ -254,15 +426,27 @@ impl Remote {
 
     fn fetch(&self, offset: u64, buf: &mut [u8]) -> Attempt {
         let end = offset + buf.len() as u64 - 1;
-        let req = self
-            .client
-            .with_session(self.client.http().get(self.url.clone()))
+        let (req, direct) = self.request(reqwest::Method::GET);
+        let req = req
             .header(RANGE, format!("bytes={offset}-{end}"))
             .timeout(Duration::from_secs(30));
         let mut resp = match req.send() {
             Ok(r) => r,
-            Err(e) => return Attempt::Retry(self.client.net_error(e).to_string()),
+            Err(e) => {
+                if direct {
+                    if let Some(r) = &self.route {
+                        r.fail(&e.to_string());
+                    }
+                }
+                return Attempt::Retry(self.client.net_error(e).to_string());
+            }
         };
+        if direct && !resp.status().is_success() {
+            if let Some(r) = &self.route {
+                r.fail(&format!("HTTP {}", resp.status()));
+            }
+            return Attempt::Retry(format!("host answered HTTP {}", resp.status()));
+        }
         match resp.status() {
             StatusCode::PARTIAL_CONTENT => {
                 let start = resp
@@ -415,6 +599,8 @@ pub struct DsResolver {
     pub known: HashMap<String, String>,
     /// The head's `[ds] folder`, for names that are neither.
     pub home: (String, String),
+    /// Read from the VM's host directly (`-o direct_host` through a vCenter).
+    pub route: Option<Arc<HostRoute>>,
 }
 
 impl DsResolver {
@@ -456,6 +642,7 @@ impl Resolver for DsResolver {
             dc,
             &ds,
             &path,
+            self.route.clone(),
         )?))
     }
 }

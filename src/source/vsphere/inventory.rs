@@ -14,6 +14,8 @@ pub struct VmInfo {
     pub template: bool,
     pub disks: usize,
     pub tools: String,
+    /// The host running the VM (runtime.host).
+    pub host: Option<Moref>,
 }
 
 const VM_PATHS: &[&str] = &[
@@ -21,6 +23,7 @@ const VM_PATHS: &[&str] = &[
     "config.template",
     "summary.config.numVirtualDisks",
     "guest.toolsRunningStatus",
+    "runtime.host",
 ];
 
 /// The object an inventory path names ("" is the root folder).
@@ -51,6 +54,7 @@ fn vm_info(obj: Moref, p: &HashMap<String, Element>) -> VmInfo {
         template: text("config.template") == "true",
         disks: text("summary.config.numVirtualDisks").parse().unwrap_or(0),
         tools: text("guest.toolsRunningStatus"),
+        host: p.get("runtime.host").and_then(Moref::from_element),
         moref: obj,
     }
 }

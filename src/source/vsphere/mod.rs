@@ -44,6 +44,8 @@ pub struct Settings {
     pub quiesce: Quiesce,
     pub datastore_map: HashMap<String, PathBuf>,
     pub state_dir: PathBuf,
+    /// Through a vCenter, read disks from the VM's host with service tickets.
+    pub direct_host: bool,
 }
 
 /// Decodes %XX escapes in a URL path segment.
@@ -97,6 +99,7 @@ impl Settings {
         let mut quiesce = Quiesce::Preferred;
         let mut datastore_map = HashMap::new();
         let mut state_dir = PathBuf::from(journal::DEFAULT_DIR);
+        let mut direct_host = false;
         for (k, v) in opts {
             let need = || {
                 v.clone()
@@ -118,6 +121,7 @@ impl Settings {
                     datastore_map.insert(ds.to_owned(), PathBuf::from(path));
                 }
                 "state_dir" => state_dir = PathBuf::from(need()?),
+                "direct_host" => direct_host = true,
                 other => return Err(VsError::Config(format!("unknown option {other}"))),
             }
         }
@@ -146,6 +150,7 @@ impl Settings {
             quiesce,
             datastore_map,
             state_dir,
+            direct_host,
         })
     }
 }
@@ -357,6 +362,28 @@ impl VsphereSource {
             .filter(|(dc, _)| vm_dc.as_ref().is_none_or(|v| v == dc))
             .map(|(dc, ds)| (ds.clone(), dc.clone()))
             .collect();
+        let route = match (&info.host, self.settings.direct_host) {
+            (Some(host), true) if c.sc.api_type == "VirtualCenter" => {
+                let name = c
+                    .properties(host, &["name"])?
+                    .get("name")
+                    .map(|e| e.text.trim().to_owned())
+                    .unwrap_or_default();
+                let scheme = if c.cfg.base.starts_with("https://") {
+                    "https"
+                } else {
+                    "http"
+                };
+                (!name.is_empty()).then(|| {
+                    Arc::new(datastore::HostRoute::new(
+                        name,
+                        scheme.into(),
+                        c.cfg.insecure,
+                    ))
+                })
+            }
+            _ => None,
+        };
         let mut disks = Vec::new();
         for d in &parsed.disks {
             let (ds, path) = datastore::parse_ds_path(&d.file)
@@ -380,6 +407,7 @@ impl VsphereSource {
                 local: self.settings.datastore_map.clone(),
                 known,
                 home: (ds, dir),
+                route: route.clone(),
             });
             let disk = Disk::open(resolver, &d.file)
                 .map_err(|e| VsError::Config(format!("{}: disk {}: {e}", info.name, d.file)))?;

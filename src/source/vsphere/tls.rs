@@ -21,6 +21,35 @@ pub fn thumbprint(der: &[u8]) -> String {
         .join(":")
 }
 
+/// `AB:CD:…` of the SHA-1 of a DER certificate: what ESXi service tickets pin.
+pub fn thumbprint_sha1(der: &[u8]) -> String {
+    use sha1::Digest as _;
+    sha1::Sha1::digest(der)
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+/// A server-given SHA-1 or SHA-256 thumbprint in `AB:CD:…` form, if it is one.
+pub fn normalize_any(s: &str) -> Option<String> {
+    let hex: String = s
+        .chars()
+        .filter(|c| *c != ':')
+        .collect::<String>()
+        .to_ascii_uppercase();
+    if !(hex.len() == 40 || hex.len() == 64) || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+        return None;
+    }
+    Some(
+        hex.as_bytes()
+            .chunks(2)
+            .map(|p| String::from_utf8_lossy(p).into_owned())
+            .collect::<Vec<_>>()
+            .join(":"),
+    )
+}
+
 /// Parses a user-given SHA-256 thumbprint: hex with or without colons, any case.
 pub fn parse_thumbprint(s: &str) -> Result<String, String> {
     let hex: String = s
@@ -81,7 +110,11 @@ impl ServerCertVerifier for Pinned {
         _ocsp_response: &[u8],
         _now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        let got = thumbprint(end_entity.as_ref());
+        // A SHA-1 pin (59 characters) comes from an ESXi service ticket.
+        let got = match &self.want {
+            Some(w) if w.len() == 59 => thumbprint_sha1(end_entity.as_ref()),
+            _ => thumbprint(end_entity.as_ref()),
+        };
         *self.seen.lock().unwrap_or_else(|p| p.into_inner()) = Some(got.clone());
         match &self.want {
             Some(want) if *want != got => Err(rustls::Error::General(format!(
