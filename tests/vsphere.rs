@@ -607,6 +607,8 @@ fn datastore_map_reads_local_files() {
 struct Proxy {
     port: u16,
     refuse: Arc<AtomicBool>,
+    /// Accept connections but never answer (a hung server).
+    hang: Arc<AtomicBool>,
     /// How many of the next connections to cut after a few KiB of answer.
     cut: Arc<AtomicUsize>,
     cuts_done: Arc<AtomicUsize>,
@@ -721,13 +723,15 @@ impl Proxy {
         let p = Proxy {
             port: l.local_addr().unwrap().port(),
             refuse: Arc::default(),
+            hang: Arc::default(),
             cut: Arc::default(),
             cuts_done: Arc::default(),
             conns: Arc::default(),
             rules: Arc::default(),
         };
-        let (refuse, cut, done, conns, rules) = (
+        let (refuse, hang, cut, done, conns, rules) = (
             p.refuse.clone(),
+            p.hang.clone(),
             p.cut.clone(),
             p.cuts_done.clone(),
             p.conns.clone(),
@@ -738,6 +742,10 @@ impl Proxy {
                 let Ok(client) = c else { return };
                 if refuse.load(Ordering::SeqCst) {
                     let _ = client.shutdown(Shutdown::Both);
+                    continue;
+                }
+                if hang.load(Ordering::SeqCst) {
+                    conns.lock().unwrap().push(client);
                     continue;
                 }
                 let Ok(server) = TcpStream::connect(&up) else {
@@ -835,6 +843,24 @@ fn data_path_faults_through_a_proxy() {
         proxy.cuts_done.load(Ordering::SeqCst) >= 1,
         "no connection was cut: the test did not exercise retries"
     );
+
+    // The server hangs (accepts, never answers): EIO in bounded time, not a hang.
+    proxy.hang.store(true, Ordering::SeqCst);
+    proxy.drop_all();
+    let t = Instant::now();
+    let mut f = std::fs::File::open(m.mp.join("DC0_H0_VM0/disks/disk0-flat.vmdk")).unwrap();
+    let mut buf = vec![0u8; 1 << 20];
+    let e = f
+        .read_exact(&mut buf)
+        .expect_err("a read succeeded from a hung server");
+    assert_eq!(e.raw_os_error(), Some(libc::EIO), "{e}");
+    assert!(
+        t.elapsed() < Duration::from_secs(20),
+        "took {:?}",
+        t.elapsed()
+    );
+    drop(f);
+    proxy.hang.store(false, Ordering::SeqCst);
 
     // The server goes away mid-backup: an uncached read fails with EIO, in bounded time.
     proxy.refuse.store(true, Ordering::SeqCst);

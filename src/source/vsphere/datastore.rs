@@ -236,7 +236,7 @@ impl HttpFile {
             .name("vsphere-readahead".into())
             .spawn(move || {
                 let mut data = vec![0u8; win.len];
-                let r = remote.retrying(|r| r.fetch(win.start, &mut data));
+                let r = remote.retrying(|r, t| r.fetch(win.start, &mut data, t));
                 win.slot
                     .set(r.map(|()| Arc::new(data)).map_err(|e| e.to_string()));
             });
@@ -272,7 +272,7 @@ impl Remote {
             path: path.to_owned(),
             route,
         };
-        f.size = f.retrying(|f| f.fetch_size())?;
+        f.size = f.retrying(|f, t| f.fetch_size(t))?;
         Ok(f)
     }
 
@@ -373,9 +373,9 @@ impl Remote {
             .header(reqwest::header::COOKIE, format!("vmware_cgi_ticket={id}")))
     }
 
-    fn fetch_size(&self) -> Attempt<u64> {
+    fn fetch_size(&self, budget: Duration) -> Attempt<u64> {
         let (req, direct) = self.request(reqwest::Method::HEAD);
-        let resp = match req.timeout(Duration::from_secs(30)).send() {
+        let resp = match req.timeout(budget).send() {
             Ok(r) => r,
             Err(e) => {
                 if direct {
@@ -407,7 +407,8 @@ impl Remote {
         let req = self
             .request(reqwest::Method::GET)
             .0
-            .header(RANGE, "bytes=0-0");
+            .header(RANGE, "bytes=0-0")
+            .timeout(budget);
         match req.send() {
             Ok(r) if r.status() == StatusCode::PARTIAL_CONTENT => r
                 .headers()
@@ -424,12 +425,12 @@ impl Remote {
         }
     }
 
-    fn fetch(&self, offset: u64, buf: &mut [u8]) -> Attempt {
+    fn fetch(&self, offset: u64, buf: &mut [u8], budget: Duration) -> Attempt {
         let end = offset + buf.len() as u64 - 1;
         let (req, direct) = self.request(reqwest::Method::GET);
         let req = req
             .header(RANGE, format!("bytes={offset}-{end}"))
-            .timeout(Duration::from_secs(30));
+            .timeout(budget);
         let mut resp = match req.send() {
             Ok(r) => r,
             Err(e) => {
@@ -479,12 +480,17 @@ impl Remote {
         }
     }
 
-    /// Runs `op` until it succeeds, fails for good, or the read deadline passes.
-    fn retrying<T>(&self, mut op: impl FnMut(&Self) -> Attempt<T>) -> io::Result<T> {
+    /// Runs `op` until it succeeds, fails for good, or the read deadline passes. `op`
+    /// gets the time left, which bounds each request: a server that accepts and then
+    /// never answers cannot stretch the deadline.
+    fn retrying<T>(&self, mut op: impl FnMut(&Self, Duration) -> Attempt<T>) -> io::Result<T> {
         let deadline = Instant::now() + read_deadline();
         let mut delay = Duration::from_millis(100);
         loop {
-            let why = match op(self) {
+            let left = deadline
+                .saturating_duration_since(Instant::now())
+                .max(Duration::from_secs(1));
+            let why = match op(self, left) {
                 Attempt::Done(v) => return Ok(v),
                 Attempt::Fatal(e) => return Err(e),
                 Attempt::Relogin => {
@@ -547,12 +553,12 @@ impl ReadAt for HttpFile {
                 let sequential = self.next.load(Ordering::Relaxed) == offset;
                 if !sequential || buf.len() >= WINDOW {
                     self.next.store(end, Ordering::Relaxed);
-                    return self.remote.retrying(|r| r.fetch(offset, buf));
+                    return self.remote.retrying(|r, t| r.fetch(offset, buf, t));
                 }
                 match self.register(offset) {
                     Some(w) => {
                         let mut data = vec![0u8; w.len];
-                        let r = self.remote.retrying(|r| r.fetch(w.start, &mut data));
+                        let r = self.remote.retrying(|r, t| r.fetch(w.start, &mut data, t));
                         w.slot
                             .set(r.map(|()| Arc::new(data)).map_err(|e| e.to_string()));
                         w
