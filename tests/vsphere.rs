@@ -627,6 +627,8 @@ struct Rules {
     cookies_stripped: AtomicUsize,
     /// Answer the next CreateSnapshot_Task with the snapshot-limit fault.
     limit_fault: AtomicUsize,
+    /// Answer datastore reads with 403, as ESXi does for a file another host has locked.
+    locked: AtomicBool,
     /// Logout requests seen.
     logouts: AtomicUsize,
     /// AcquireGenericServiceTicket requests and datastore (/folder) requests seen.
@@ -685,6 +687,14 @@ fn pipe_requests(mut from: TcpStream, mut to: TcpStream, mut back: TcpStream, ru
             } else {
                 None
             };
+        let folder = text.starts_with("GET /folder/") || text.starts_with("HEAD /folder/");
+        if folder && rules.locked.load(Ordering::SeqCst) {
+            let answer = "HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n";
+            if std::io::Write::write_all(&mut back, answer.as_bytes()).is_err() {
+                break;
+            }
+            continue;
+        }
         if let Some(body) = fault {
             let answer = format!(
                 "HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/xml\r\n\
@@ -988,6 +998,23 @@ fn quiesce_faults_and_expired_sessions_through_a_proxy() {
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(
         text.contains("DC0_H0_VM1: snapshot limit reached for this VM"),
+        "{text}"
+    );
+
+    // A chain file the datastore refuses (locked by another host): one clear line, and
+    // the snapshot just made is removed again.
+    let log = scratch("log").join("vmsnapfs.log");
+    let m = RemoteMount::new(&url, &format!("{},log={}", sim.opts(), log.display()));
+    proxy.rules.locked.store(true, Ordering::SeqCst);
+    let e = std::fs::read_dir(m.mp.join("DC0_H0_VM1")).map(|d| d.count());
+    assert!(e.is_err());
+    proxy.rules.locked.store(false, Ordering::SeqCst);
+    assert!(sim.snapshots("DC0_H0_VM1").is_empty());
+    assert!(journal(&sim.state).is_empty());
+    m.umount();
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.contains("datastore file is locked by another host or process (HTTP 403)"),
         "{text}"
     );
 }
