@@ -63,7 +63,7 @@ pub fn render(vm_name: &str, source: &str, vm: &FrozenVm) -> Vec<u8> {
         "fallbacks": f.fallbacks,
         "disks": disks,
         "volumes": volumes,
-        "errors": vm.errors,
+        "errors": *vm.errors.lock().unwrap_or_else(|p| p.into_inner()),
     });
     let mut out = serde_json::to_vec_pretty(&doc).unwrap_or_default();
     out.push(b'\n');

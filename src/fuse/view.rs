@@ -73,7 +73,8 @@ pub struct FrozenVm {
     /// Every partition/whole disk examined; only those with `fs` appear under volumes/.
     pub volumes: Vec<VolumeView>,
     pub frozen_at: SystemTime,
-    pub errors: Vec<String>,
+    /// Errors met at freeze (partition tables, …) and later while reading disks.
+    pub errors: Mutex<Vec<String>>,
     /// Unique per freeze: tells the FUSE layer when cached pages may be stale.
     pub freeze_id: u64,
 }
@@ -119,8 +120,15 @@ impl FrozenVm {
             disks,
             volumes,
             frozen_at: SystemTime::now(),
-            errors,
+            errors: Mutex::new(errors),
             freeze_id: NEXT_FREEZE.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        }
+    }
+
+    pub fn note_error(&self, what: String) {
+        let mut errors = self.errors.lock().unwrap_or_else(|p| p.into_inner());
+        if errors.len() < 100 && !errors.contains(&what) {
+            errors.push(what);
         }
     }
 
