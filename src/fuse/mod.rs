@@ -381,12 +381,11 @@ impl VmFs {
             Node::Flat(_, n) => {
                 let d = vm.disks.get(*n as usize).ok_or(Errno::ESTALE)?;
                 let mut buf = vec![0u8; size as usize];
-                let got = view::read_clamped(d.data.as_ref(), offset, &mut buf)
-                    .map_err(|e| {
-                        let what = format!("disk{n}: read at {offset}: {e}");
-                        vm.note_error(what.clone());
-                        eio(what)
-                    })?;
+                let got = view::read_clamped(d.data.as_ref(), offset, &mut buf).map_err(|e| {
+                    let what = format!("disk{n}: read at {offset}: {e}");
+                    vm.note_error(what.clone());
+                    eio(what)
+                })?;
                 buf.truncate(got);
                 Ok(buf)
             }
