@@ -629,6 +629,8 @@ struct Rules {
     limit_fault: AtomicUsize,
     /// Answer datastore reads with 403, as ESXi does for a file another host has locked.
     locked: AtomicBool,
+    /// Keep-alive requests (reads of the session manager's currentSession) seen.
+    keepalives: AtomicUsize,
     /// Logout requests seen.
     logouts: AtomicUsize,
     /// AcquireGenericServiceTicket requests and datastore (/folder) requests seen.
@@ -662,6 +664,9 @@ fn pipe_requests(mut from: TcpStream, mut to: TcpStream, mut back: TcpStream, ru
         };
         let chunk = &mut buf[..n];
         let text = String::from_utf8_lossy(chunk).into_owned();
+        if text.contains("<pathSet>currentSession</pathSet>") {
+            rules.keepalives.fetch_add(1, Ordering::SeqCst);
+        }
         if text.contains("<Logout ") {
             rules.logouts.fetch_add(1, Ordering::SeqCst);
         }
@@ -1145,4 +1150,27 @@ fn direct_host_reads_with_service_tickets_and_falls_back() {
     m.umount();
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(text.contains("reading through vCenter"), "{text}");
+}
+
+#[test]
+fn session_is_kept_alive_only_while_frozen() {
+    let sim = Vcsim::start(false);
+    place_fixtures(&sim);
+    let proxy = Proxy::start(&sim.base);
+    let m = RemoteMount::with_env(
+        &proxy.url("/DC0/vm"),
+        &sim.opts(),
+        &[("VMSNAPFS_KEEPALIVE_SECS", "1")],
+    );
+    // Mounted, nothing frozen: logged out, no keep-alive.
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(proxy.rules.keepalives.load(Ordering::SeqCst), 0);
+    assert!(proxy.rules.logouts.load(Ordering::SeqCst) >= 1);
+    // Frozen: the session is logged in again and kept alive.
+    std::fs::read_dir(m.mp.join("DC0_H0_VM0")).unwrap().count();
+    wait_until("a keep-alive", Duration::from_secs(10), || {
+        proxy.rules.keepalives.load(Ordering::SeqCst) >= 1
+    });
+    m.umount();
+    assert!(sim.snapshots("DC0_H0_VM0").is_empty());
 }
