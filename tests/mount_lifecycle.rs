@@ -321,3 +321,42 @@ fn errors_before_the_mount_is_live_go_to_stderr_with_failure() {
         .unwrap();
     assert!(!out.status.success());
 }
+
+/// VMs freeze in parallel, and a VM that is slow to freeze stalls nobody else.
+#[test]
+fn vms_freeze_in_parallel_and_a_slow_one_stalls_no_other() {
+    let dir = scratch("slow");
+    let script = dir.join("hook.sh");
+    fs::write(
+        &script,
+        "#!/bin/sh\n[ \"$VMSNAPFS_PHASE\" = pre_backup ] && [ \"$VMSNAPFS_VM\" != dosvm ] && sleep 3\nexit 0\n",
+    )
+    .unwrap();
+    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+    let m = Mount::new(fixtures(), &[&format!("pre_backup={}", script.display())]);
+    fs::read_dir(m.mp.join("dosvm")).unwrap();
+    let start = std::time::Instant::now();
+    let slow: Vec<_> = ["winvm", "sub-monolithicFlat", "sub-streamOptimized"]
+        .into_iter()
+        .map(|vm| {
+            let p = m.mp.join(vm);
+            std::thread::spawn(move || fs::read_dir(p).unwrap().count())
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    // While three VMs are freezing, the frozen one answers at once.
+    let t = std::time::Instant::now();
+    let data = fs::read(m.mp.join("dosvm/volumes/disk0/DOCS/BIG.BIN")).unwrap();
+    assert_eq!(data.len(), 700_000);
+    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+    for s in slow {
+        assert!(s.join().unwrap() > 0);
+    }
+    // Three 3 s hooks in parallel, not 9 s in a row.
+    assert!(
+        start.elapsed() < Duration::from_secs(7),
+        "{:?}",
+        start.elapsed()
+    );
+    m.umount();
+}
