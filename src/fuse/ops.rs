@@ -1,0 +1,466 @@
+//! The FUSE operations: answers from the tree for reads, EROFS for every write.
+
+use std::ffi::OsStr;
+use std::io;
+use std::time::SystemTime;
+
+use fuser::{
+    Errno, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo, InitFlags,
+    KernelConfig, OpenAccMode, OpenFlags, ReplyAttr, ReplyData, ReplyDirectory, ReplyDirectoryPlus,
+    ReplyEmpty, ReplyEntry, ReplyLseek, ReplyOpen, ReplyStatfs, ReplyXattr, Request,
+};
+
+use super::inodes::Node;
+use super::{name_str, seek, status, Handle, VmFs, MIB};
+
+impl Filesystem for VmFs {
+    fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> io::Result<()> {
+        // Big requests: disk images are read sequentially in bulk by backup tools.
+        if let Err(max) = config.set_max_write(4 * MIB) {
+            let _ = config.set_max_write(max);
+        }
+        if let Err(max) = config.set_max_readahead(4 * MIB) {
+            let _ = config.set_max_readahead(max);
+        }
+        let _ = config.set_max_background(64);
+        let _ = config.add_capabilities(InitFlags::FUSE_DO_READDIRPLUS);
+        Ok(())
+    }
+
+    fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
+        let r = (|| {
+            let parent = self.node(parent)?;
+            let node = self.lookup_node(&parent, name_str(name)?)?;
+            let ino = self.inodes.ino(node.clone());
+            self.getattr_node(ino, &node)
+        })();
+        match r {
+            Ok((attr, ttl)) => reply.entry(&ttl, &attr, Generation(0)),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
+        match self.node(ino).and_then(|n| self.getattr_node(ino.0, &n)) {
+            Ok((attr, ttl)) => reply.attr(&ttl, &attr),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn readlink(&self, _req: &Request, ino: INodeNo, reply: ReplyData) {
+        let r = (|| {
+            let Node::Guest(v, vol, id) = self.node(ino)? else {
+                return Err(Errno::EINVAL);
+            };
+            let u = self.frozen(v)?;
+            let fs = Self::guest_fs(&u.vm, vol)?;
+            fs.read_link(id)
+                .map_err(|e| Self::guest_err(&u.vm, vol, "readlink", e))
+        })();
+        match r {
+            Ok(target) => reply.data(target.as_bytes()),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
+        if flags.acc_mode() != OpenAccMode::O_RDONLY || flags.0 & libc::O_TRUNC != 0 {
+            return reply.error(Errno::EROFS);
+        }
+        let r = (|| {
+            let node = self.node(ino)?;
+            let v = node.vm().ok_or(Errno::EISDIR)?;
+            let u = self.frozen(v)?;
+            Ok(match node {
+                Node::Status(_) => {
+                    let name = &self.vms[v as usize].entry.name;
+                    let bytes = status::render(name, &self.ctx.source.describe(), &u.vm);
+                    // Rendered per open: its size may change as errors are met.
+                    (
+                        self.new_handle(Handle::Bytes {
+                            data: bytes,
+                            _hold: u,
+                        }),
+                        FopenFlags::FOPEN_DIRECT_IO,
+                    )
+                }
+                _ => {
+                    // Keep the page cache across opens of the same freeze only: after
+                    // idle release a re-freeze may show newer data under the same inode.
+                    let seen = self
+                        .opened_in
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .insert(ino.0, u.vm.freeze_id);
+                    let flags = if seen == Some(u.vm.freeze_id) {
+                        FopenFlags::FOPEN_KEEP_CACHE
+                    } else {
+                        FopenFlags::empty()
+                    };
+                    (self.new_handle(Handle::Node(u)), flags)
+                }
+            })
+        })();
+        match r {
+            Ok((fh, flags)) => reply.opened(fh, flags),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn read(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        size: u32,
+        _flags: OpenFlags,
+        _lock_owner: Option<fuser::LockOwner>,
+        reply: ReplyData,
+    ) {
+        let r = (|| {
+            let node = self.node(ino)?;
+            let h = self.handle(fh)?;
+            self.read_node(&node, &h, offset, size)
+        })();
+        match r {
+            Ok(data) => reply.data(&data),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn release(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        _flags: OpenFlags,
+        _lock_owner: Option<fuser::LockOwner>,
+        _flush: bool,
+        reply: ReplyEmpty,
+    ) {
+        self.drop_handle(fh);
+        reply.ok();
+    }
+
+    fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
+        let r = (|| {
+            let node = self.node(ino)?;
+            let (entries, u) = self.list(&node)?;
+            let mut out = Vec::with_capacity(entries.len() + 2);
+            out.push((ino.0, FileType::Directory, ".".to_owned(), node.clone()));
+            out.push((ino.0, FileType::Directory, "..".to_owned(), node.clone()));
+            for (n, kind, name) in entries {
+                out.push((self.inodes.ino(n.clone()), kind, name, n));
+            }
+            Ok(self.new_handle(Handle::Dir {
+                entries: out,
+                hold: u,
+            }))
+        })();
+        match r {
+            Ok(fh) => reply.opened(fh, FopenFlags::empty()),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn readdir(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        mut reply: ReplyDirectory,
+    ) {
+        let h = match self.handle(fh) {
+            Ok(h) => h,
+            Err(e) => return reply.error(e),
+        };
+        let Handle::Dir { entries, .. } = &*h else {
+            return reply.error(Errno::ENOTDIR);
+        };
+        for (i, (ino, kind, name, _)) in entries.iter().enumerate().skip(offset as usize) {
+            if reply.add(INodeNo(*ino), i as u64 + 1, *kind, name) {
+                break;
+            }
+        }
+        reply.ok();
+    }
+
+    /// Listing with attributes: `find`/`ls -l`/rsync over big trees skip one LOOKUP
+    /// round trip per file.
+    fn readdirplus(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        mut reply: ReplyDirectoryPlus,
+    ) {
+        let h = match self.handle(fh) {
+            Ok(h) => h,
+            Err(e) => return reply.error(e),
+        };
+        let Handle::Dir { entries, hold } = &*h else {
+            return reply.error(Errno::ENOTDIR);
+        };
+        for (i, (ino, _, name, node)) in entries.iter().enumerate().skip(offset as usize) {
+            // The listing's own freeze serves every entry; an entry whose attributes
+            // cannot be read is left to a later LOOKUP, which reports the error.
+            let attr = match hold {
+                Some(u) => self.getattr_in(*ino, node, &u.vm),
+                None => self.getattr_node(*ino, node),
+            };
+            let Ok((attr, ttl)) = attr else {
+                continue;
+            };
+            if reply.add(
+                INodeNo(*ino),
+                i as u64 + 1,
+                name,
+                &ttl,
+                &attr,
+                Generation(0),
+            ) {
+                break;
+            }
+        }
+        reply.ok();
+    }
+
+    fn releasedir(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        _flags: OpenFlags,
+        reply: ReplyEmpty,
+    ) {
+        self.drop_handle(fh);
+        reply.ok();
+    }
+
+    fn statfs(&self, _req: &Request, ino: INodeNo, reply: ReplyStatfs) {
+        // Inside a volume: the guest's size and free space; elsewhere the frozen disks.
+        // Never any space available to write: the mount is read-only.
+        let (mut total, mut free, mut files) = (0u64, 0u64, 0u64);
+        match self.node(ino) {
+            Ok(Node::Guest(v, vol, _)) | Ok(Node::Stream(v, vol, _, _)) => {
+                if let Ok(u) = self.frozen(v) {
+                    if let Some(info) = u.vm.volumes.get(vol as usize).and_then(|x| x.info()) {
+                        total = info.total_bytes;
+                        free = info.free_bytes;
+                    }
+                }
+            }
+            _ => {
+                for slot in self.vms.iter().filter(|s| s.is_frozen()) {
+                    if let Ok(u) = slot.use_frozen(&self.ctx) {
+                        total += u.vm.disks.iter().map(|d| d.size()).sum::<u64>();
+                        files += 4 + 2 * u.vm.disks.len() as u64;
+                    }
+                }
+            }
+        }
+        reply.statfs(total / 4096, free / 4096, 0, files, 0, 4096, 255, 4096);
+    }
+
+    fn getxattr(&self, _req: &Request, ino: INodeNo, name: &OsStr, size: u32, reply: ReplyXattr) {
+        let r = self
+            .node(ino)
+            .and_then(|n| self.xattr(&n, name.to_str().ok_or(Errno::NO_XATTR)?));
+        match r {
+            Ok(v) if size == 0 => reply.size(v.len() as u32),
+            Ok(v) if v.len() > size as usize => reply.error(Errno::ERANGE),
+            Ok(v) => reply.data(&v),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn listxattr(&self, _req: &Request, ino: INodeNo, size: u32, reply: ReplyXattr) {
+        let r = self.node(ino).and_then(|n| self.xattr_names(&n));
+        match r {
+            Ok(names) => {
+                let mut buf = Vec::new();
+                for n in names {
+                    buf.extend_from_slice(n.as_bytes());
+                    buf.push(0);
+                }
+                if size == 0 {
+                    reply.size(buf.len() as u32)
+                } else if buf.len() > size as usize {
+                    reply.error(Errno::ERANGE)
+                } else {
+                    reply.data(&buf)
+                }
+            }
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn lseek(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        offset: i64,
+        whence: i32,
+        reply: ReplyLseek,
+    ) {
+        let r = (|| {
+            if whence != libc::SEEK_DATA && whence != libc::SEEK_HOLE {
+                return Err(Errno::EINVAL);
+            }
+            let node = self.node(ino)?;
+            let h = self.handle(fh)?;
+            let (size, ranges) = self.data_ranges(&node, &h)?;
+            let off = u64::try_from(offset).map_err(|_| Errno::ENXIO)?;
+            let pos = if whence == libc::SEEK_DATA {
+                seek::data(&ranges, size, off)
+            } else {
+                seek::hole(&ranges, size, off)
+            };
+            pos.map(|p| p as i64).ok_or(Errno::ENXIO)
+        })();
+        match r {
+            Ok(p) => reply.offset(p),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    // Everything that would modify the tree: the view is read-only by contract.
+
+    fn setattr(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _mode: Option<u32>,
+        _uid: Option<u32>,
+        _gid: Option<u32>,
+        _size: Option<u64>,
+        _atime: Option<fuser::TimeOrNow>,
+        _mtime: Option<fuser::TimeOrNow>,
+        _ctime: Option<SystemTime>,
+        _fh: Option<FileHandle>,
+        _crtime: Option<SystemTime>,
+        _chgtime: Option<SystemTime>,
+        _bkuptime: Option<SystemTime>,
+        _flags: Option<fuser::BsdFileFlags>,
+        reply: ReplyAttr,
+    ) {
+        reply.error(Errno::EROFS);
+    }
+
+    fn mknod(
+        &self,
+        _req: &Request,
+        _parent: INodeNo,
+        _name: &OsStr,
+        _mode: u32,
+        _umask: u32,
+        _rdev: u32,
+        reply: ReplyEntry,
+    ) {
+        reply.error(Errno::EROFS);
+    }
+
+    fn mkdir(
+        &self,
+        _req: &Request,
+        _parent: INodeNo,
+        _name: &OsStr,
+        _mode: u32,
+        _umask: u32,
+        reply: ReplyEntry,
+    ) {
+        reply.error(Errno::EROFS);
+    }
+
+    fn unlink(&self, _req: &Request, _parent: INodeNo, _name: &OsStr, reply: ReplyEmpty) {
+        reply.error(Errno::EROFS);
+    }
+
+    fn rmdir(&self, _req: &Request, _parent: INodeNo, _name: &OsStr, reply: ReplyEmpty) {
+        reply.error(Errno::EROFS);
+    }
+
+    fn symlink(
+        &self,
+        _req: &Request,
+        _parent: INodeNo,
+        _link_name: &OsStr,
+        _target: &std::path::Path,
+        reply: ReplyEntry,
+    ) {
+        reply.error(Errno::EROFS);
+    }
+
+    fn rename(
+        &self,
+        _req: &Request,
+        _parent: INodeNo,
+        _name: &OsStr,
+        _newparent: INodeNo,
+        _newname: &OsStr,
+        _flags: fuser::RenameFlags,
+        reply: ReplyEmpty,
+    ) {
+        reply.error(Errno::EROFS);
+    }
+
+    fn link(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _newparent: INodeNo,
+        _newname: &OsStr,
+        reply: ReplyEntry,
+    ) {
+        reply.error(Errno::EROFS);
+    }
+
+    fn write(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _fh: FileHandle,
+        _offset: u64,
+        _data: &[u8],
+        _write_flags: fuser::WriteFlags,
+        _flags: OpenFlags,
+        _lock_owner: Option<fuser::LockOwner>,
+        reply: fuser::ReplyWrite,
+    ) {
+        reply.error(Errno::EROFS);
+    }
+
+    fn create(
+        &self,
+        _req: &Request,
+        _parent: INodeNo,
+        _name: &OsStr,
+        _mode: u32,
+        _umask: u32,
+        _flags: i32,
+        reply: fuser::ReplyCreate,
+    ) {
+        reply.error(Errno::EROFS);
+    }
+
+    fn setxattr(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _name: &OsStr,
+        _value: &[u8],
+        _flags: i32,
+        _position: u32,
+        reply: ReplyEmpty,
+    ) {
+        reply.error(Errno::EROFS);
+    }
+
+    fn removexattr(&self, _req: &Request, _ino: INodeNo, _name: &OsStr, reply: ReplyEmpty) {
+        reply.error(Errno::EROFS);
+    }
+}

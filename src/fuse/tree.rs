@@ -1,0 +1,353 @@
+//! The tree itself: what each node is, lists, holds and reads (see README "The tree").
+
+use std::time::Duration;
+
+use fuser::{Errno, FileAttr, FileType};
+
+use super::inodes::Node;
+use super::view::{self, FrozenVm};
+use super::{eio, status, Handle, Listing, VmFs, MIB, PID_XATTR, R, TTL_GUEST, TTL_TOP};
+use crate::guestfs;
+use crate::mount::lifecycle::Use;
+
+impl VmFs {
+    pub(super) fn getattr_node(&self, ino: u64, node: &Node) -> R<(FileAttr, Duration)> {
+        let dir = FileType::Directory;
+        match node {
+            Node::Root | Node::Vm(_) => Ok((self.attr(ino, dir, 0, self.mounted_at), TTL_TOP)),
+            _ => {
+                let vm_idx = node.vm().ok_or(Errno::ENOENT)?;
+                let u = self.frozen(vm_idx)?;
+                self.getattr_in(ino, node, &u.vm)
+            }
+        }
+    }
+
+    /// Attributes of a node inside the frozen VM `vm`.
+    pub(super) fn getattr_in(
+        &self,
+        ino: u64,
+        node: &Node,
+        vm: &FrozenVm,
+    ) -> R<(FileAttr, Duration)> {
+        let dir = FileType::Directory;
+        let reg = FileType::RegularFile;
+        match node {
+            Node::Root | Node::Vm(_) => Ok((self.attr(ino, dir, 0, self.mounted_at), TTL_TOP)),
+            _ => {
+                let vm_idx = node.vm().ok_or(Errno::ENOENT)?;
+                let t = vm.frozen_at;
+                let a = match node {
+                    Node::Vmx(_) => self.attr(ino, reg, vm.vmx.len() as u64, t),
+                    Node::Status(_) => {
+                        let name = &self.vms[vm_idx as usize].entry.name;
+                        let len = status::render(name, &self.ctx.source.describe(), vm).len();
+                        self.attr(ino, reg, len as u64, t)
+                    }
+                    Node::Disks(_) | Node::Volumes(_) => self.attr(ino, dir, 0, t),
+                    Node::Descriptor(_, n) => {
+                        let d = vm.disks.get(*n as usize).ok_or(Errno::ESTALE)?;
+                        self.attr(ino, reg, d.descriptor.len() as u64, t)
+                    }
+                    Node::Flat(_, n) => {
+                        let d = vm.disks.get(*n as usize).ok_or(Errno::ESTALE)?;
+                        let mut a = self.attr(ino, reg, d.size(), t);
+                        let used: u64 = d.data_ranges().iter().map(|r| r.end - r.start).sum();
+                        a.blocks = used.div_ceil(512);
+                        a.blksize = MIB;
+                        a
+                    }
+                    Node::Guest(_, vol, id) => {
+                        let fs = Self::guest_fs(vm, *vol)?;
+                        let st = fs
+                            .stat(*id)
+                            .map_err(|e| Self::guest_err(vm, *vol, "stat", e))?;
+                        return Ok((self.guest_attr(ino, &st), TTL_GUEST));
+                    }
+                    Node::Stream(_, vol, id, name) => {
+                        let fs = Self::guest_fs(vm, *vol)?;
+                        let st = fs
+                            .stat(*id)
+                            .map_err(|e| Self::guest_err(vm, *vol, "stat", e))?;
+                        let streams = fs
+                            .streams(*id)
+                            .map_err(|e| Self::guest_err(vm, *vol, "streams", e))?;
+                        let (_, size) = streams
+                            .iter()
+                            .find(|(n, _)| **n == **name)
+                            .ok_or(Errno::ENOENT)?;
+                        let mut a = self.guest_attr(ino, &st);
+                        a.kind = reg;
+                        a.perm = self.ctx.opts.file_mode();
+                        a.size = *size;
+                        a.blocks = size.div_ceil(512);
+                        a.nlink = 1;
+                        return Ok((a, TTL_GUEST));
+                    }
+                    Node::Root | Node::Vm(_) => unreachable!(),
+                };
+                Ok((a, TTL_TOP))
+            }
+        }
+    }
+
+    pub(super) fn guest_attr(&self, ino: u64, st: &guestfs::Stat) -> FileAttr {
+        let kind = match st.kind {
+            guestfs::Kind::Dir => FileType::Directory,
+            guestfs::Kind::File => FileType::RegularFile,
+            guestfs::Kind::Symlink => FileType::Symlink,
+        };
+        let mut a = self.attr(ino, kind, st.size, st.mtime);
+        a.atime = st.atime;
+        a.ctime = st.ctime;
+        a.crtime = st.crtime;
+        a.blocks = st.allocated.div_ceil(512);
+        a.nlink = st.nlink.max(1);
+        a
+    }
+
+    pub(super) fn guest_kind(k: guestfs::Kind) -> FileType {
+        match k {
+            guestfs::Kind::Dir => FileType::Directory,
+            guestfs::Kind::File => FileType::RegularFile,
+            guestfs::Kind::Symlink => FileType::Symlink,
+        }
+    }
+
+    /// The entries of a directory node, as (node, type, name).
+    pub(super) fn list(&self, node: &Node) -> R<(Listing, Option<Use>)> {
+        let dir = FileType::Directory;
+        let reg = FileType::RegularFile;
+        if let Node::Root = node {
+            let out = (0..self.vms.len() as u32)
+                .map(|i| (Node::Vm(i), dir, self.vms[i as usize].entry.name.clone()))
+                .collect();
+            return Ok((out, None));
+        }
+        let v = node.vm().ok_or(Errno::ENOTDIR)?;
+        let u = self.frozen(v)?;
+        let vm = &u.vm;
+        let mut out = Vec::new();
+        match node {
+            Node::Vm(_) => {
+                if let Some(name) = &vm.vmx_name {
+                    out.push((Node::Vmx(v), reg, name.clone()));
+                }
+                out.push((Node::Disks(v), dir, "disks".into()));
+                out.push((Node::Volumes(v), dir, "volumes".into()));
+                out.push((Node::Status(v), reg, "status.json".into()));
+            }
+            Node::Disks(_) => {
+                for n in 0..vm.disks.len() as u32 {
+                    out.push((Node::Descriptor(v, n), reg, format!("disk{n}.vmdk")));
+                    out.push((Node::Flat(v, n), reg, format!("disk{n}-flat.vmdk")));
+                }
+            }
+            Node::Volumes(_) => {
+                for (i, vol) in vm.mounted_volumes() {
+                    let root = vol.fs.as_ref().map(|f| f.root()).unwrap_or(0);
+                    out.push((Node::Guest(v, i as u32, root), dir, vol.name.clone()));
+                }
+            }
+            Node::Guest(_, vol, id) => {
+                let fs = Self::guest_fs(vm, *vol)?;
+                let entries = fs
+                    .read_dir(*id)
+                    .map_err(|e| Self::guest_err(vm, *vol, "read_dir", e))?;
+                for e in entries {
+                    let kind = Self::guest_kind(e.kind);
+                    out.push((Node::Guest(v, *vol, e.id), kind, e.name));
+                }
+            }
+            _ => return Err(Errno::ENOTDIR),
+        }
+        Ok((out, Some(u)))
+    }
+
+    pub(super) fn lookup_node(&self, parent: &Node, name: &str) -> R<Node> {
+        match parent {
+            Node::Guest(v, vol, id) => {
+                let u = self.frozen(*v)?;
+                let fs = Self::guest_fs(&u.vm, *vol)?;
+                let ci = self.ctx.opts.case_insensitive;
+                match fs.lookup(*id, name, ci) {
+                    Ok(Some(e)) => return Ok(Node::Guest(*v, *vol, e.id)),
+                    Ok(None) => {}
+                    Err(e) => return Err(Self::guest_err(&u.vm, *vol, "lookup", e)),
+                }
+                if self.ctx.opts.streams_windows {
+                    if let Some((file, stream)) = name.split_once(':') {
+                        if let Ok(Some(e)) = fs.lookup(*id, file, ci) {
+                            let streams = fs.streams(e.id).unwrap_or_default();
+                            if streams.iter().any(|(n, _)| n == stream) {
+                                return Ok(Node::Stream(*v, *vol, e.id, stream.into()));
+                            }
+                        }
+                    }
+                }
+                Err(Errno::ENOENT)
+            }
+            _ => {
+                let (entries, _use) = self.list(parent)?;
+                entries
+                    .into_iter()
+                    .find(|(_, _, n)| n == name)
+                    .map(|(node, _, _)| node)
+                    .ok_or(Errno::ENOENT)
+            }
+        }
+    }
+
+    pub(super) fn read_node(&self, node: &Node, h: &Handle, offset: u64, size: u32) -> R<Vec<u8>> {
+        let (vm, bytes) = match h {
+            Handle::Bytes { data: b, .. } => {
+                let start = (offset as usize).min(b.len());
+                let end = (start + size as usize).min(b.len());
+                return Ok(b[start..end].to_vec());
+            }
+            Handle::Node(u) => (&u.vm, None::<&[u8]>),
+            Handle::Dir { .. } => return Err(Errno::EISDIR),
+        };
+        let _ = bytes;
+        let slice = |b: &[u8]| {
+            let start = (offset as usize).min(b.len());
+            let end = (start + size as usize).min(b.len());
+            b[start..end].to_vec()
+        };
+        match node {
+            Node::Vmx(_) => Ok(slice(&vm.vmx)),
+            Node::Descriptor(_, n) => Ok(slice(
+                &vm.disks.get(*n as usize).ok_or(Errno::ESTALE)?.descriptor,
+            )),
+            Node::Flat(_, n) => {
+                let d = vm.disks.get(*n as usize).ok_or(Errno::ESTALE)?;
+                let mut buf = vec![0u8; size as usize];
+                let got = view::read_clamped(d.data.as_ref(), offset, &mut buf).map_err(|e| {
+                    let what = format!("disk{n}: read at {offset}: {e}");
+                    vm.note_error(what.clone());
+                    eio(what)
+                })?;
+                buf.truncate(got);
+                Ok(buf)
+            }
+            Node::Guest(_, vol, id) => {
+                let fs = Self::guest_fs(vm, *vol)?;
+                let mut buf = vec![0u8; size as usize];
+                let mut got = 0;
+                while got < buf.len() {
+                    let n = fs
+                        .read(*id, offset + got as u64, &mut buf[got..])
+                        .map_err(|e| Self::guest_err(vm, *vol, "read", e))?;
+                    if n == 0 {
+                        break;
+                    }
+                    got += n;
+                }
+                buf.truncate(got);
+                Ok(buf)
+            }
+            Node::Stream(_, vol, id, name) => {
+                let fs = Self::guest_fs(vm, *vol)?;
+                let mut buf = vec![0u8; size as usize];
+                let mut got = 0;
+                while got < buf.len() {
+                    let n = fs
+                        .read_stream(*id, name, offset + got as u64, &mut buf[got..])
+                        .map_err(|e| Self::guest_err(vm, *vol, "read stream", e))?;
+                    if n == 0 {
+                        break;
+                    }
+                    got += n;
+                }
+                buf.truncate(got);
+                Ok(buf)
+            }
+            _ => Err(Errno::EISDIR),
+        }
+    }
+
+    pub(super) fn xattr_names(&self, node: &Node) -> R<Vec<String>> {
+        let Node::Guest(v, vol, id) = node else {
+            return Ok(Vec::new());
+        };
+        let u = self.frozen(*v)?;
+        let fs = Self::guest_fs(&u.vm, *vol)?;
+        let mut names: Vec<String> = fs
+            .streams(*id)
+            .map_err(|e| Self::guest_err(&u.vm, *vol, "streams", e))?
+            .into_iter()
+            .map(|(n, _)| format!("user.{n}"))
+            .collect();
+        names.extend(fs.system_xattr_names(*id));
+        Ok(names)
+    }
+
+    pub(super) fn xattr(&self, node: &Node, name: &str) -> R<Vec<u8>> {
+        if name == PID_XATTR && self.inodes.ino(node.clone()) == 1 {
+            return Ok(std::process::id().to_string().into_bytes());
+        }
+        let Node::Guest(v, vol, id) = node else {
+            return Err(Errno::NO_XATTR);
+        };
+        let u = self.frozen(*v)?;
+        let vm = &u.vm;
+        let fs = Self::guest_fs(vm, *vol)?;
+        if let Some(stream) = name.strip_prefix("user.") {
+            let streams = fs
+                .streams(*id)
+                .map_err(|e| Self::guest_err(vm, *vol, "streams", e))?;
+            let (_, size) = streams
+                .iter()
+                .find(|(n, _)| n == stream)
+                .ok_or(Errno::NO_XATTR)?;
+            if *size > 64 * 1024 {
+                return Err(Errno::E2BIG);
+            }
+            let mut buf = vec![0u8; *size as usize];
+            let mut got = 0;
+            while got < buf.len() {
+                let n = fs
+                    .read_stream(*id, stream, got as u64, &mut buf[got..])
+                    .map_err(|e| Self::guest_err(vm, *vol, "read stream", e))?;
+                if n == 0 {
+                    break;
+                }
+                got += n;
+            }
+            buf.truncate(got);
+            return Ok(buf);
+        }
+        fs.system_xattr(*id, name)
+            .map_err(|e| Self::guest_err(vm, *vol, "xattr", e))?
+            .ok_or(Errno::NO_XATTR)
+    }
+
+    pub(super) fn data_ranges(
+        &self,
+        node: &Node,
+        h: &Handle,
+    ) -> R<(u64, Vec<std::ops::Range<u64>>)> {
+        let Handle::Node(u) = h else {
+            return Err(Errno::EINVAL);
+        };
+        match node {
+            Node::Flat(_, n) => {
+                let d = u.vm.disks.get(*n as usize).ok_or(Errno::ESTALE)?;
+                Ok((d.size(), d.data_ranges().to_vec()))
+            }
+            Node::Guest(_, vol, id) => {
+                let fs = Self::guest_fs(&u.vm, *vol)?;
+                let size = fs
+                    .stat(*id)
+                    .map_err(|e| Self::guest_err(&u.vm, *vol, "stat", e))?
+                    .size;
+                let ranges = fs
+                    .data_ranges(*id)
+                    .map_err(|e| Self::guest_err(&u.vm, *vol, "data ranges", e))?
+                    .unwrap_or_else(|| std::iter::once(0..size).collect());
+                Ok((size, ranges))
+            }
+            _ => Err(Errno::EINVAL),
+        }
+    }
+}
