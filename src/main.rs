@@ -4,17 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-mod cache;
-mod detect;
-mod fuse;
-mod guestfs;
-mod inspect;
-mod local;
-mod mount;
-mod partition;
-mod snapshots;
-mod source;
-mod vmx;
+use vmsnapfs::{inspect, mount, snapshots};
 
 #[derive(Parser)]
 #[command(
