@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::collections::VecDeque;
 use std::io::{self, Read};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -142,6 +142,8 @@ pub struct HttpFile {
     windows: Mutex<VecDeque<Window>>,
     /// Where the last read ended: a read starting there is sequential.
     next: AtomicU64,
+    /// Sequential windows in a row, which sizes the next one.
+    streak: AtomicU32,
 }
 
 #[derive(Clone)]
@@ -179,7 +181,7 @@ impl Slot {
 /// request: per-request latency then costs little next to the transfer itself.
 const WINDOW: usize = 8 << 20;
 const WINDOWS: usize = 4;
-const AHEAD: u64 = 2;
+const AHEAD: usize = 2;
 
 impl HttpFile {
     pub fn open(
@@ -193,6 +195,7 @@ impl HttpFile {
             remote: Arc::new(Remote::open(client, dc, ds, path, route)?),
             windows: Mutex::new(VecDeque::new()),
             next: AtomicU64::new(u64::MAX),
+            streak: AtomicU32::new(0),
         })
     }
 
@@ -200,7 +203,14 @@ impl HttpFile {
         self.windows.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Registers a window being fetched, dropping the oldest beyond the limit.
+    /// The window size now: it grows from 1 MiB to WINDOW while reads stay sequential,
+    /// so a short sequential run (two adjacent grains) does not fetch 8 MiB.
+    fn window_len(&self) -> usize {
+        (WINDOW >> 3) << self.streak.load(Ordering::Relaxed).min(3)
+    }
+
+    /// Registers a window being fetched at `start`, dropping the oldest beyond the
+    /// limit; None if one starts there already.
     fn register(&self, start: u64) -> Option<Window> {
         let size = self.remote.size;
         if start >= size {
@@ -212,7 +222,7 @@ impl HttpFile {
         }
         let win = Window {
             start,
-            len: (size - start).min(WINDOW as u64) as usize,
+            len: (size - start).min(self.window_len() as u64) as usize,
             slot: Arc::default(),
         };
         if w.len() >= WINDOWS {
@@ -226,11 +236,22 @@ impl HttpFile {
         self.windows().retain(|x| x.start != start);
     }
 
-    /// Fetches the window after `pos` in the background, unless it is already there.
-    fn prefetch(&self, pos: u64) {
+    /// Fetches the window at `pos` in the background unless one starts there already;
+    /// returns where that window ends.
+    fn prefetch(&self, pos: u64) -> Option<u64> {
         let Some(win) = self.register(pos) else {
-            return;
+            return self
+                .windows()
+                .iter()
+                .find(|x| x.start == pos)
+                .map(|x| x.start + x.len as u64);
         };
+        let _ = self
+            .streak
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |s| {
+                Some((s + 1).min(3))
+            });
+        let end = win.start + win.len as u64;
         let remote = self.remote.clone();
         let spawned = std::thread::Builder::new()
             .name("vsphere-readahead".into())
@@ -242,7 +263,9 @@ impl HttpFile {
             });
         if spawned.is_err() {
             self.forget(pos);
+            return None;
         }
+        Some(end)
     }
 }
 
@@ -551,21 +574,25 @@ impl ReadAt for HttpFile {
             Some(w) => w,
             None => {
                 let sequential = self.next.load(Ordering::Relaxed) == offset;
-                if !sequential || buf.len() >= WINDOW {
+                if !sequential {
+                    self.streak.store(0, Ordering::Relaxed);
+                }
+                let win = if sequential && buf.len() < self.window_len() {
+                    self.register(offset)
+                } else {
+                    None
+                };
+                // Random access, a read as big as a window, or a window at this offset
+                // registered meanwhile by another reader that does not cover this read.
+                let Some(w) = win else {
                     self.next.store(end, Ordering::Relaxed);
                     return self.remote.retrying(|r, t| r.fetch(offset, buf, t));
-                }
-                match self.register(offset) {
-                    Some(w) => {
-                        let mut data = vec![0u8; w.len];
-                        let r = self.remote.retrying(|r, t| r.fetch(w.start, &mut data, t));
-                        w.slot
-                            .set(r.map(|()| Arc::new(data)).map_err(|e| e.to_string()));
-                        w
-                    }
-                    // Registered by a concurrent reader in the meantime.
-                    None => return self.read_at(offset, buf),
-                }
+                };
+                let mut data = vec![0u8; w.len];
+                let r = self.remote.retrying(|r, t| r.fetch(w.start, &mut data, t));
+                w.slot
+                    .set(r.map(|()| Arc::new(data)).map_err(|e| e.to_string()));
+                w
             }
         };
         match win.slot.wait() {
@@ -573,9 +600,13 @@ impl ReadAt for HttpFile {
                 let at = (offset - win.start) as usize;
                 buf.copy_from_slice(&data[at..at + buf.len()]);
                 self.next.store(end, Ordering::Relaxed);
-                // Two windows ahead: two transfers in flight hide one's latency.
-                for ahead in 0..AHEAD {
-                    self.prefetch(win.start + win.len as u64 + ahead * WINDOW as u64);
+                // Windows ahead: two transfers in flight hide one's latency.
+                let mut pos = win.start + win.len as u64;
+                for _ in 0..AHEAD {
+                    match self.prefetch(pos) {
+                        Some(next) => pos = next,
+                        None => break,
+                    }
                 }
                 Ok(())
             }
