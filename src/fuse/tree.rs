@@ -59,9 +59,14 @@ impl VmFs {
                     }
                     Node::Guest(_, vol, id) => {
                         let fs = Self::guest_fs(vm, *vol)?;
-                        let st = fs
+                        let mut st = fs
                             .stat(*id)
                             .map_err(|e| Self::guest_err(vm, *vol, "stat", e))?;
+                        // FAT and exFAT roots carry no times: show the freeze time rather
+                        // than 1970 on the volume's folder.
+                        if *id == fs.root() && st.mtime == std::time::UNIX_EPOCH {
+                            (st.atime, st.mtime, st.ctime, st.crtime) = (t, t, t, t);
+                        }
                         return Ok((self.guest_attr(ino, &st), TTL_GUEST));
                     }
                     Node::Stream(_, vol, id, name) => {
