@@ -107,6 +107,8 @@ fn list(c: &vsphere::client::Client, journal: &Journal, settings: &Settings) -> 
         "name",
         "snapshot.rootSnapshotList",
         "runtime.consolidationNeeded",
+        "config.template",
+        "summary.config.numVirtualDisks",
     ];
     let objs = if root.kind == "VirtualMachine" {
         vec![vsphere::client::ObjectContent {
@@ -118,6 +120,7 @@ fn list(c: &vsphere::client::Client, journal: &Journal, settings: &Settings) -> 
     };
     let mut ours = Vec::new();
     let mut consolidate = Vec::new();
+    let mut hidden = Vec::new();
     for o in &objs {
         let name = o
             .props
@@ -151,6 +154,12 @@ fn list(c: &vsphere::client::Client, journal: &Journal, settings: &Settings) -> 
         {
             consolidate.push(format!("  {name} ({})", o.obj.value));
         }
+        let text = |k: &str| o.props.get(k).map(|e| e.text.trim()).unwrap_or("");
+        if text("config.template") == "true" {
+            hidden.push(format!("  {name} ({}): template", o.obj.value));
+        } else if text("summary.config.numVirtualDisks") == "0" {
+            hidden.push(format!("  {name} ({}): no disks", o.obj.value));
+        }
     }
     ours.sort();
     println!("vmsnapfs snapshots on the server ({}):", ours.len());
@@ -159,6 +168,11 @@ fn list(c: &vsphere::client::Client, journal: &Journal, settings: &Settings) -> 
     }
     println!("VMs that need disk consolidation ({}):", consolidate.len());
     for l in consolidate {
+        println!("{l}");
+    }
+    hidden.sort();
+    println!("VMs a mount does not show ({}):", hidden.len());
+    for l in hidden {
         println!("{l}");
     }
     Ok(())

@@ -1092,12 +1092,27 @@ fn cleanup_removes_only_what_the_journal_names_by_name_and_moref() {
         "{out}"
     );
     assert!(out.contains("DC0_H0_VM1"), "{out}");
+    assert!(out.contains("VMs a mount does not show (0)"), "{out}");
 
     let (ok, out, err) = vmsnapfs(&["snapshots", "cleanup", &url, "-o", &sim.opts()], &[]);
     assert!(ok, "{err}");
     assert!(out.contains("removed 1 snapshot"), "{out}");
     assert!(err.contains("not ours"), "{err}");
     assert_eq!(sim.snapshots("DC0_H0_VM0"), ["someone-elses"]);
+
+    // Templates are not folders of a mount, and `list` says so.
+    sim.ctl("POST", "/template?vm=DC0_H0_VM1");
+    let (ok, out, err) = vmsnapfs(&["snapshots", "list", &url, "-o", &sim.opts()], &[]);
+    assert!(ok, "{err}");
+    assert!(out.contains("VMs a mount does not show (1)"), "{out}");
+    assert!(out.contains(": template"), "{out}");
+    let m = RemoteMount::new(&url, &sim.opts());
+    let names: Vec<String> = std::fs::read_dir(&m.mp)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["DC0_H0_VM0"]);
+    m.umount();
 }
 
 #[test]

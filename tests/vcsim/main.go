@@ -169,6 +169,17 @@ func serveControl(l net.Listener, u *url.URL) {
 		})
 		reply(w, "ok")
 	})
+	mux.HandleFunc("/template", func(w http.ResponseWriter, r *http.Request) {
+		vm := findVM(r.URL.Query().Get("vm"))
+		if vm == nil {
+			http.Error(w, "no such VM", 404)
+			return
+		}
+		simulator.Map.WithLock(vm, func() {
+			vm.Config.Template = true
+		})
+		reply(w, "ok")
+	})
 	mux.HandleFunc("/snapshot", func(w http.ResponseWriter, r *http.Request) {
 		vm := findVM(r.URL.Query().Get("vm"))
 		if vm == nil {
