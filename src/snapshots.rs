@@ -83,6 +83,9 @@ fn list(c: &vsphere::client::Client, journal: &Journal, settings: &Settings) -> 
     );
     for e in &entries {
         let state = match (&e.remove_error, vsphere::journal::owner_alive(e)) {
+            _ if vsphere::journal::foreign_host(e) => {
+                format!("recorded on host {}: run cleanup there", e.host)
+            }
             (Some(err), _) => format!("removal failed: {err}"),
             (None, true) => "held by a running mount".into(),
             (None, false) => {

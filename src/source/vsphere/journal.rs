@@ -31,6 +31,12 @@ pub struct Entry {
     /// The process's start time (clock ticks since boot) so a reused pid is not taken
     /// for the live owner.
     pub pid_start: Option<u64>,
+    /// The machine and boot the process ran on: a pid means nothing on another host
+    /// (a state_dir on shared storage), and nothing from before a reboot.
+    #[serde(default)]
+    pub host: String,
+    #[serde(default)]
+    pub boot_id: String,
     pub mountpoint: String,
     pub created: String,
     /// Why the last removal failed, for `snapshots list`.
@@ -159,9 +165,36 @@ pub fn process_start(pid: u32) -> Option<u64> {
     rest.split_whitespace().nth(19)?.parse().ok()
 }
 
-/// Whether the process that wrote `e` is still running. A zombie has finished (its
-/// parent, often a container's init, just has not reaped it).
+/// This machine's host name.
+pub fn this_host() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_default()
+}
+
+/// This boot's id: changes at every reboot.
+pub fn boot_id() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_default()
+}
+
+/// Whether the entry was written on another machine, where only that machine can tell
+/// whether its process still runs.
+pub fn foreign_host(e: &Entry) -> bool {
+    !e.host.is_empty() && e.host != this_host()
+}
+
+/// Whether the process that wrote `e` is still running (always assumed for another
+/// machine's entry). A zombie has finished (its parent, often a container's init, just
+/// has not reaped it); a process from an earlier boot is gone.
 pub fn owner_alive(e: &Entry) -> bool {
+    if foreign_host(e) {
+        return true;
+    }
+    if !e.boot_id.is_empty() && e.boot_id != boot_id() {
+        return false;
+    }
     let zombie = std::fs::read_to_string(format!("/proc/{}/stat", e.pid))
         .ok()
         .and_then(|s| {
@@ -219,6 +252,8 @@ mod tests {
             snapshot: None,
             pid: std::process::id(),
             pid_start: process_start(std::process::id()),
+            host: this_host(),
+            boot_id: boot_id(),
             mountpoint: "/mnt".into(),
             created: utc_now().1,
             remove_error: None,
@@ -232,6 +267,19 @@ mod tests {
             ..e.clone()
         };
         assert!(!owner_alive(&dead));
+        let rebooted = Entry {
+            boot_id: "another-boot".into(),
+            ..e.clone()
+        };
+        assert!(!owner_alive(&rebooted));
+        let elsewhere = Entry {
+            host: "another-host".into(),
+            ..dead.clone()
+        };
+        assert!(
+            owner_alive(&elsewhere),
+            "another machine's entry is not ours to judge"
+        );
         j.remove(&e).unwrap();
         assert!(j.entries("127.0.0.1:443", "").unwrap().is_empty());
     }

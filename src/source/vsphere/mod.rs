@@ -238,9 +238,9 @@ impl VsphereSource {
                 server: c.server.clone(),
                 what: format!("VM {}", entry.name),
             })?;
-        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .map(|h| h.trim().to_owned())
-            .unwrap_or_else(|_| "host".into());
+        let host = Some(journal::this_host())
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "host".into());
         let (stamp, created) = journal::utc_now();
         let name = format!("vmsnapfs-{host}-{stamp}");
         let description = format!(
@@ -262,6 +262,8 @@ impl VsphereSource {
             snapshot: None,
             pid: std::process::id(),
             pid_start: journal::process_start(std::process::id()),
+            host: journal::this_host(),
+            boot_id: journal::boot_id(),
             mountpoint: self.mountpoint.clone(),
             created: created.clone(),
             remove_error: None,
