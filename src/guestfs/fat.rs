@@ -84,11 +84,13 @@ impl GuestFs for Fat {
     }
 
     fn read_dir(&self, dir: u64) -> io::Result<Vec<DirEntry>> {
+        // The shared listing is the volume's cached one: no copy of a 65 536-entry
+        // directory per readdir.
         Ok(self
             .vol
-            .read_dir(FileId::from_u64(dir))
+            .read_dir_shared(FileId::from_u64(dir))
             .map_err(err)?
-            .into_iter()
+            .iter()
             .filter(|e| e.name != "." && e.name != "..")
             .map(|e| DirEntry {
                 name: names::escape(&e.name).into_owned(),

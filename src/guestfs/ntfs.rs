@@ -177,15 +177,12 @@ impl GuestFs for Ntfs {
         let found = self.vol.lookup(FileId(dir), &real).map_err(err)?;
         let found = match found {
             Some(id) => Some(id),
-            None if case_insensitive => {
-                let folded = names::fold(&real);
-                self.vol
-                    .read_dir(FileId(dir))
-                    .map_err(err)?
-                    .into_iter()
-                    .find(|e| names::fold(&e.name) == folded)
-                    .map(|e| e.id)
-            }
+            // The volume's own $UpCase decides what matches, as on Windows, and the index
+            // is descended rather than scanned.
+            None if case_insensitive => self
+                .vol
+                .lookup_ignore_case(FileId(dir), &real)
+                .map_err(err)?,
             None => None,
         };
         let Some(id) = found else { return Ok(None) };

@@ -10,7 +10,8 @@ use vmsnapfs_vmdk::Disk;
 
 use super::DiskImage;
 
-struct VmdkImage(Disk);
+/// A VMDK chain as a frozen disk, whatever resolver its files came through.
+pub(crate) struct VmdkImage(pub(crate) Disk);
 
 impl ReadAt for VmdkImage {
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {

@@ -5,16 +5,15 @@
 
 use std::collections::HashMap;
 use std::io;
-use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use vmsnapfs_io::ReadAt;
 use vmsnapfs_vmdk::Disk;
 
 use crate::mount::options::MountOptions;
 
-use super::{DiskImage, Frozen, FrozenDisk, SnapshotInfo, Source, VmEntry};
+use super::disk::VmdkImage;
+use super::{Frozen, FrozenDisk, SnapshotInfo, Source, VmEntry};
 
 pub mod client;
 pub mod credentials;
@@ -152,30 +151,6 @@ impl Settings {
             state_dir,
             direct_host,
         })
-    }
-}
-
-/// A disk chain opened through the datastore resolver.
-struct VmdkImage(Disk);
-
-impl ReadAt for VmdkImage {
-    fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
-        self.0.read_at(offset, buf)
-    }
-    fn size(&self) -> u64 {
-        self.0.capacity()
-    }
-}
-
-impl DiskImage for VmdkImage {
-    fn data_ranges(&self) -> io::Result<Vec<Range<u64>>> {
-        self.0.allocated_ranges().map_err(io::Error::from)
-    }
-    fn adapter_type(&self) -> Option<String> {
-        self.0
-            .descriptor()
-            .and_then(|d| d.get("ddb.adapterType"))
-            .map(|s| s.trim_matches('"').to_owned())
     }
 }
 
