@@ -1,6 +1,11 @@
 //! Inode numbers for tree nodes. A node keeps its number for the life of the mount
 //! (across idle release and re-freeze), so hard links (same guest id) share one and a
 //! backup tool's inode-based link detection works.
+//!
+//! Guest files, the nodes a backup visits by the million, get numbers computed from
+//! (vm, volume, guest id) and decoded back, so they cost no memory however many are
+//! visited and need no `forget` bookkeeping. Only the few other nodes (and guest ids too
+//! large to pack) are kept in a table.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -68,6 +73,36 @@ impl std::hash::Hasher for Fx {
 
 type FxBuild = std::hash::BuildHasherDefault<Fx>;
 
+/// Packed numbers have the top bit set; table numbers count up from 1 and never reach it.
+const PACKED: u64 = 1 << 63;
+/// NTFS record numbers and FAT/exFAT entry offsets (volumes up to 16 TiB) fit in 44 bits.
+const ID_BITS: u32 = 44;
+const VOL_BITS: u32 = 8;
+const VM_BITS: u32 = 63 - ID_BITS - VOL_BITS;
+
+fn pack(node: &Node) -> Option<u64> {
+    match *node {
+        Node::Guest(vm, vol, id)
+            if u64::from(vm) < 1 << VM_BITS
+                && u64::from(vol) < 1 << VOL_BITS
+                && id < 1 << ID_BITS =>
+        {
+            Some(PACKED | u64::from(vm) << (ID_BITS + VOL_BITS) | u64::from(vol) << ID_BITS | id)
+        }
+        _ => None,
+    }
+}
+
+fn unpack(ino: u64) -> Option<Node> {
+    if ino & PACKED == 0 {
+        return None;
+    }
+    let id = ino & ((1 << ID_BITS) - 1);
+    let vol = (ino >> ID_BITS) & ((1 << VOL_BITS) - 1);
+    let vm = (ino >> (ID_BITS + VOL_BITS)) & ((1 << VM_BITS) - 1);
+    Some(Node::Guest(vm as u32, vol as u32, id))
+}
+
 #[derive(Default)]
 struct Table {
     nodes: Vec<Node>,
@@ -89,6 +124,9 @@ impl Inodes {
     }
 
     pub fn ino(&self, node: Node) -> u64 {
+        if let Some(n) = pack(&node) {
+            return n;
+        }
         if let Some(&n) = self.read().numbers.get(&node) {
             return n;
         }
@@ -103,11 +141,54 @@ impl Inodes {
     }
 
     pub fn node(&self, ino: u64) -> Option<Node> {
+        if ino & PACKED != 0 {
+            return unpack(ino);
+        }
         let idx = usize::try_from(ino.checked_sub(1)?).ok()?;
         self.read().nodes.get(idx).cloned()
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Table> {
         self.table.read().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guest_numbers_round_trip_without_growing_the_table() {
+        let inodes = Inodes::new(Node::Root);
+        assert_eq!(inodes.ino(Node::Root), 1);
+        let cases = [
+            Node::Guest(0, 0, 5),
+            Node::Guest(3, 1, 0),
+            Node::Guest((1 << VM_BITS) - 1, 255, (1 << ID_BITS) - 1),
+        ];
+        for node in &cases {
+            let ino = inodes.ino(node.clone());
+            assert_eq!(inodes.node(ino).as_ref(), Some(node));
+            assert_eq!(inodes.ino(node.clone()), ino, "stable");
+        }
+        let distinct: std::collections::HashSet<u64> =
+            cases.iter().map(|n| inodes.ino(n.clone())).collect();
+        assert_eq!(distinct.len(), cases.len());
+        assert_eq!(
+            inodes.read().nodes.len(),
+            1,
+            "only the root is in the table"
+        );
+
+        // Ids too large to pack, and streams, fall back to the table.
+        let big = Node::Guest(0, 0, 1 << ID_BITS);
+        let ino = inodes.ino(big.clone());
+        assert!(ino < PACKED);
+        assert_eq!(inodes.node(ino), Some(big));
+        let stream = Node::Stream(0, 0, 5, Arc::from("Zone.Identifier"));
+        let ino = inodes.ino(stream.clone());
+        assert_eq!(inodes.node(ino), Some(stream));
+        assert_eq!(inodes.node(0), None);
+        assert_eq!(inodes.node(999), None);
     }
 }
