@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 # Tools the tests build images with, and the independent readers they check us against.
 PKGS=(
   ntfs-3g sleuthkit dosfstools mtools exfatprogs exfat-fuse fdisk gdisk
-  qemu-utils fuse3 attr wimtools rsync tar bzip2 xxd python3 gcc pkg-config mount
+  qemu-utils fuse3 attr wimtools rsync tar bzip2 xxd python3 gcc pkg-config autofs mount
   # tests/vsphere.rs builds govmomi's vCenter simulator (tests/vcsim) with these.
   golang-go golang-github-vmware-govmomi-dev
 )

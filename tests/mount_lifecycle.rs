@@ -204,28 +204,42 @@ fn idle_release_thaws_and_the_next_access_freezes_again() {
 /// mount(8) runs helpers with a fixed PATH (/usr/local/bin:…), so `-t fuse.vmsnapfs`
 /// needs the binary there, as an installed vmsnapfs would be. The link is removed again
 /// unless it was there before.
-struct Installed(bool);
+struct Installed {
+    created: bool,
+    _held: std::sync::MutexGuard<'static, ()>,
+}
+
+/// Tests of one binary run in parallel; each holds this while it needs the link, so one
+/// test's cleanup never removes it from under another.
+static INSTALL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 impl Installed {
     fn new() -> Installed {
+        let guard = INSTALL.lock().unwrap_or_else(|p| p.into_inner());
         let link = Path::new("/usr/local/bin/vmsnapfs");
         let ours = fs::read_link(link)
             .map(|t| t == Path::new(bin()))
             .unwrap_or(false);
         if ours {
-            return Installed(false);
+            return Installed {
+                created: false,
+                _held: guard,
+            };
         }
         if link.exists() || fs::symlink_metadata(link).is_ok() {
             let _ = fs::remove_file(link);
         }
         std::os::unix::fs::symlink(bin(), link).unwrap();
-        Installed(true)
+        Installed {
+            created: true,
+            _held: guard,
+        }
     }
 }
 
 impl Drop for Installed {
     fn drop(&mut self) {
-        if self.0 {
+        if self.created {
             let _ = fs::remove_file("/usr/local/bin/vmsnapfs");
         }
     }
@@ -359,4 +373,90 @@ fn vms_freeze_in_parallel_and_a_slow_one_stalls_no_other() {
         start.elapsed()
     );
     m.umount();
+}
+
+/// An automount daemon on a private master map, stopped (its autofs mount removed) on drop.
+struct Automount {
+    child: std::process::Child,
+    root: PathBuf,
+}
+
+impl Drop for Automount {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
+        if is_mounted(&self.root) {
+            let _ = Command::new("umount").arg("-l").arg(&self.root).status();
+        }
+    }
+}
+
+#[test]
+fn autofs_mounts_on_access_and_its_expiry_thaws_and_ends_the_server() {
+    use std::os::unix::process::CommandExt;
+    require("automount");
+    require("mount.fuse3");
+    let _installed = Installed::new();
+    let dir = scratch("autofs");
+    let root = dir.join("auto");
+    fs::write(
+        dir.join("auto.master"),
+        format!(
+            "{} {} --timeout=2\n",
+            root.display(),
+            dir.join("auto.vms").display()
+        ),
+    )
+    .unwrap();
+    fs::write(
+        dir.join("auto.vms"),
+        format!(
+            "winvm -fstype=fuse.vmsnapfs,ro,allow_other :{}\n",
+            fixtures().join("winvm").display()
+        ),
+    )
+    .unwrap();
+    // automount ignores lookups from its own process group, so it gets one of its own.
+    let child = Command::new("automount")
+        .args(["-f", "-d"])
+        .arg(dir.join("auto.master"))
+        .stdout(fs::File::create(dir.join("automount.log")).unwrap())
+        .stderr(std::process::Stdio::null())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let _automount = Automount {
+        child,
+        root: root.clone(),
+    };
+    wait_until("the autofs mount", Duration::from_secs(20), || {
+        fs_type(&root).as_deref() == Some("autofs")
+    });
+    let vm = root.join("winvm");
+    // The first lookup makes automount run mount -t fuse.vmsnapfs, which runs us.
+    assert!(
+        vm.join("winvm.vmx").is_file(),
+        "{}",
+        fs::read_to_string(dir.join("automount.log")).unwrap_or_default()
+    );
+    assert_eq!(fs_type(&vm).as_deref(), Some("fuse.vmsnapfs"));
+    assert!(vm.join("volumes/disk0p1/Windows/System32").is_dir());
+    let status = fs::read_to_string(vm.join("status.json")).unwrap();
+    assert!(status.contains("\"winvm\""), "{status}");
+    let pid = serving_pid(&vm);
+    // Idle past --timeout: automount unmounts, which thaws and ends the server.
+    wait_until(
+        "autofs expiry to end the server",
+        Duration::from_secs(60),
+        || !alive(pid),
+    );
+    // Read mountinfo by name: resolving the path would trigger autofs all over again.
+    let vm = vm.to_str().unwrap().to_owned();
+    let mountinfo = fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(
+        !mountinfo.lines().any(|l| l.split(' ').nth(4) == Some(&vm)),
+        "still mounted after expiry"
+    );
 }

@@ -58,7 +58,6 @@ pub fn run(source: &str, mountpoint: &Path, opts: MountOptions) -> Result<(), St
         }
         nix::unistd::ForkResult::Child => {
             drop(rd);
-            let _ = nix::unistd::setsid();
             let _ = std::env::set_current_dir("/");
             serve(&source, &mountpoint, opts, Some(wr))
         }
@@ -81,6 +80,10 @@ fn serve(
         Ok(mounted) => {
             if pipe.is_some() {
                 detach_stdio(mounted.log_file.as_deref());
+                // Only now, with the mount live: under autofs the mount must be made from
+                // automount's process group, or the kernel takes our own lookup of the
+                // mountpoint for a new trigger and waits on automount, which waits on us.
+                let _ = nix::unistd::setsid();
             }
             report(&mut pipe, "OK");
             // Logged only now, so a background server's log line lands in its log.
