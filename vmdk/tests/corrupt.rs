@@ -70,18 +70,9 @@ fn stream_image(dir: &Path) -> Vec<u8> {
             "s.raw",
         ],
     );
-    run(
+    qemu_img(
         dir,
-        "qemu-img",
-        &[
-            "convert",
-            "-O",
-            "vmdk",
-            "-o",
-            "subformat=streamOptimized",
-            "s.raw",
-            "s.vmdk",
-        ],
+        "convert -O vmdk -o subformat=streamOptimized s.raw s.vmdk",
     );
     std::fs::read(dir.join("s.vmdk")).unwrap()
 }
@@ -180,33 +171,13 @@ fn bad_header_fields_are_errors() {
 fn lying_descriptor_capacity_fails_on_read() {
     let t = tempfile::tempdir().unwrap();
     let dir = t.path();
-    run(
+    qemu_img(
         dir,
-        "qemu-img",
-        &[
-            "create",
-            "-q",
-            "-f",
-            "vmdk",
-            "-o",
-            "subformat=twoGbMaxExtentSparse",
-            "d.vmdk",
-            "2M",
-        ],
+        "create -q -f vmdk -o subformat=twoGbMaxExtentSparse d.vmdk 2M",
     );
-    run(
+    qemu_img(
         dir,
-        "qemu-img",
-        &[
-            "create",
-            "-q",
-            "-f",
-            "vmdk",
-            "-o",
-            "subformat=monolithicFlat",
-            "f.vmdk",
-            "2M",
-        ],
+        "create -q -f vmdk -o subformat=monolithicFlat f.vmdk 2M",
     );
     for (name, from) in [("d.vmdk", "RW 4096 SPARSE"), ("f.vmdk", "RW 4096 FLAT")] {
         let text = std::fs::read_to_string(dir.join(name)).unwrap();
@@ -276,19 +247,9 @@ fn mutated_images_never_panic() {
     let dir = t.path();
     let sparse = qemu_image(dir, "monolithicSparse", "m");
     let stream = stream_image(dir);
-    run(
+    qemu_img(
         dir,
-        "qemu-img",
-        &[
-            "create",
-            "-q",
-            "-f",
-            "vmdk",
-            "-o",
-            "subformat=twoGbMaxExtentSparse",
-            "two.vmdk",
-            "2M",
-        ],
+        "create -q -f vmdk -o subformat=twoGbMaxExtentSparse two.vmdk 2M",
     );
     run(
         dir,

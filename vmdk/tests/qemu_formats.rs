@@ -220,22 +220,9 @@ fn chains_three_deep_match_qemu() {
             "write -P 0x13 40M 3M",
         ],
     );
-    run(
+    qemu_img(
         dir,
-        "qemu-img",
-        &[
-            "create",
-            "-q",
-            "-f",
-            "vmdk",
-            "-o",
-            "zeroed_grain=on",
-            "-b",
-            "base.vmdk",
-            "-F",
-            "vmdk",
-            "mid.vmdk",
-        ],
+        "create -q -f vmdk -o zeroed_grain=on -b base.vmdk -F vmdk mid.vmdk",
     );
     io(
         "mid.vmdk",
@@ -246,22 +233,9 @@ fn chains_three_deep_match_qemu() {
             "write -P 0x22 20M 777",
         ],
     );
-    run(
+    qemu_img(
         dir,
-        "qemu-img",
-        &[
-            "create",
-            "-q",
-            "-f",
-            "vmdk",
-            "-o",
-            "subformat=twoGbMaxExtentSparse",
-            "-b",
-            "mid.vmdk",
-            "-F",
-            "vmdk",
-            "top.vmdk",
-        ],
+        "create -q -f vmdk -o subformat=twoGbMaxExtentSparse -b mid.vmdk -F vmdk top.vmdk",
     );
     io(
         "top.vmdk",
@@ -280,20 +254,9 @@ fn chains_three_deep_match_qemu() {
 
     // A parent in another folder, referenced relative to the child's folder.
     std::fs::create_dir(dir.join("sub")).unwrap();
-    run(
+    qemu_img(
         dir,
-        "qemu-img",
-        &[
-            "create",
-            "-q",
-            "-f",
-            "vmdk",
-            "-b",
-            "../top.vmdk",
-            "-F",
-            "vmdk",
-            "sub/head.vmdk",
-        ],
+        "create -q -f vmdk -b ../top.vmdk -F vmdk sub/head.vmdk",
     );
     io("sub/head.vmdk", &["write -P 0x44 100 1000"]);
     let expected = qemu_raw(dir, "sub/head.vmdk");
@@ -400,20 +363,9 @@ fn stream_footer_replaces_header() {
     let t = tempfile::tempdir().unwrap();
     let dir = t.path();
     make_raw(dir, "s.raw", 8, 3);
-    run(
+    qemu_img(
         dir,
-        "qemu-img",
-        &[
-            "convert",
-            "-f",
-            "raw",
-            "-O",
-            "vmdk",
-            "-o",
-            "subformat=streamOptimized",
-            "s.raw",
-            "s.vmdk",
-        ],
+        "convert -f raw -O vmdk -o subformat=streamOptimized s.raw s.vmdk",
     );
     let expected = qemu_raw(dir, "s.vmdk");
     let mut f = std::fs::read(dir.join("s.vmdk")).unwrap();
@@ -534,20 +486,9 @@ fn stream_small_reads_inflate_each_grain_once() {
         "qemu-io",
         &["-f", "raw", "-c", "write -P 0x6b 0 1M", "s.raw"],
     );
-    run(
+    qemu_img(
         dir,
-        "qemu-img",
-        &[
-            "convert",
-            "-f",
-            "raw",
-            "-O",
-            "vmdk",
-            "-o",
-            "subformat=streamOptimized",
-            "s.raw",
-            "s.vmdk",
-        ],
+        "convert -f raw -O vmdk -o subformat=streamOptimized s.raw s.vmdk",
     );
     let expected = qemu_raw(dir, "s.vmdk");
     let reads = Arc::new(AtomicU64::new(0));

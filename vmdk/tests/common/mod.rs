@@ -28,6 +28,15 @@ pub fn run(dir: &Path, prog: &str, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// `qemu-img` with whitespace-separated arguments (none of ours contain spaces).
+pub fn qemu_img(dir: &Path, args: &str) -> String {
+    run(
+        dir,
+        "qemu-img",
+        &args.split_whitespace().collect::<Vec<_>>(),
+    )
+}
+
 pub fn run_stdin(dir: &Path, prog: &str, args: &[&str], input: &str) {
     use std::io::Write;
     use std::process::Stdio;
