@@ -396,25 +396,38 @@ impl Remote {
             .header(reqwest::header::COOKIE, format!("vmware_cgi_ticket={id}")))
     }
 
-    fn fetch_size(&self, budget: Duration) -> Attempt<u64> {
-        let (req, direct) = self.request(reqwest::Method::HEAD);
-        let resp = match req.timeout(budget).send() {
-            Ok(r) => r,
-            Err(e) => {
-                if direct {
-                    if let Some(r) = &self.route {
-                        r.fail(&e.to_string());
-                    }
-                }
-                return Attempt::Retry(self.client.net_error(e).to_string());
+    /// Sends a request. A failure on the direct-to-host route, by network or by status,
+    /// marks that route failed (later requests go through vCenter) and is retried.
+    fn send<T>(
+        &self,
+        req: reqwest::blocking::RequestBuilder,
+        direct: bool,
+    ) -> Result<reqwest::blocking::Response, Attempt<T>> {
+        let fail_route = |why: &str| {
+            if let Some(r) = self.route.as_ref().filter(|_| direct) {
+                r.fail(why);
             }
         };
+        let resp = req.send().map_err(|e| {
+            fail_route(&e.to_string());
+            Attempt::Retry(self.client.net_error(e).to_string())
+        })?;
         if direct && !resp.status().is_success() {
-            if let Some(r) = &self.route {
-                r.fail(&format!("HTTP {}", resp.status()));
-            }
-            return Attempt::Retry(format!("host answered HTTP {}", resp.status()));
+            fail_route(&format!("HTTP {}", resp.status()));
+            return Err(Attempt::Retry(format!(
+                "host answered HTTP {}",
+                resp.status()
+            )));
         }
+        Ok(resp)
+    }
+
+    fn fetch_size(&self, budget: Duration) -> Attempt<u64> {
+        let (req, direct) = self.request(reqwest::Method::HEAD);
+        let resp = match self.send(req.timeout(budget), direct) {
+            Ok(r) => r,
+            Err(retry) => return retry,
+        };
         if !resp.status().is_success() {
             return self.status_error(resp.status()).map_never();
         }
@@ -454,23 +467,10 @@ impl Remote {
         let req = req
             .header(RANGE, format!("bytes={offset}-{end}"))
             .timeout(budget);
-        let mut resp = match req.send() {
+        let mut resp = match self.send(req, direct) {
             Ok(r) => r,
-            Err(e) => {
-                if direct {
-                    if let Some(r) = &self.route {
-                        r.fail(&e.to_string());
-                    }
-                }
-                return Attempt::Retry(self.client.net_error(e).to_string());
-            }
+            Err(retry) => return retry,
         };
-        if direct && !resp.status().is_success() {
-            if let Some(r) = &self.route {
-                r.fail(&format!("HTTP {}", resp.status()));
-            }
-            return Attempt::Retry(format!("host answered HTTP {}", resp.status()));
-        }
         match resp.status() {
             StatusCode::PARTIAL_CONTENT => {
                 let start = resp
