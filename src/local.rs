@@ -2,8 +2,11 @@
 //! VM folder, or a single `.vmdk`.
 
 use std::collections::HashSet;
-use std::io::Read;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+
+use vmsnapfs_vmdk::sparse_extent_header::{self, SparseExtentHeader};
+use vmsnapfs_vmdk::Descriptor;
 
 use crate::vmx::Vmx;
 
@@ -146,30 +149,19 @@ fn vm_in(dir: &Path) -> Result<Option<LocalVm>, LocalError> {
 fn chain_heads(vmdks: &[&PathBuf]) -> Vec<String> {
     let mut referenced = HashSet::new();
     for path in vmdks {
-        let Some(text) = descriptor_text(path) else {
+        let Some(desc) = descriptor(path) else {
             continue;
         };
         // A monolithic sparse file's embedded descriptor names the file itself as its
         // extent; only references to other files demote a file from being a head.
         let own = file_name(path);
-        let mut named = HashSet::new();
-        for line in text.lines() {
-            let line = line.trim();
-            if let Some(hint) = line
-                .strip_prefix("parentFileNameHint")
-                .and_then(|r| r.trim_start().strip_prefix('='))
-            {
-                named.insert(base_name(hint.trim().trim_matches('"')));
-            } else if ["RW ", "RDONLY ", "NOACCESS "]
-                .iter()
-                .any(|p| line.starts_with(p))
-            {
-                if let Some(file) = line.split('"').nth(1) {
-                    named.insert(base_name(file));
-                }
-            }
-        }
-        named.remove(&own);
+        let named = desc
+            .extents
+            .iter()
+            .filter_map(|e| e.file.as_deref())
+            .chain(desc.parent_file_name_hint.as_deref())
+            .map(base_name)
+            .filter(|name| *name != own);
         referenced.extend(named);
     }
     vmdks
@@ -179,31 +171,34 @@ fn chain_heads(vmdks: &[&PathBuf]) -> Vec<String> {
         .collect()
 }
 
-/// The descriptor text of a .vmdk: the whole file when it is a small text descriptor, or
-/// the embedded descriptor of a hosted sparse extent.
-fn descriptor_text(path: &Path) -> Option<String> {
+/// The descriptor of a .vmdk, parsed by the vmdk crate: the whole file when it is a small
+/// text descriptor, or the embedded descriptor of a hosted sparse extent. Anything else
+/// (a flat or split extent, an unreadable file) has none.
+fn descriptor(path: &Path) -> Option<Descriptor> {
     const MAX_DESCRIPTOR: u64 = 1 << 20;
-    let mut file = std::fs::File::open(path).ok()?;
-    let mut head = [0u8; 512];
-    let n = file.read(&mut head).ok()?;
-    if n >= 4 && &head[..4] == b"KDMV" {
-        // SparseExtentHeader: descriptorOffset and descriptorSize in sectors at 28 and 36.
-        let off = u64::from_le_bytes(head[28..36].try_into().ok()?);
-        let len = u64::from_le_bytes(head[36..44].try_into().ok()?);
-        if off == 0 || len == 0 || len.saturating_mul(512) > MAX_DESCRIPTOR {
+    let file = std::fs::File::open(path).ok()?;
+    let len = file.metadata().ok()?.len();
+    let mut head = [0u8; sparse_extent_header::SIZE];
+    let n = file.read_at(&mut head, 0).ok()?;
+    let text = if n == head.len() && head.starts_with(b"KDMV") {
+        let header = SparseExtentHeader::parse(&head).ok()?;
+        let size = header.descriptor_size.checked_mul(512)?;
+        if header.descriptor_offset == 0 || size == 0 || size > MAX_DESCRIPTOR {
             return None;
         }
-        let mut buf = vec![0u8; (len * 512) as usize];
-        use std::os::unix::fs::FileExt;
-        file.read_exact_at(&mut buf, off.checked_mul(512)?).ok()?;
-        let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-        return Some(String::from_utf8_lossy(&buf[..end]).into_owned());
-    }
-    if file.metadata().ok()?.len() > MAX_DESCRIPTOR || head[..n].contains(&0) {
-        return None;
-    }
-    let text = std::fs::read_to_string(path).ok()?;
-    text.contains("createType").then_some(text)
+        let mut buf = vec![0u8; size as usize];
+        file.read_exact_at(&mut buf, header.descriptor_offset.checked_mul(512)?)
+            .ok()?;
+        buf
+    } else {
+        if len > MAX_DESCRIPTOR || head[..n].contains(&0) {
+            return None;
+        }
+        std::fs::read(path).ok()?
+    };
+    Descriptor::parse(&String::from_utf8_lossy(&text))
+        .ok()
+        .filter(Descriptor::is_plausible)
 }
 
 fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>, LocalError> {
