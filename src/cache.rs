@@ -4,6 +4,10 @@
 //! split into shards, each behind its own short-lived mutex, so concurrent readers of
 //! different blocks rarely meet; and the lock is never held during I/O, so one slow disk
 //! (a remote datastore) cannot stall readers of another.
+//!
+//! Bulk reads (a backup streaming an image or a big file) pass by the cache: the kernel's
+//! page cache already keeps what FUSE served, and copying megabytes through 64 KiB blocks
+//! would only cost copies and evict the metadata blocks the cache is really for.
 
 use std::hash::{Hash, Hasher};
 use std::io;
@@ -19,6 +23,8 @@ use vmsnapfs_io::{check_bounds, ReadAt};
 pub const BLOCK_SIZE: usize = 64 * 1024;
 const SHARDS: usize = 16;
 pub const DEFAULT_CAPACITY: u64 = 256 << 20;
+/// A run of this many uncached whole blocks is read straight into the caller's buffer.
+const BYPASS_BLOCKS: usize = 4;
 
 type Key = (u64, u64);
 
@@ -109,11 +115,27 @@ impl CachedSource {
         // rare race and saves holding any lock across I/O.
         let start = index * BLOCK_SIZE as u64;
         let len = (self.inner.size() - start).min(BLOCK_SIZE as u64) as usize;
-        let mut buf = vec![0u8; len];
-        self.inner.read_at(start, &mut buf)?;
-        let block: Arc<[u8]> = buf.into();
+        // Allocated in place (no Vec to copy from), then filled while still unshared.
+        let mut block: Arc<[u8]> = std::iter::repeat_n(0u8, len).collect();
+        let fill = Arc::get_mut(&mut block).expect("a new block has no other owner");
+        self.inner.read_at(start, fill)?;
         self.cache.put(key, Arc::clone(&block));
         Ok(block)
+    }
+
+    /// How many whole blocks from `index` on (at most `max`) are not cached.
+    fn uncached_run(&self, index: u64, max: usize) -> usize {
+        (0..max as u64)
+            .take_while(|i| {
+                let key = (self.id, index + i);
+                !self
+                    .cache
+                    .shard(&key)
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .contains(&key)
+            })
+            .count()
     }
 }
 
@@ -125,6 +147,16 @@ impl ReadAt for CachedSource {
             let pos = offset + done as u64;
             let index = pos / BLOCK_SIZE as u64;
             let within = (pos % BLOCK_SIZE as u64) as usize;
+            let whole = (buf.len() - done) / BLOCK_SIZE;
+            if within == 0 && whole >= BYPASS_BLOCKS {
+                let run = self.uncached_run(index, whole);
+                if run >= BYPASS_BLOCKS {
+                    let n = run * BLOCK_SIZE;
+                    self.inner.read_at(pos, &mut buf[done..done + n])?;
+                    done += n;
+                    continue;
+                }
+            }
             let block = self.block(index)?;
             let n = (block.len() - within).min(buf.len() - done);
             buf[done..done + n].copy_from_slice(&block[within..within + n]);
@@ -208,6 +240,41 @@ mod tests {
         }
         let kept: usize = cache.shards.iter().map(|s| s.lock().unwrap().len()).sum();
         assert!(kept <= SHARDS, "{kept} blocks kept");
+    }
+
+    #[test]
+    fn bulk_reads_pass_by_and_use_what_is_cached() {
+        let src = source(16 * BLOCK_SIZE + 100);
+        let cache = BlockCache::new(16 << 20);
+        let cached = cache.wrap(src.clone());
+        let kept = |c: &BlockCache| {
+            c.shards
+                .iter()
+                .map(|s| s.lock().unwrap().len())
+                .sum::<usize>()
+        };
+        // Block 5 is cached by a small read first.
+        let mut small = [0u8; 10];
+        cached
+            .read_at(5 * BLOCK_SIZE as u64 + 3, &mut small)
+            .unwrap();
+        assert_eq!(kept(&cache), 1);
+        // Unaligned head, then runs around the cached block 5, then a tail past the end
+        // of whole blocks: every byte right, the short pieces cached, the long run not.
+        let off = BLOCK_SIZE as u64 - 7;
+        let mut big = vec![0u8; 15 * BLOCK_SIZE + 50];
+        let reads = src.reads.load(Ordering::Relaxed);
+        cached.read_at(off, &mut big).unwrap();
+        assert_eq!(big, src.data[off as usize..off as usize + big.len()]);
+        // Block 0 (head), blocks 1-4 (a run of four: passed by, one read), block 5 (hit),
+        // blocks 6-15 (passed by, one read), block 16 (the tail, cached).
+        assert_eq!(src.reads.load(Ordering::Relaxed) - reads, 4);
+        assert_eq!(kept(&cache), 3);
+        // A short run of uncached blocks goes through the cache as before.
+        let mut mid = vec![0u8; 3 * BLOCK_SIZE];
+        cached.read_at(BLOCK_SIZE as u64, &mut mid).unwrap();
+        assert_eq!(mid, src.data[BLOCK_SIZE..4 * BLOCK_SIZE]);
+        assert_eq!(kept(&cache), 6);
     }
 
     #[test]
