@@ -53,6 +53,8 @@ pub struct VmFs {
     mounted_at: SystemTime,
     /// Inode → the freeze it was last opened in.
     opened_in: Mutex<HashMap<u64, u64>>,
+    /// Run once the kernel's INIT has been answered (settings INIT would overwrite).
+    pub after_init: Option<Box<dyn FnOnce() + Send + Sync>>,
 }
 
 type R<T> = Result<T, Errno>;
@@ -82,6 +84,7 @@ impl VmFs {
             next_fh: AtomicU64::new(1),
             mounted_at: SystemTime::now(),
             opened_in: Mutex::new(HashMap::new()),
+            after_init: None,
         }
     }
 

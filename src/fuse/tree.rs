@@ -203,69 +203,64 @@ impl VmFs {
         }
     }
 
-    pub(super) fn read_node(&self, node: &Node, h: &Handle, offset: u64, size: u32) -> R<Vec<u8>> {
-        let (vm, bytes) = match h {
-            Handle::Bytes { data: b, .. } => {
-                let start = (offset as usize).min(b.len());
-                let end = (start + size as usize).min(b.len());
-                return Ok(b[start..end].to_vec());
-            }
-            Handle::Node(u) => (&u.vm, None::<&[u8]>),
+    /// Fills `buf` from `offset`; returns how many bytes there were (short at the end).
+    pub(super) fn read_node(
+        &self,
+        node: &Node,
+        h: &Handle,
+        offset: u64,
+        buf: &mut [u8],
+    ) -> R<usize> {
+        let slice = |b: &[u8], buf: &mut [u8]| {
+            let start = (offset as usize).min(b.len());
+            let n = (b.len() - start).min(buf.len());
+            buf[..n].copy_from_slice(&b[start..start + n]);
+            n
+        };
+        let vm = match h {
+            Handle::Bytes { data, .. } => return Ok(slice(data, buf)),
+            Handle::Node(u) => &u.vm,
             Handle::Dir { .. } => return Err(Errno::EISDIR),
         };
-        let _ = bytes;
-        let slice = |b: &[u8]| {
-            let start = (offset as usize).min(b.len());
-            let end = (start + size as usize).min(b.len());
-            b[start..end].to_vec()
+        // Guest files and streams come in pieces (extents, runs) until the end.
+        let fill = |buf: &mut [u8], read: &dyn Fn(u64, &mut [u8]) -> R<usize>| {
+            let mut got = 0;
+            while got < buf.len() {
+                let n = read(offset + got as u64, &mut buf[got..])?;
+                if n == 0 {
+                    break;
+                }
+                got += n;
+            }
+            Ok(got)
         };
         match node {
-            Node::Vmx(_) => Ok(slice(&vm.vmx)),
+            Node::Vmx(_) => Ok(slice(&vm.vmx, buf)),
             Node::Descriptor(_, n) => Ok(slice(
                 &vm.disks.get(*n as usize).ok_or(Errno::ESTALE)?.descriptor,
+                buf,
             )),
             Node::Flat(_, n) => {
                 let d = vm.disks.get(*n as usize).ok_or(Errno::ESTALE)?;
-                let mut buf = vec![0u8; size as usize];
-                let got = view::read_clamped(d.data.as_ref(), offset, &mut buf).map_err(|e| {
+                view::read_clamped(d.data.as_ref(), offset, buf).map_err(|e| {
                     let what = format!("disk{n}: read at {offset}: {e}");
                     vm.note_error(what.clone());
                     eio(what)
-                })?;
-                buf.truncate(got);
-                Ok(buf)
+                })
             }
             Node::Guest(_, vol, id) => {
                 let fs = Self::guest_fs(vm, *vol)?;
-                let mut buf = vec![0u8; size as usize];
-                let mut got = 0;
-                while got < buf.len() {
-                    let n = fs
-                        .read(*id, offset + got as u64, &mut buf[got..])
-                        .map_err(|e| Self::guest_err(vm, *vol, "read", e))?;
-                    if n == 0 {
-                        break;
-                    }
-                    got += n;
-                }
-                buf.truncate(got);
-                Ok(buf)
+                fill(buf, &|at, b| {
+                    fs.read(*id, at, b)
+                        .map_err(|e| Self::guest_err(vm, *vol, "read", e))
+                })
             }
             Node::Stream(_, vol, id, name) => {
                 let fs = Self::guest_fs(vm, *vol)?;
-                let mut buf = vec![0u8; size as usize];
-                let mut got = 0;
-                while got < buf.len() {
-                    let n = fs
-                        .read_stream(*id, name, offset + got as u64, &mut buf[got..])
-                        .map_err(|e| Self::guest_err(vm, *vol, "read stream", e))?;
-                    if n == 0 {
-                        break;
-                    }
-                    got += n;
-                }
-                buf.truncate(got);
-                Ok(buf)
+                fill(buf, &|at, b| {
+                    fs.read_stream(*id, name, at, b)
+                        .map_err(|e| Self::guest_err(vm, *vol, "read stream", e))
+                })
             }
             _ => Err(Errno::EISDIR),
         }

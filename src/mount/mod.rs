@@ -149,7 +149,7 @@ fn start(
         mountpoint: mountpoint.to_path_buf(),
         opts: opts.clone(),
     });
-    let fs = VmFs::new(ctx.clone(), vms.clone());
+    let mut fs = VmFs::new(ctx.clone(), vms.clone());
     let mut config = Config::default();
     config.mount_options = vec![
         MountOption::FSName(source.replace(',', "_")),
@@ -173,6 +173,8 @@ fn start(
         let fsname = source.replace(',', "_");
         // allow_root also needs the kernel to let others in; fuser then admits root only.
         let others = opts.allow_other || opts.allow_root;
+        let at = mountpoint.to_path_buf();
+        fs.after_init = Some(Box::new(move || kernel::raise_readahead_soon(at, 4 << 10)));
         kernel::mount(&fsname, mountpoint, others, 1 << 20)
             .and_then(|fd| fuser::Session::from_fd(fs, fd, config.acl, config.clone()))
     } else {
