@@ -49,6 +49,8 @@ pub struct ObjectContent {
 
 pub struct Client {
     http: Http,
+    /// The data path's pool (datastore reads), trusting what `http` trusts.
+    pub data: Arc<super::http::Pool>,
     pub cfg: ConnectConfig,
     /// `host:port`: names the server in messages and in the journal.
     pub server: String,
@@ -75,7 +77,13 @@ impl Client {
             .tcp_nodelay(true)
             .user_agent(concat!("vmsnapfs/", env!("CARGO_PKG_VERSION")));
         let mut pin_seen = None;
+        let mut data_trust = None;
         if cfg.base.starts_with("https://") {
+            data_trust = Some(match (&cfg.thumbprint, cfg.insecure) {
+                (Some(t), _) => tls::Trust::Pinned(t.clone()),
+                (None, true) => tls::Trust::Any,
+                (None, false) => tls::Trust::System,
+            });
             if let Some(want) = &cfg.thumbprint {
                 let pinned = Arc::new(tls::Pinned::new(Some(want.clone())));
                 pin_seen = Some(pinned.seen.clone());
@@ -92,8 +100,13 @@ impl Client {
         let http = builder
             .build()
             .map_err(|e| VsError::Config(format!("HTTP client: {e}")))?;
+        let data_tls = data_trust
+            .map(tls::Trust::client_config)
+            .transpose()
+            .map_err(|e| VsError::Config(format!("TLS for datastore reads: {e}")))?;
         let mut client = Client {
             http,
+            data: Arc::new(super::http::Pool::new(data_tls)),
             cfg,
             server,
             version: String::new(),
@@ -243,6 +256,11 @@ impl Client {
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
+    }
+
+    /// The `Cookie` header value that carries the session, while there is one.
+    pub fn cookie_header(&self) -> Option<String> {
+        self.cookie().map(|c| format!("{SESSION_COOKIE}={c}"))
     }
 
     /// Adds the session cookie to a request.

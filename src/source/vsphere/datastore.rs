@@ -4,20 +4,19 @@
 //! No VDDK: every VMDK format is parsed by our own reader on top of these bytes.
 
 use std::collections::HashMap;
-use std::collections::VecDeque;
-use std::io::{self, Read};
+use std::io;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use reqwest::header::{CONTENT_LENGTH, CONTENT_RANGE, RANGE};
-use reqwest::StatusCode;
-use vmsnapfs_io::{check_bounds, FileSource, ReadAt};
+use vmsnapfs_io::{FileSource, ReadAt};
 use vmsnapfs_vmdk::Resolver;
 
 use super::client::Client;
 use super::errors::VsError;
+use super::host_route::HostRoute;
+use super::http::{Pool, Response};
+use super::readahead::HttpFile;
 
 /// `[datastore] folder/file.vmdk` split into its parts.
 pub fn parse_ds_path(s: &str) -> Option<(String, String)> {
@@ -53,7 +52,7 @@ fn read_deadline() -> Duration {
 
 /// One remote file, read by Range requests. Its size is fixed at open: a frozen chain
 /// file does not change while the snapshot exists.
-struct Remote {
+pub struct Remote {
     client: Arc<Client>,
     url: reqwest::Url,
     /// `[ds] path`, for messages.
@@ -64,213 +63,8 @@ struct Remote {
     route: Option<Arc<HostRoute>>,
 }
 
-/// Reading straight from the ESXi host that runs the VM, with a service ticket from
-/// vCenter per request (`-o direct_host`): a file that host holds locked is served
-/// only by it, and the data then does not pass through vCenter. Any failure falls back
-/// to the vCenter path for the rest of the mount.
-pub struct HostRoute {
-    /// The host's inventory name (address), as vCenter knows it.
-    pub host: String,
-    /// `https` (or `http`, as the vCenter URL says).
-    pub scheme: String,
-    pub insecure: bool,
-    broken: AtomicBool,
-    /// HTTP clients per pinned host thumbprint.
-    clients: Mutex<HashMap<String, reqwest::blocking::Client>>,
-}
-
-impl HostRoute {
-    pub fn new(host: String, scheme: String, insecure: bool) -> HostRoute {
-        HostRoute {
-            host,
-            scheme,
-            insecure,
-            broken: AtomicBool::new(false),
-            clients: Mutex::new(HashMap::new()),
-        }
-    }
-
-    fn usable(&self) -> bool {
-        !self.broken.load(Ordering::Relaxed)
-    }
-
-    fn fail(&self, why: &str) {
-        if !self.broken.swap(true, Ordering::Relaxed) {
-            tracing::warn!(
-                "reading from host {} directly failed ({why}); reading through vCenter",
-                self.host
-            );
-        }
-    }
-
-    fn http(
-        &self,
-        c: &Client,
-        thumbprint: Option<String>,
-    ) -> Result<reqwest::blocking::Client, String> {
-        if self.scheme != "https" {
-            return Ok(c.http().clone());
-        }
-        let key = thumbprint.clone().unwrap_or_default();
-        let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(h) = clients.get(&key) {
-            return Ok(h.clone());
-        }
-        let b = reqwest::blocking::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .pool_max_idle_per_host(32)
-            .tcp_nodelay(true);
-        let b = match thumbprint {
-            Some(t) => {
-                b.use_preconfigured_tls(Arc::new(super::tls::Pinned::new(Some(t))).client_config()?)
-            }
-            None if self.insecure => b.danger_accept_invalid_certs(true),
-            None => return Err("the ticket names no host certificate thumbprint".into()),
-        };
-        let h = b.build().map_err(|e| e.to_string())?;
-        clients.insert(key, h.clone());
-        Ok(h)
-    }
-}
-
-/// A remote file with sequential read-ahead: a read that continues the previous one
-/// fetches a whole window, and the next window is fetched in the background while the
-/// reader consumes this one, so the network and the reader overlap.
-pub struct HttpFile {
-    remote: Arc<Remote>,
-    /// Windows fetched or being fetched, oldest first.
-    windows: Mutex<VecDeque<Window>>,
-    /// Where the last read ended: a read starting there is sequential.
-    next: AtomicU64,
-    /// Sequential windows in a row, which sizes the next one.
-    streak: AtomicU32,
-}
-
-#[derive(Clone)]
-struct Window {
-    start: u64,
-    len: usize,
-    slot: Arc<Slot>,
-}
-
-/// A window's bytes, or why they could not be had, once its fetch ends.
-#[derive(Default)]
-struct Slot {
-    data: Mutex<Option<Result<Arc<Vec<u8>>, String>>>,
-    ready: Condvar,
-}
-
-impl Slot {
-    fn wait(&self) -> Result<Arc<Vec<u8>>, String> {
-        let mut g = self.data.lock().unwrap_or_else(|p| p.into_inner());
-        loop {
-            if let Some(r) = &*g {
-                return r.clone();
-            }
-            g = self.ready.wait(g).unwrap_or_else(|p| p.into_inner());
-        }
-    }
-
-    fn set(&self, r: Result<Arc<Vec<u8>>, String>) {
-        *self.data.lock().unwrap_or_else(|p| p.into_inner()) = Some(r);
-        self.ready.notify_all();
-    }
-}
-
-/// Sequential reads (a backup copying an image or a big file) fetch this much per
-/// request: per-request latency then costs little next to the transfer itself.
-const WINDOW: usize = 8 << 20;
-const WINDOWS: usize = 4;
-const AHEAD: usize = 2;
-
-impl HttpFile {
-    pub fn open(
-        client: Arc<Client>,
-        dc: &str,
-        ds: &str,
-        path: &str,
-        route: Option<Arc<HostRoute>>,
-    ) -> io::Result<HttpFile> {
-        Ok(HttpFile {
-            remote: Arc::new(Remote::open(client, dc, ds, path, route)?),
-            windows: Mutex::new(VecDeque::new()),
-            next: AtomicU64::new(u64::MAX),
-            streak: AtomicU32::new(0),
-        })
-    }
-
-    fn windows(&self) -> std::sync::MutexGuard<'_, VecDeque<Window>> {
-        self.windows.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// The window size now: it grows from 1 MiB to WINDOW while reads stay sequential,
-    /// so a short sequential run (two adjacent grains) does not fetch 8 MiB.
-    fn window_len(&self) -> usize {
-        (WINDOW >> 3) << self.streak.load(Ordering::Relaxed).min(3)
-    }
-
-    /// Registers a window being fetched at `start`, dropping the oldest beyond the
-    /// limit; None if one starts there already.
-    fn register(&self, start: u64) -> Option<Window> {
-        let size = self.remote.size;
-        if start >= size {
-            return None;
-        }
-        let mut w = self.windows();
-        if w.iter().any(|x| x.start == start) {
-            return None;
-        }
-        let win = Window {
-            start,
-            len: (size - start).min(self.window_len() as u64) as usize,
-            slot: Arc::default(),
-        };
-        if w.len() >= WINDOWS {
-            w.pop_front();
-        }
-        w.push_back(win.clone());
-        Some(win)
-    }
-
-    fn forget(&self, start: u64) {
-        self.windows().retain(|x| x.start != start);
-    }
-
-    /// Fetches the window at `pos` in the background unless one starts there already;
-    /// returns where that window ends.
-    fn prefetch(&self, pos: u64) -> Option<u64> {
-        let Some(win) = self.register(pos) else {
-            return self
-                .windows()
-                .iter()
-                .find(|x| x.start == pos)
-                .map(|x| x.start + x.len as u64);
-        };
-        let _ = self
-            .streak
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |s| {
-                Some((s + 1).min(3))
-            });
-        let end = win.start + win.len as u64;
-        let remote = self.remote.clone();
-        let spawned = std::thread::Builder::new()
-            .name("vsphere-readahead".into())
-            .spawn(move || {
-                let mut data = vec![0u8; win.len];
-                let r = remote.retrying(|r, t| r.fetch(win.start, &mut data, t));
-                win.slot
-                    .set(r.map(|()| Arc::new(data)).map_err(|e| e.to_string()));
-            });
-        if spawned.is_err() {
-            self.forget(pos);
-            return None;
-        }
-        Some(end)
-    }
-}
-
 impl Remote {
-    fn open(
+    pub fn open(
         client: Arc<Client>,
         dc: &str,
         ds: &str,
@@ -299,184 +93,142 @@ impl Remote {
         Ok(f)
     }
 
-    fn status_error(&self, status: StatusCode) -> Attempt {
-        let code = status.as_u16();
-        match status {
-            StatusCode::NOT_FOUND => Attempt::Fatal(io::Error::new(
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// `[ds] path`, for messages.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn status_error(&self, code: u16) -> Attempt {
+        match code {
+            404 => Attempt::Fatal(io::Error::new(
                 io::ErrorKind::NotFound,
                 format!("{}: not found on the datastore", self.name),
             )),
-            StatusCode::UNAUTHORIZED => Attempt::Relogin,
+            401 => Attempt::Relogin,
             // ESXi answers a read of a file another host holds locked this way.
-            StatusCode::FORBIDDEN | StatusCode::CONFLICT | StatusCode::LOCKED => {
-                Attempt::Fatal(io::Error::other(
-                    VsError::FileLocked {
-                        file: self.name.clone(),
-                        status: code,
-                    }
-                    .to_string(),
-                ))
-            }
-            s if s.is_server_error() => Attempt::Retry(format!("HTTP {code}")),
+            403 | 409 | 423 => Attempt::Fatal(io::Error::other(
+                VsError::FileLocked {
+                    file: self.name.clone(),
+                    status: code,
+                }
+                .to_string(),
+            )),
+            500..=599 => Attempt::Retry(format!("HTTP {code}")),
             _ => Attempt::Fatal(io::Error::other(format!("{}: HTTP {code}", self.name))),
         }
     }
 
-    /// A request for this file: to the VM's host with a fresh service ticket when that
-    /// route works, else through vCenter with the session cookie. Returns whether it
-    /// goes to the host.
-    fn request(&self, method: reqwest::Method) -> (reqwest::blocking::RequestBuilder, bool) {
+    /// Where a request for this file goes: to the VM's host with a fresh service ticket
+    /// when that route works, else through vCenter with the session cookie.
+    fn target(&self, method: &str) -> Target {
         if let Some(route) = self.route.as_ref().filter(|r| r.usable()) {
-            match self.direct(route, method.clone()) {
-                Ok(r) => return (r, true),
+            match route.target(&self.client, method, &self.ds, &self.path) {
+                Ok((pool, url, cookie)) => {
+                    return Target {
+                        pool,
+                        url,
+                        cookie: Some(cookie),
+                        direct: true,
+                    }
+                }
                 Err(why) => route.fail(&why),
             }
         }
-        (
-            self.client
-                .with_session(self.client.http().request(method, self.url.clone())),
-            false,
-        )
-    }
-
-    fn direct(
-        &self,
-        route: &HostRoute,
-        method: reqwest::Method,
-    ) -> Result<reqwest::blocking::RequestBuilder, String> {
-        let mut url = reqwest::Url::parse(&format!("{}://{}/", route.scheme, route.host))
-            .map_err(|e| e.to_string())?;
-        url.path_segments_mut()
-            .map_err(|_| "host URL cannot take a path".to_owned())?
-            .clear()
-            .push("folder")
-            .extend(self.path.split('/'));
-        // An ESXi host has one datacenter, so no dcPath.
-        url.query_pairs_mut().append_pair("dsName", &self.ds);
-        let kind = if method == reqwest::Method::HEAD {
-            "httpHead"
-        } else {
-            "httpGet"
-        };
-        let spec = format!(
-            "<spec xsi:type=\"SessionManagerHttpServiceRequestSpec\"><method>{kind}</method>\
-             <url>{}</url></spec>",
-            super::soap::escape(url.as_str())
-        );
-        let r = self
-            .client
-            .call(
-                "AcquireGenericServiceTicket",
-                &self.client.sc.session_manager,
-                &spec,
-            )
-            .map_err(|e| e.to_string())?;
-        let ticket = r.child("returnval").ok_or("no ticket returned")?;
-        let id = ticket.text_of("id").ok_or("ticket without id")?;
-        if let Some(h) = ticket
-            .text_of("hostName")
-            .filter(|h| !h.is_empty() && *h != "localhost.localdomain")
-        {
-            // The host's own idea of its name; keep the port only if it gives one.
-            let (name, port) = match h.rsplit_once(':') {
-                Some((n, p)) if p.parse::<u16>().is_ok() => (n, Some(p.parse::<u16>().unwrap())),
-                _ => (h, None),
-            };
-            url.set_host(Some(name)).map_err(|e| e.to_string())?;
-            if port.is_some() {
-                let _ = url.set_port(port);
-            }
+        Target {
+            pool: self.client.data.clone(),
+            url: self.url.clone(),
+            cookie: self.client.cookie_header(),
+            direct: false,
         }
-        let pin = ticket
-            .text_of("sslThumbprint")
-            .and_then(super::tls::normalize_any);
-        let http = route.http(&self.client, pin)?;
-        Ok(http
-            .request(method, url)
-            .header(reqwest::header::COOKIE, format!("vmware_cgi_ticket={id}")))
     }
 
-    /// Sends a request. A failure on the direct-to-host route, by network or by status,
-    /// marks that route failed (later requests go through vCenter) and is retried.
-    fn send<T>(
+    /// Sends a request; an HTTP error status comes back as a response, for the caller
+    /// to judge. A failure on the direct-to-host route, by network or by status, marks
+    /// that route failed (later requests go through vCenter) and is retried.
+    fn send<'t, T>(
         &self,
-        req: reqwest::blocking::RequestBuilder,
-        direct: bool,
-    ) -> Result<reqwest::blocking::Response, Attempt<T>> {
+        t: &'t Target,
+        method: &str,
+        range: Option<&str>,
+        budget: Duration,
+    ) -> Result<Response<'t>, Attempt<T>> {
         let fail_route = |why: &str| {
-            if let Some(r) = self.route.as_ref().filter(|_| direct) {
+            if let Some(r) = self.route.as_ref().filter(|_| t.direct) {
                 r.fail(why);
             }
         };
-        let resp = req.send().map_err(|e| {
-            fail_route(&e.to_string());
-            Attempt::Retry(self.client.net_error(e).to_string())
-        })?;
-        if direct && !resp.status().is_success() {
-            fail_route(&format!("HTTP {}", resp.status()));
-            return Err(Attempt::Retry(format!(
-                "host answered HTTP {}",
-                resp.status()
-            )));
+        let mut headers = Vec::new();
+        if let Some(r) = range {
+            headers.push(("Range", r));
         }
-        Ok(resp)
+        if let Some(c) = &t.cookie {
+            headers.push(("Cookie", c.as_str()));
+        }
+        match t
+            .pool
+            .send(method, &t.url, &headers, Instant::now() + budget)
+        {
+            Ok(r) if t.direct && !(200..300).contains(&r.status) => {
+                fail_route(&format!("HTTP {}", r.status));
+                Err(Attempt::Retry(format!("host answered HTTP {}", r.status)))
+            }
+            Ok(r) => Ok(r),
+            Err(e) => {
+                fail_route(&e.to_string());
+                Err(Attempt::Retry(format!("{}: {e}", self.client.server)))
+            }
+        }
     }
 
     fn fetch_size(&self, budget: Duration) -> Attempt<u64> {
-        let (req, direct) = self.request(reqwest::Method::HEAD);
-        let resp = match self.send(req.timeout(budget), direct) {
+        let t = self.target("HEAD");
+        let resp = match self.send(&t, "HEAD", None, budget) {
             Ok(r) => r,
             Err(retry) => return retry,
         };
-        if !resp.status().is_success() {
-            return self.status_error(resp.status()).map_never();
+        if !(200..300).contains(&resp.status) {
+            return self.status_error(resp.status).map_never();
         }
-        let len = resp
-            .headers()
-            .get(CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse().ok());
-        if let Some(len) = len {
+        if let Some(len) = resp.content_length() {
             return Attempt::Done(len);
         }
         // No length on HEAD: ask for one byte and read the total from Content-Range.
-        let req = self
-            .request(reqwest::Method::GET)
-            .0
-            .header(RANGE, "bytes=0-0")
-            .timeout(budget);
-        match req.send() {
-            Ok(r) if r.status() == StatusCode::PARTIAL_CONTENT => r
-                .headers()
-                .get(CONTENT_RANGE)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.rsplit('/').next())
-                .and_then(|v| v.parse().ok())
-                .map(Attempt::Done)
-                .unwrap_or_else(|| {
-                    Attempt::Fatal(io::Error::other(format!("{}: size unknown", self.name)))
-                }),
-            Ok(r) => self.status_error(r.status()).map_never(),
-            Err(e) => Attempt::Retry(self.client.net_error(e).to_string()),
-        }
-    }
-
-    fn fetch(&self, offset: u64, buf: &mut [u8], budget: Duration) -> Attempt {
-        let end = offset + buf.len() as u64 - 1;
-        let (req, direct) = self.request(reqwest::Method::GET);
-        let req = req
-            .header(RANGE, format!("bytes={offset}-{end}"))
-            .timeout(budget);
-        let mut resp = match self.send(req, direct) {
+        let t = self.target("GET");
+        let resp = match self.send(&t, "GET", Some("bytes=0-0"), budget) {
             Ok(r) => r,
             Err(retry) => return retry,
         };
-        match resp.status() {
-            StatusCode::PARTIAL_CONTENT => {
+        if resp.status != 206 {
+            return self.status_error(resp.status).map_never();
+        }
+        resp.header("Content-Range")
+            .and_then(|v| v.rsplit('/').next())
+            .and_then(|v| v.parse().ok())
+            .map(Attempt::Done)
+            .unwrap_or_else(|| {
+                Attempt::Fatal(io::Error::other(format!("{}: size unknown", self.name)))
+            })
+    }
+
+    /// `buf.len()` bytes at `offset` in one Range request, read by this thread straight
+    /// into `buf`.
+    pub(super) fn fetch(&self, offset: u64, buf: &mut [u8], budget: Duration) -> Attempt {
+        let len = buf.len();
+        let end = offset + len as u64 - 1;
+        let t = self.target("GET");
+        let range = format!("bytes={offset}-{end}");
+        let resp = match self.send(&t, "GET", Some(&range), budget) {
+            Ok(r) => r,
+            Err(retry) => return retry,
+        };
+        match resp.status {
+            206 => {
                 let start = resp
-                    .headers()
-                    .get(CONTENT_RANGE)
-                    .and_then(|v| v.to_str().ok())
+                    .header("Content-Range")
                     .and_then(|v| v.strip_prefix("bytes "))
                     .and_then(|v| v.split('-').next())
                     .and_then(|v| v.parse::<u64>().ok());
@@ -486,18 +238,27 @@ impl Remote {
                         self.name
                     )));
                 }
+                let sent = resp.content_length();
+                if sent.is_some_and(|n| n != len as u64) {
+                    return Attempt::Fatal(io::Error::other(format!(
+                        "{}: server sent {} bytes for a {len}-byte range",
+                        self.name,
+                        sent.unwrap_or(0)
+                    )));
+                }
             }
-            // Whole file despite the Range header: fine if we asked from the start.
-            StatusCode::OK if offset == 0 => {}
-            s if s.is_success() => {
+            // Whole file despite the Range header: fine if we asked from the start; only
+            // the part asked for is read.
+            200 if offset == 0 => {}
+            s if (200..300).contains(&s) => {
                 return Attempt::Fatal(io::Error::other(format!(
                     "{}: server ignores Range requests (HTTP {s})",
                     self.name
                 )))
             }
-            s => return self.status_error(s),
+            s => return self.status_error(s).map_never(),
         }
-        match resp.read_exact(buf) {
+        match resp.read_exact_body(buf) {
             Ok(()) => Attempt::Done(()),
             Err(e) => Attempt::Retry(format!("reading body: {e}")),
         }
@@ -506,7 +267,10 @@ impl Remote {
     /// Runs `op` until it succeeds, fails for good, or the read deadline passes. `op`
     /// gets the time left, which bounds each request: a server that accepts and then
     /// never answers cannot stretch the deadline.
-    fn retrying<T>(&self, mut op: impl FnMut(&Self, Duration) -> Attempt<T>) -> io::Result<T> {
+    pub(super) fn retrying<T>(
+        &self,
+        mut op: impl FnMut(&Self, Duration) -> Attempt<T>,
+    ) -> io::Result<T> {
         let deadline = Instant::now() + read_deadline();
         let mut delay = Duration::from_millis(100);
         loop {
@@ -539,7 +303,15 @@ impl Remote {
     }
 }
 
-enum Attempt<T = ()> {
+/// Where one request goes, and with which credentials.
+struct Target {
+    pool: Arc<Pool>,
+    url: reqwest::Url,
+    cookie: Option<String>,
+    direct: bool,
+}
+
+pub(super) enum Attempt<T = ()> {
     Done(T),
     Retry(String),
     Relogin,
@@ -554,71 +326,6 @@ impl Attempt<()> {
             Attempt::Relogin => Attempt::Relogin,
             Attempt::Fatal(e) => Attempt::Fatal(e),
         }
-    }
-}
-
-impl ReadAt for HttpFile {
-    fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
-        let size = self.remote.size;
-        check_bounds(offset, buf.len(), size)?;
-        if buf.is_empty() {
-            return Ok(());
-        }
-        let end = offset + buf.len() as u64;
-        let covering = self
-            .windows()
-            .iter()
-            .find(|w| offset >= w.start && end <= w.start + w.len as u64)
-            .cloned();
-        let win = match covering {
-            Some(w) => w,
-            None => {
-                let sequential = self.next.load(Ordering::Relaxed) == offset;
-                if !sequential {
-                    self.streak.store(0, Ordering::Relaxed);
-                }
-                let win = if sequential && buf.len() < self.window_len() {
-                    self.register(offset)
-                } else {
-                    None
-                };
-                // Random access, a read as big as a window, or a window at this offset
-                // registered meanwhile by another reader that does not cover this read.
-                let Some(w) = win else {
-                    self.next.store(end, Ordering::Relaxed);
-                    return self.remote.retrying(|r, t| r.fetch(offset, buf, t));
-                };
-                let mut data = vec![0u8; w.len];
-                let r = self.remote.retrying(|r, t| r.fetch(w.start, &mut data, t));
-                w.slot
-                    .set(r.map(|()| Arc::new(data)).map_err(|e| e.to_string()));
-                w
-            }
-        };
-        match win.slot.wait() {
-            Ok(data) => {
-                let at = (offset - win.start) as usize;
-                buf.copy_from_slice(&data[at..at + buf.len()]);
-                self.next.store(end, Ordering::Relaxed);
-                // Windows ahead: two transfers in flight hide one's latency.
-                let mut pos = win.start + win.len as u64;
-                for _ in 0..AHEAD {
-                    match self.prefetch(pos) {
-                        Some(next) => pos = next,
-                        None => break,
-                    }
-                }
-                Ok(())
-            }
-            Err(e) => {
-                self.forget(win.start);
-                Err(io::Error::other(e))
-            }
-        }
-    }
-
-    fn size(&self) -> u64 {
-        self.remote.size
     }
 }
 
@@ -674,13 +381,13 @@ impl Resolver for DsResolver {
                 format!("{name}: datastore {ds} is not in any datacenter the server lists"),
             )
         })?;
-        Ok(Arc::new(HttpFile::open(
+        Ok(Arc::new(HttpFile::new(Remote::open(
             self.client.clone(),
             dc,
             &ds,
             &path,
             self.route.clone(),
-        )?))
+        )?)))
     }
 }
 

@@ -19,8 +19,11 @@ pub mod client;
 pub mod credentials;
 pub mod datastore;
 pub mod errors;
+pub mod host_route;
+pub mod http;
 pub mod inventory;
 pub mod journal;
+pub mod readahead;
 pub mod snapshot;
 pub mod soap;
 pub mod task;
@@ -352,7 +355,7 @@ impl VsphereSource {
                     "http"
                 };
                 (!name.is_empty()).then(|| {
-                    Arc::new(datastore::HostRoute::new(
+                    Arc::new(host_route::HostRoute::new(
                         name,
                         scheme.into(),
                         c.cfg.insecure,

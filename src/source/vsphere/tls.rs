@@ -159,6 +159,45 @@ impl ServerCertVerifier for Pinned {
     }
 }
 
+/// Whom the data path trusts: the same choice as the SOAP session's.
+pub enum Trust {
+    /// The system's roots.
+    System,
+    /// Exactly the certificate with this thumbprint.
+    Pinned(String),
+    /// Anyone (`-o insecure`, already logged).
+    Any,
+}
+
+impl Trust {
+    pub fn client_config(self) -> Result<Arc<rustls::ClientConfig>, String> {
+        let want = match self {
+            Trust::Pinned(t) => Some(t),
+            Trust::Any => None,
+            Trust::System => {
+                let found = rustls_native_certs::load_native_certs();
+                let mut roots = rustls::RootCertStore::empty();
+                let (added, _) = roots.add_parsable_certificates(found.certs);
+                if added == 0 {
+                    return Err(format!(
+                        "no usable system root certificates ({} errors loading them)",
+                        found.errors.len()
+                    ));
+                }
+                let provider = Arc::new(rustls::crypto::ring::default_provider());
+                let mut cfg = rustls::ClientConfig::builder_with_provider(provider)
+                    .with_safe_default_protocol_versions()
+                    .map_err(|e| e.to_string())?
+                    .with_root_certificates(roots)
+                    .with_no_client_auth();
+                cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+                return Ok(Arc::new(cfg));
+            }
+        };
+        Arc::new(Pinned::new(want)).client_config().map(Arc::new)
+    }
+}
+
 /// Connects once to learn the thumbprint of the certificate `host:port` presents.
 pub fn probe_thumbprint(host: &str, port: u16) -> Option<String> {
     let pinned = Arc::new(Pinned::new(None));

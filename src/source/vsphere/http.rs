@@ -1,0 +1,494 @@
+//! HTTP/1.1 for the data path: HEAD and Range GETs of datastore files on pooled
+//! keep-alive connections, each body read by the calling thread straight into the
+//! buffer it fills. The SOAP client (reqwest) drives every connection from one runtime
+//! thread and hands bodies over piece by piece, and the small blocking clients read
+//! through an 8 KiB buffer: both cost more CPU per byte than the network does here, and
+//! a backup streams whole disks. Only what datastore reads need: no redirects, no
+//! compression, no request bodies.
+
+use std::collections::HashMap;
+use std::io::{self, Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rustls::pki_types::ServerName;
+
+/// A response head larger than this is not a datastore's.
+const MAX_HEAD: usize = 64 << 10;
+const IDLE_PER_HOST: usize = 32;
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
+}
+
+impl Stream {
+    fn tcp(&self) -> &TcpStream {
+        match self {
+            Stream::Plain(s) => s,
+            Stream::Tls(s) => &s.sock,
+        }
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.read(buf),
+            Stream::Tls(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.write(buf),
+            Stream::Tls(s) => s.write(buf),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Stream::Plain(s) => s.flush(),
+            Stream::Tls(s) => s.flush(),
+        }
+    }
+}
+
+struct Conn {
+    stream: Stream,
+    /// Bytes read past the response head: the start of the body.
+    extra: Vec<u8>,
+}
+
+/// Keep-alive connections per `scheme://host:port`, trusting one TLS configuration.
+pub struct Pool {
+    tls: Option<Arc<rustls::ClientConfig>>,
+    idle: Mutex<HashMap<String, Vec<Conn>>>,
+}
+
+fn timed_out(what: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::TimedOut, format!("{what}: timed out"))
+}
+
+fn left(deadline: Instant, what: &str) -> io::Result<Duration> {
+    let d = deadline.saturating_duration_since(Instant::now());
+    if d.is_zero() {
+        return Err(timed_out(what));
+    }
+    Ok(d)
+}
+
+impl Pool {
+    /// `tls` is required for `https` URLs.
+    pub fn new(tls: Option<Arc<rustls::ClientConfig>>) -> Pool {
+        Pool {
+            tls,
+            idle: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn key(url: &reqwest::Url) -> String {
+        format!(
+            "{}://{}:{}",
+            url.scheme(),
+            url.host_str().unwrap_or(""),
+            url.port_or_known_default().unwrap_or(0)
+        )
+    }
+
+    fn idle_conn(&self, key: &str) -> Option<Conn> {
+        self.idle
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_mut(key)?
+            .pop()
+    }
+
+    fn put_back(&self, key: &str, conn: Conn) {
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        let list = idle.entry(key.to_owned()).or_default();
+        if list.len() < IDLE_PER_HOST {
+            list.push(conn);
+        }
+    }
+
+    fn connect(&self, url: &reqwest::Url, deadline: Instant) -> io::Result<Conn> {
+        let host = url
+            .host_str()
+            .ok_or_else(|| io::Error::other(format!("{url}: no host")))?;
+        let port = url
+            .port_or_known_default()
+            .ok_or_else(|| io::Error::other(format!("{url}: no port")))?;
+        let bare = host.trim_matches(['[', ']']);
+        let mut last = io::Error::other(format!("{host}: no address"));
+        let mut sock = None;
+        for addr in (bare, port).to_socket_addrs()? {
+            let t = left(deadline, host)?.min(CONNECT_TIMEOUT);
+            match TcpStream::connect_timeout(&addr, t) {
+                Ok(s) => {
+                    sock = Some(s);
+                    break;
+                }
+                Err(e) => last = e,
+            }
+        }
+        let sock = sock.ok_or(last)?;
+        sock.set_nodelay(true)?;
+        let stream = match url.scheme() {
+            "http" => Stream::Plain(sock),
+            "https" => {
+                let cfg = self
+                    .tls
+                    .clone()
+                    .ok_or_else(|| io::Error::other("https without a TLS configuration"))?;
+                let name = ServerName::try_from(bare.to_owned())
+                    .map_err(|e| io::Error::other(format!("{host}: {e}")))?;
+                let conn = rustls::ClientConnection::new(cfg, name).map_err(io::Error::other)?;
+                Stream::Tls(Box::new(rustls::StreamOwned::new(conn, sock)))
+            }
+            s => return Err(io::Error::other(format!("{url}: scheme {s} is not HTTP"))),
+        };
+        Ok(Conn {
+            stream,
+            extra: Vec::new(),
+        })
+    }
+
+    /// Sends a request without a body and reads the response head. A pooled connection
+    /// the server has meanwhile closed is replaced by a new one, once.
+    pub fn send(
+        &self,
+        method: &str,
+        url: &reqwest::Url,
+        headers: &[(&str, &str)],
+        deadline: Instant,
+    ) -> io::Result<Response<'_>> {
+        let key = Self::key(url);
+        let mut target = url.path().to_owned();
+        if let Some(q) = url.query() {
+            target.push('?');
+            target.push_str(q);
+        }
+        let host = match url.port() {
+            Some(p) => format!("{}:{p}", url.host_str().unwrap_or("")),
+            None => url.host_str().unwrap_or("").to_owned(),
+        };
+        let mut head = format!(
+            "{method} {target} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: vmsnapfs/{}\r\n",
+            env!("CARGO_PKG_VERSION")
+        );
+        for (k, v) in headers {
+            if v.contains(['\r', '\n']) {
+                return Err(io::Error::other(format!("header {k} holds a line break")));
+            }
+            head.push_str(&format!("{k}: {v}\r\n"));
+        }
+        head.push_str("\r\n");
+        loop {
+            let (mut conn, reused) = match self.idle_conn(&key) {
+                Some(c) => (c, true),
+                None => (self.connect(url, deadline)?, false),
+            };
+            let t = left(deadline, &host)?;
+            conn.stream.tcp().set_read_timeout(Some(t))?;
+            conn.stream.tcp().set_write_timeout(Some(t))?;
+            let sent = conn
+                .stream
+                .write_all(head.as_bytes())
+                .and_then(|()| conn.stream.flush());
+            let parsed = sent.and_then(|()| read_head(&mut conn, deadline, &host));
+            match parsed {
+                Ok(h) => {
+                    let mut resp = Response {
+                        pool: self,
+                        key,
+                        conn: Some(conn),
+                        status: h.status,
+                        headers: h.headers,
+                        body: Body::None,
+                        deadline,
+                        host,
+                    };
+                    resp.body = resp.framing(method, h.keep_alive)?;
+                    if matches!(resp.body, Body::Length { left: 0, .. }) {
+                        resp.finish();
+                    }
+                    return Ok(resp);
+                }
+                // Closed while idle in the pool: nothing was answered, so asking again
+                // on a fresh connection is safe for these read-only requests.
+                Err(e) if reused && e.kind() != io::ErrorKind::TimedOut => {
+                    tracing::debug!("{host}: pooled connection gone ({e}); reconnecting");
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+struct Head {
+    status: u16,
+    headers: Vec<(String, String)>,
+    keep_alive: bool,
+}
+
+fn read_head(conn: &mut Conn, deadline: Instant, host: &str) -> io::Result<Head> {
+    let mut buf = Vec::with_capacity(4096);
+    let end = loop {
+        if let Some(at) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at;
+        }
+        if buf.len() > MAX_HEAD {
+            return Err(io::Error::other(format!(
+                "{host}: response head over {MAX_HEAD} bytes"
+            )));
+        }
+        let mut chunk = [0u8; 4096];
+        let n = conn.stream.read(&mut chunk).map_err(|e| match e.kind() {
+            io::ErrorKind::WouldBlock => timed_out(host),
+            _ => e,
+        })?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!("{host}: connection closed before an answer"),
+            ));
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        left(deadline, host)?;
+    };
+    conn.extra = buf.split_off(end + 4);
+    let text = String::from_utf8_lossy(&buf[..end]);
+    let mut lines = text.split("\r\n");
+    let status_line = lines.next().unwrap_or("");
+    let mut parts = status_line.splitn(3, ' ');
+    let version = parts.next().unwrap_or("");
+    let status = parts
+        .next()
+        .and_then(|s| s.parse::<u16>().ok())
+        .filter(|_| version.starts_with("HTTP/1."))
+        .ok_or_else(|| io::Error::other(format!("{host}: not an HTTP answer: {status_line:?}")))?;
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let connection = headers
+        .iter()
+        .find(|(k, _)| k == "connection")
+        .map(|(_, v)| v.to_ascii_lowercase());
+    let keep_alive = match connection.as_deref() {
+        Some(c) if c.contains("close") => false,
+        Some(c) if c.contains("keep-alive") => true,
+        _ => version == "HTTP/1.1",
+    };
+    Ok(Head {
+        status,
+        headers,
+        keep_alive,
+    })
+}
+
+enum Body {
+    None,
+    /// `left` bytes to come; the connection is reusable after them if `reuse`.
+    Length {
+        left: u64,
+        reuse: bool,
+    },
+    /// Chunked transfer coding.
+    Chunked {
+        reuse: bool,
+    },
+    /// Until the server closes the connection.
+    Close,
+}
+
+pub struct Response<'p> {
+    pool: &'p Pool,
+    key: String,
+    conn: Option<Conn>,
+    pub status: u16,
+    headers: Vec<(String, String)>,
+    body: Body,
+    deadline: Instant,
+    host: String,
+}
+
+impl Response<'_> {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn content_length(&self) -> Option<u64> {
+        self.header("content-length").and_then(|v| v.parse().ok())
+    }
+
+    fn framing(&self, method: &str, keep_alive: bool) -> io::Result<Body> {
+        if method == "HEAD" || matches!(self.status, 100..=199 | 204 | 304) {
+            return Ok(Body::Length {
+                left: 0,
+                reuse: keep_alive,
+            });
+        }
+        let chunked = self
+            .header("transfer-encoding")
+            .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
+        if chunked {
+            return Ok(Body::Chunked { reuse: keep_alive });
+        }
+        match self.header("content-length") {
+            Some(v) => {
+                let n = v.parse::<u64>().map_err(|_| {
+                    io::Error::other(format!("{}: bad Content-Length {v:?}", self.host))
+                })?;
+                Ok(Body::Length {
+                    left: n,
+                    reuse: keep_alive,
+                })
+            }
+            None => Ok(Body::Close),
+        }
+    }
+
+    /// Hands the connection back to the pool if the body is fully read and the server
+    /// keeps it open.
+    fn finish(&mut self) {
+        let reusable = match self.body {
+            Body::Length { left: 0, reuse } => reuse,
+            _ => false,
+        };
+        if let Some(conn) = self.conn.take() {
+            if reusable && conn.extra.is_empty() {
+                self.pool.put_back(&self.key, conn);
+            }
+        }
+    }
+
+    /// Reads into `buf` from what followed the head, then from the socket.
+    fn raw_read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let host = self.host.clone();
+        let conn = self
+            .conn
+            .as_mut()
+            .ok_or_else(|| io::Error::other("body already read"))?;
+        if !conn.extra.is_empty() {
+            let n = conn.extra.len().min(buf.len());
+            buf[..n].copy_from_slice(&conn.extra[..n]);
+            conn.extra.drain(..n);
+            return Ok(n);
+        }
+        left(self.deadline, &host)?;
+        conn.stream.read(buf).map_err(|e| match e.kind() {
+            io::ErrorKind::WouldBlock => timed_out(&host),
+            _ => e,
+        })
+    }
+
+    fn raw_exact(&mut self, mut buf: &mut [u8]) -> io::Result<()> {
+        while !buf.is_empty() {
+            let n = self.raw_read(buf)?;
+            if n == 0 {
+                return Err(self.short());
+            }
+            buf = &mut buf[n..];
+        }
+        Ok(())
+    }
+
+    fn short(&self) -> io::Error {
+        io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            format!("{}: connection closed inside the body", self.host),
+        )
+    }
+
+    /// A chunk-size line, after the CRLF that ends the previous chunk's data.
+    fn chunk_size(&mut self, after_data: bool) -> io::Result<u64> {
+        let mut line = Vec::new();
+        loop {
+            let mut b = [0u8; 1];
+            if self.raw_read(&mut b)? == 0 {
+                return Err(self.short());
+            }
+            line.push(b[0]);
+            if line.ends_with(b"\r\n") {
+                if after_data && line.len() == 2 {
+                    line.clear();
+                    continue;
+                }
+                break;
+            }
+            if line.len() > 1024 {
+                return Err(io::Error::other(format!("{}: bad chunk header", self.host)));
+            }
+        }
+        let text = String::from_utf8_lossy(&line);
+        let hex = text.trim().split(';').next().unwrap_or("");
+        u64::from_str_radix(hex, 16)
+            .map_err(|_| io::Error::other(format!("{}: bad chunk size {hex:?}", self.host)))
+    }
+
+    /// Reads exactly `buf.len()` bytes of body; the connection goes back to the pool
+    /// when they are the whole body. A body longer than asked for is left unread and its
+    /// connection closed.
+    pub fn read_exact_body(mut self, buf: &mut [u8]) -> io::Result<()> {
+        match self.body {
+            Body::None => return Err(io::Error::other("no body")),
+            Body::Length { left, reuse } => {
+                if (buf.len() as u64) > left {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        format!("{}: body of {left} bytes, {} wanted", self.host, buf.len()),
+                    ));
+                }
+                self.raw_exact(buf)?;
+                self.body = Body::Length {
+                    left: left - buf.len() as u64,
+                    reuse,
+                };
+            }
+            Body::Close => self.raw_exact(buf)?,
+            Body::Chunked { .. } => {
+                let mut at = 0;
+                let mut first = true;
+                while at < buf.len() {
+                    let size = self.chunk_size(!first)?;
+                    first = false;
+                    if size == 0 {
+                        return Err(self.short());
+                    }
+                    let n = (size.min((buf.len() - at) as u64)) as usize;
+                    self.raw_exact(&mut buf[at..at + n])?;
+                    at += n;
+                    if (n as u64) < size {
+                        // More body than asked for: not reusable.
+                        self.body = Body::Close;
+                        return Ok(());
+                    }
+                }
+                // The last chunk (size 0) and the empty trailer end the body.
+                if self.chunk_size(true)? == 0 {
+                    let mut end = [0u8; 2];
+                    self.raw_exact(&mut end)?;
+                    if &end == b"\r\n" {
+                        self.body = Body::Length {
+                            left: 0,
+                            reuse: matches!(self.body, Body::Chunked { reuse: true, .. }),
+                        };
+                    }
+                }
+            }
+        }
+        self.finish();
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;
