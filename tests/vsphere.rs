@@ -110,6 +110,19 @@ impl Vcsim {
         serde_json::from_value(self.ctl("GET", &format!("/snapshots?vm={vm}"))).unwrap()
     }
 
+    /// The CreateSnapshotEx_Task or CreateSnapshot_Task requests the launcher received,
+    /// as it decoded them (arguments, SOAPAction, and how it answered).
+    fn calls(&self, method: &str) -> Vec<serde_json::Value> {
+        serde_json::from_value(self.ctl("GET", &format!("/calls?method={method}"))).unwrap()
+    }
+
+    fn moref(&self, vm: &str) -> String {
+        self.ctl("GET", &format!("/vm?vm={vm}"))["moref"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
     /// Replaces the VM's first disk with a monolithicFlat disk of `mib` MiB of seeded
     /// pseudo-random bytes; returns the flat extent (the oracle: the disk's own bytes).
     fn place_flat(&self, vm: &str, mib: u64, seed: u64) -> PathBuf {
@@ -586,6 +599,21 @@ fn quiesce_policy() {
     let st = std::fs::read_to_string(m.mp.join("DC0_H0_VM0/status.json")).unwrap();
     assert!(st.contains("quiesce=off"), "{st}");
     m.umount();
+
+    // API 6.5: CreateSnapshot_Task, as asked (quiesce exactly when Tools ran).
+    assert!(sim.calls("CreateSnapshotEx_Task").is_empty());
+    let old: Vec<_> = sim
+        .calls("CreateSnapshot_Task")
+        .iter()
+        .map(|c| (c["answer"].clone(), c["quiesce"].clone()))
+        .collect();
+    assert_eq!(
+        old,
+        [
+            ("executed".into(), true.into()),
+            ("executed".into(), false.into())
+        ]
+    );
 }
 
 #[test]
@@ -625,7 +653,8 @@ struct Proxy {
 /// Request-side faults, each armed for a number of requests.
 #[derive(Default)]
 struct Rules {
-    /// Answer the next quiesced CreateSnapshot_Task with an ApplicationQuiesceFault.
+    /// Answer the next quiesced CreateSnapshot_Task (or CreateSnapshotEx_Task with a
+    /// quiesceSpec) with an ApplicationQuiesceFault.
     quiesce_fault: AtomicUsize,
     quiesce_faults_done: AtomicUsize,
     /// Mangle the session cookie of the next requests (as if the session had expired).
@@ -682,22 +711,23 @@ fn pipe_requests(mut from: TcpStream, mut to: TcpStream, mut back: TcpStream, ru
         if text.starts_with("GET /folder/") || text.starts_with("HEAD /folder/") {
             rules.folder_requests.fetch_add(1, Ordering::SeqCst);
         }
-        let create = text.contains("<CreateSnapshot_Task");
-        let fault =
-            if create && text.contains("<quiesce>true</quiesce>") && take(&rules.quiesce_fault) {
-                rules.quiesce_faults_done.fetch_add(1, Ordering::SeqCst);
-                Some(soap_fault(
-                    "ApplicationQuiesceFault",
-                    "An error occurred while quiescing the virtual machine.",
-                ))
-            } else if create && take(&rules.limit_fault) {
-                Some(soap_fault(
-                    "TooManySnapshotLevels",
-                    "Exceeded the maximum number of permitted snapshots.",
-                ))
-            } else {
-                None
-            };
+        let create =
+            text.contains("<CreateSnapshot_Task") || text.contains("<CreateSnapshotEx_Task");
+        let quiesced = text.contains("<quiesce>true</quiesce>") || text.contains("<quiesceSpec");
+        let fault = if create && quiesced && take(&rules.quiesce_fault) {
+            rules.quiesce_faults_done.fetch_add(1, Ordering::SeqCst);
+            Some(soap_fault(
+                "ApplicationQuiesceFault",
+                "An error occurred while quiescing the virtual machine.",
+            ))
+        } else if create && take(&rules.limit_fault) {
+            Some(soap_fault(
+                "TooManySnapshotLevels",
+                "Exceeded the maximum number of permitted snapshots.",
+            ))
+        } else {
+            None
+        };
         let folder = text.starts_with("GET /folder/") || text.starts_with("HEAD /folder/");
         if folder && rules.locked.load(Ordering::SeqCst) {
             let answer = "HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n";
@@ -1194,4 +1224,324 @@ fn session_is_kept_alive_only_while_frozen() {
     });
     m.umount();
     assert!(sim.snapshots("DC0_H0_VM0").is_empty());
+}
+
+fn status(vm_dir: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(vm_dir.join("status.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn create_snapshot_ex_on_api_8() {
+    let sim = Vcsim::start_with(&["-api", "8.0.2.0"]);
+    place_fixtures(&sim);
+    sim.ctl("POST", "/tools?vm=DC0_H0_VM0&status=guestToolsRunning");
+    let (vm0, vm1) = (sim.moref("DC0_H0_VM0"), sim.moref("DC0_H0_VM1"));
+    let w = vms().join("winvm");
+    let url = format!("{}/DC0/vm", sim.base);
+    let m = RemoteMount::new(&url, &sim.opts());
+
+    // Tools running, quiesce=preferred: one CreateSnapshotEx_Task, asking to quiesce
+    // with a timeout in minutes, under the version the server announced.
+    let dir0 = m.mp.join("DC0_H0_VM0");
+    assert_eq!(
+        sha256_file(&dir0.join("disks/disk0-flat.vmdk")),
+        sha256_file(&qemu_raw(&w.join("winvm.vmdk")))
+    );
+    let ex = sim.calls("CreateSnapshotEx_Task");
+    assert_eq!(ex.len(), 1, "{ex:?}");
+    let c = &ex[0];
+    assert_eq!(c["answer"], "executed", "{c}");
+    assert_eq!(c["soapAction"], "\"urn:vim25/8.0.2.0\"", "{c}");
+    assert_eq!(c["this"], vm0.as_str(), "{c}");
+    assert_eq!(c["memory"], false, "{c}");
+    assert_eq!(
+        c["quiesceSpec"],
+        serde_json::json!({"type": "VirtualMachineGuestQuiesceSpec", "timeout": 15}),
+        "{c}"
+    );
+    assert!(sim.calls("CreateSnapshot_Task").is_empty());
+    let s0 = sim.snapshots("DC0_H0_VM0");
+    assert_eq!(s0, [c["name"].as_str().unwrap()]);
+    let st = status(&dir0);
+    assert_eq!(st["quiesced"], true, "{st}");
+    assert_eq!(st["snapshot"]["name"], s0[0].as_str(), "{st}");
+    assert!(
+        st["consistency"]
+            .as_str()
+            .unwrap()
+            .starts_with("application-consistent"),
+        "{st}"
+    );
+
+    // Tools not running: no quiesceSpec, so the server does not quiesce.
+    let dir1 = m.mp.join("DC0_H0_VM1");
+    assert_eq!(
+        sha256_file(&dir1.join("disks/disk0-flat.vmdk")),
+        sha256_file(&qemu_raw(&w.join("data-000002.vmdk")))
+    );
+    let ex = sim.calls("CreateSnapshotEx_Task");
+    assert_eq!(ex.len(), 2, "{ex:?}");
+    assert_eq!(ex[1]["this"], vm1.as_str());
+    assert_eq!(ex[1]["answer"], "executed");
+    assert!(ex[1]["quiesceSpec"].is_null(), "{}", ex[1]);
+    assert_eq!(ours(&sim.snapshots("DC0_H0_VM1")), 1);
+    assert_eq!(status(&dir1)["quiesced"], false);
+    assert_eq!(sim.snapshots("DC0_H0_VM0").len(), 1);
+
+    m.umount();
+    assert!(sim.snapshots("DC0_H0_VM0").is_empty());
+    assert!(sim.snapshots("DC0_H0_VM1").is_empty());
+    assert!(journal(&sim.state).is_empty());
+
+    // quiesce=off: no quiesceSpec even with Tools running.
+    let m = RemoteMount::new(&url, &format!("{},quiesce=off", sim.opts()));
+    let st = status(&m.mp.join("DC0_H0_VM0"));
+    assert_eq!(st["quiesced"], false, "{st}");
+    assert!(st.to_string().contains("quiesce=off"), "{st}");
+    let ex = sim.calls("CreateSnapshotEx_Task");
+    assert_eq!(ex.len(), 3, "{ex:?}");
+    assert_eq!(ex[2]["this"], vm0.as_str());
+    assert_eq!(ex[2]["answer"], "executed");
+    assert!(ex[2]["quiesceSpec"].is_null(), "{}", ex[2]);
+    assert_eq!(ours(&sim.snapshots("DC0_H0_VM0")), 1);
+    m.umount();
+    assert!(sim.snapshots("DC0_H0_VM0").is_empty());
+    assert!(sim.calls("CreateSnapshot_Task").is_empty());
+}
+
+#[test]
+fn snapshot_ex_method_not_found_falls_back_to_create_snapshot() {
+    let sim = Vcsim::start_with(&["-api", "8.0.2.0", "-no-snapshot-ex"]);
+    place_fixtures(&sim);
+    sim.ctl("POST", "/tools?vm=DC0_H0_VM0&status=guestToolsRunning");
+    let (vm0, vm1) = (sim.moref("DC0_H0_VM0"), sim.moref("DC0_H0_VM1"));
+    let w = vms().join("winvm");
+    let log = scratch("log").join("vmsnapfs.log");
+    let m = RemoteMount::new(
+        &format!("{}/DC0/vm", sim.base),
+        &format!("{},log={}", sim.opts(), log.display()),
+    );
+    let dir0 = m.mp.join("DC0_H0_VM0");
+    assert_eq!(
+        sha256_file(&dir0.join("disks/disk0-flat.vmdk")),
+        sha256_file(&qemu_raw(&w.join("winvm.vmdk")))
+    );
+    let ex = sim.calls("CreateSnapshotEx_Task");
+    assert_eq!(ex.len(), 1, "{ex:?}");
+    assert_eq!(ex[0]["answer"], "MethodNotFound");
+    let old = sim.calls("CreateSnapshot_Task");
+    assert_eq!(old.len(), 1, "{old:?}");
+    assert_eq!(old[0]["this"], vm0.as_str());
+    assert_eq!(old[0]["quiesce"], true, "{}", old[0]);
+    assert_eq!(old[0]["name"], ex[0]["name"]);
+    assert_eq!(
+        sim.snapshots("DC0_H0_VM0"),
+        [old[0]["name"].as_str().unwrap()]
+    );
+    assert_eq!(status(&dir0)["quiesced"], true);
+
+    // The answer is remembered: the next VM goes straight to CreateSnapshot_Task.
+    assert_eq!(
+        sha256_file(&m.mp.join("DC0_H0_VM1/disks/disk0-flat.vmdk")),
+        sha256_file(&qemu_raw(&w.join("data-000002.vmdk")))
+    );
+    assert_eq!(sim.calls("CreateSnapshotEx_Task").len(), 1);
+    let old = sim.calls("CreateSnapshot_Task");
+    assert_eq!(old.len(), 2, "{old:?}");
+    assert_eq!(old[1]["this"], vm1.as_str());
+    assert_eq!(old[1]["quiesce"], false);
+    assert_eq!(ours(&sim.snapshots("DC0_H0_VM1")), 1);
+
+    m.umount();
+    assert!(sim.snapshots("DC0_H0_VM0").is_empty());
+    assert!(sim.snapshots("DC0_H0_VM1").is_empty());
+    assert!(journal(&sim.state).is_empty());
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("without CreateSnapshotEx_Task"), "{text}");
+}
+
+#[test]
+fn quiesce_fault_on_snapshot_ex_through_a_proxy() {
+    let sim = Vcsim::start_with(&["-api", "8.0.2.0"]);
+    place_fixtures(&sim);
+    sim.ctl("POST", "/tools?vm=DC0_H0_VM0&status=guestToolsRunning");
+    let proxy = Proxy::start(&sim.base);
+    let url = proxy.url("/DC0/vm");
+
+    // preferred: the faulted quiesced call (stopped at the proxy) is followed by one
+    // without a quiesceSpec.
+    proxy.rules.quiesce_fault.store(1, Ordering::SeqCst);
+    let m = RemoteMount::new(&url, &sim.opts());
+    let st = status(&m.mp.join("DC0_H0_VM0"));
+    assert_eq!(proxy.rules.quiesce_faults_done.load(Ordering::SeqCst), 1);
+    assert_eq!(st["quiesced"], false, "{st}");
+    let text = st.to_string();
+    assert!(
+        text.contains("crash-consistent: quiescing failed"),
+        "{text}"
+    );
+    assert!(text.contains("retried without quiescing"), "{text}");
+    assert!(text.contains("ApplicationQuiesceFault"), "{text}");
+    let ex = sim.calls("CreateSnapshotEx_Task");
+    assert_eq!(ex.len(), 1, "{ex:?}");
+    assert!(ex[0]["quiesceSpec"].is_null(), "{}", ex[0]);
+    assert_eq!(ex[0]["answer"], "executed");
+    assert_eq!(ours(&sim.snapshots("DC0_H0_VM0")), 1);
+    m.umount();
+    assert!(sim.snapshots("DC0_H0_VM0").is_empty());
+
+    // required: the fault fails the VM's folder, and nothing is left behind.
+    proxy.rules.quiesce_fault.store(1, Ordering::SeqCst);
+    let m = RemoteMount::new(&url, &format!("{},quiesce=required", sim.opts()));
+    assert!(std::fs::read_dir(m.mp.join("DC0_H0_VM0")).is_err());
+    assert_eq!(proxy.rules.quiesce_faults_done.load(Ordering::SeqCst), 2);
+    assert_eq!(sim.calls("CreateSnapshotEx_Task").len(), 1);
+    assert!(sim.snapshots("DC0_H0_VM0").is_empty());
+    assert!(journal(&sim.state).is_empty());
+    m.umount();
+    assert!(sim.calls("CreateSnapshot_Task").is_empty());
+}
+
+/// The launcher's decoding is the check on our CreateSnapshotEx_Task requests, so it
+/// must refuse what a vCenter would: the WSDL's element order, known quiesceSpec types,
+/// integer timeouts within 5–240 minutes.
+#[test]
+fn vcsim_checks_the_shape_of_snapshot_ex_requests() {
+    let sim = Vcsim::start_with(&["-api", "8.0.2.0"]);
+    let vm = sim.moref("DC0_H0_VM0");
+    let http = reqwest::blocking::Client::new();
+    let post = |body: &str, cookie: Option<&str>| {
+        let env = format!(
+            "<?xml version=\"1.0\"?><soapenv:Envelope \
+             xmlns:soapenv=\"http://schemas.xmlsoap.org/soap/envelope/\" \
+             xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xmlns:v=\"urn:vim25\">\
+             <soapenv:Body>{body}</soapenv:Body></soapenv:Envelope>"
+        );
+        let mut req = http
+            .post(format!("{}/sdk", sim.base))
+            .header("Content-Type", "text/xml")
+            .header("SOAPAction", "\"urn:vim25/8.0.2.0\"")
+            .body(env);
+        if let Some(c) = cookie {
+            req = req.header("Cookie", c);
+        }
+        let r = req.send().unwrap();
+        let cookie = r
+            .headers()
+            .get("set-cookie")
+            .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned());
+        (r.status().as_u16(), r.text().unwrap(), cookie)
+    };
+    let (code, _, cookie) = post(
+        "<Login xmlns=\"urn:vim25\"><_this type=\"SessionManager\">SessionManager</_this>\
+         <userName>vmsnapfs</userName><password>secret</password></Login>",
+        None,
+    );
+    assert_eq!(code, 200);
+    let cookie = cookie.unwrap();
+    let ex = |args: &str| {
+        format!(
+            "<CreateSnapshotEx_Task xmlns=\"urn:vim25\"><_this type=\"VirtualMachine\">{vm}\
+             </_this>{args}</CreateSnapshotEx_Task>"
+        )
+    };
+    let spec =
+        |ty: &str, inner: &str| format!("<quiesceSpec xsi:type=\"{ty}\">{inner}</quiesceSpec>");
+    let head = "<name>s</name><description>d</description><memory>false</memory>";
+    let bad = [
+        // memory before name
+        (
+            "InvalidRequest",
+            "<memory>false</memory><name>s</name>".to_owned(),
+        ),
+        (
+            "InvalidRequest",
+            "<name>s</name><memory>false</memory><description>d</description>".to_owned(),
+        ),
+        ("InvalidRequest", format!("{head}<quiesce>true</quiesce>")),
+        (
+            "InvalidRequest",
+            format!("{head}<quiesceSpec><timeout>15</timeout></quiesceSpec>"),
+        ),
+        (
+            "InvalidRequest",
+            format!(
+                "{head}{}",
+                spec("VirtualMachineQuiesceSpec", "<timeout>15</timeout>")
+            ),
+        ),
+        (
+            "InvalidRequest",
+            format!(
+                "{head}{}",
+                spec("VirtualMachineGuestQuiesceSpec", "<timeout>15.0</timeout>")
+            ),
+        ),
+        (
+            "InvalidRequest",
+            format!(
+                "{head}{}",
+                spec(
+                    "VirtualMachineGuestQuiesceSpec",
+                    "<timeout>15</timeout><timeout>15</timeout>"
+                )
+            ),
+        ),
+        (
+            "InvalidRequest",
+            format!(
+                "{head}{}",
+                spec(
+                    "VirtualMachineGuestQuiesceSpec",
+                    "<vssBackupType>5</vssBackupType>"
+                )
+            ),
+        ),
+        (
+            "InvalidRequest",
+            "<name>s</name><memory>no</memory>".to_owned(),
+        ),
+        (
+            "InvalidArgument",
+            format!(
+                "{head}{}",
+                spec("VirtualMachineGuestQuiesceSpec", "<timeout>2</timeout>")
+            ),
+        ),
+    ];
+    for (kind, args) in &bad {
+        let (code, text, _) = post(&ex(args), Some(&cookie));
+        assert_eq!(code, 500, "{args}: {text}");
+        assert!(
+            text.contains(&format!("xsi:type=\"{kind}\"")),
+            "{args}: expected {kind}: {text}"
+        );
+    }
+    assert!(sim.snapshots("DC0_H0_VM0").is_empty());
+    // The same request well formed (a prefixed xsi:type, VSS settings) is executed.
+    let (code, text, _) = post(
+        &ex(&format!(
+            "{head}{}",
+            spec(
+                "v:VirtualMachineWindowsQuiesceSpec",
+                "<timeout>5</timeout><vssBackupType>5</vssBackupType>\
+                 <vssBackupContext>ctx_auto</vssBackupContext>"
+            )
+        )),
+        Some(&cookie),
+    );
+    assert_eq!(code, 200, "{text}");
+    assert!(text.contains("<CreateSnapshotEx_TaskResponse"), "{text}");
+    wait_until("the snapshot", Duration::from_secs(10), || {
+        sim.snapshots("DC0_H0_VM0") == ["s"]
+    });
+    let calls = sim.calls("CreateSnapshotEx_Task");
+    assert_eq!(calls.len(), bad.len() + 1);
+    let last = calls.last().unwrap();
+    assert_eq!(last["answer"], "executed");
+    assert_eq!(
+        last["quiesceSpec"]["type"],
+        "VirtualMachineWindowsQuiesceSpec"
+    );
+    assert_eq!(last["quiesceSpec"]["vssBackupType"], 5);
 }

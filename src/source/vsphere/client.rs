@@ -61,6 +61,8 @@ pub struct Client {
     pin_seen: Option<Arc<Mutex<Option<String>>>>,
     /// Set while the source holds snapshots: the keep-alive then keeps the session.
     pub active: std::sync::atomic::AtomicBool,
+    /// Set once the server answered CreateSnapshotEx_Task with MethodNotFound.
+    pub snapshot_ex_missing: std::sync::atomic::AtomicBool,
 }
 
 const SESSION_COOKIE: &str = "vmware_soap_session";
@@ -124,6 +126,7 @@ impl Client {
             login_lock: Mutex::new(()),
             pin_seen,
             active: std::sync::atomic::AtomicBool::new(false),
+            snapshot_ex_missing: std::sync::atomic::AtomicBool::new(false),
         };
         let version = match client.discover_version() {
             Ok(v) => Some(v),

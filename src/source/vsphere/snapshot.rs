@@ -1,6 +1,7 @@
 //! Snapshots: create (quiesced per policy, with the fallback the policy allows), read the
 //! snapshot tree and the snapshot's own config, remove exactly one snapshot.
 
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use super::client::Client;
@@ -59,8 +60,22 @@ fn is_quiesce_fault(kind: &str) -> bool {
     )
 }
 
-/// Seconds a guest may take to quiesce before the server gives up (CreateSnapshotEx).
+/// Minutes a guest may take to quiesce before the server gives up: CreateSnapshotEx_Task's
+/// `VirtualMachineGuestQuiesceSpec.timeout`, which vSphere takes in minutes, from 5 to 240.
 const QUIESCE_TIMEOUT_MIN: u32 = 15;
+
+/// Whether to ask with CreateSnapshotEx_Task: vSphere 8 deprecates CreateSnapshot_Task
+/// in its favour. (Its quiesce spec types date from API 6.5; before 8 the old call is
+/// not deprecated, and is what servers are asked.)
+fn use_snapshot_ex(c: &Client) -> bool {
+    let major: u32 =
+        c.sc.api_version
+            .split('.')
+            .next()
+            .and_then(|m| m.parse().ok())
+            .unwrap_or(0);
+    major >= 8 && !c.snapshot_ex_missing.load(Ordering::Relaxed)
+}
 
 fn create_once(
     c: &Client,
@@ -69,20 +84,17 @@ fn create_once(
     description: &str,
     quiesce: bool,
 ) -> Result<Moref> {
+    // Both methods take name, description, memory in this order; then CreateSnapshotEx_Task
+    // an optional quiesceSpec (quiescing iff present, bounded by its timeout) where
+    // CreateSnapshot_Task has a required quiesce flag.
     let head = format!(
         "<name>{}</name><description>{}</description><memory>false</memory>",
         escape(name),
         escape(description)
     );
-    // CreateSnapshotEx_Task (vSphere 8) bounds the quiesce time; older servers and the
-    // simulator only have CreateSnapshot_Task.
-    let major: u32 =
-        c.sc.api_version
-            .split('.')
-            .next()
-            .and_then(|m| m.parse().ok())
-            .unwrap_or(0);
-    let task = if major >= 8 {
+    let mut method = "CreateSnapshotEx_Task";
+    let mut task = None;
+    if use_snapshot_ex(c) {
         let spec = if quiesce {
             format!(
                 "<quiesceSpec xsi:type=\"VirtualMachineGuestQuiesceSpec\">\
@@ -91,29 +103,35 @@ fn create_once(
         } else {
             String::new()
         };
-        match c.call("CreateSnapshotEx_Task", vm, &format!("{head}{spec}")) {
-            Err(VsError::Fault { kind, .. }) if kind == "MethodNotFound" => None,
-            r => Some(r?),
+        match c.call(method, vm, &format!("{head}{spec}")) {
+            // A server (or a proxy in front of it) that reports API 8 without the method.
+            Err(VsError::Fault { kind, .. }) if kind == "MethodNotFound" => {
+                if !c.snapshot_ex_missing.swap(true, Ordering::Relaxed) {
+                    tracing::info!(
+                        "{}: API {} without CreateSnapshotEx_Task; using CreateSnapshot_Task",
+                        c.server,
+                        c.sc.api_version
+                    );
+                }
+            }
+            r => task = Some(r?),
         }
-    } else {
-        None
-    };
+    }
     let task = match task {
         Some(t) => t,
-        None => c.call(
-            "CreateSnapshot_Task",
-            vm,
-            &format!("{head}<quiesce>{quiesce}</quiesce>"),
-        )?,
+        None => {
+            method = "CreateSnapshot_Task";
+            c.call(method, vm, &format!("{head}<quiesce>{quiesce}</quiesce>"))?
+        }
     };
     let task = task
         .moref_of("returnval")
-        .ok_or_else(|| c.protocol("CreateSnapshot_Task", "no task returned".into()))?;
+        .ok_or_else(|| c.protocol(method, "no task returned".into()))?;
     let result = task::wait(c, &task, &format!("snapshot {name}"))?;
     result
         .as_ref()
         .and_then(Moref::from_element)
-        .ok_or_else(|| c.protocol("CreateSnapshot_Task", "task returned no snapshot".into()))
+        .ok_or_else(|| c.protocol(method, "task returned no snapshot".into()))
 }
 
 /// Creates our snapshot of `vm` following the quiesce policy.
