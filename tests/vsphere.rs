@@ -662,6 +662,10 @@ struct Rules {
     cookies_stripped: AtomicUsize,
     /// Answer the next CreateSnapshot_Task with the snapshot-limit fault.
     limit_fault: AtomicUsize,
+    /// Forward the next snapshot create, but never pass its answer back (the server
+    /// made the snapshot, then hung).
+    swallow_create: AtomicUsize,
+    creates_swallowed: AtomicUsize,
     /// Answer datastore reads with 403, as ESXi does for a file another host has locked.
     locked: AtomicBool,
     /// Keep-alive requests (reads of the session manager's currentSession) seen.
@@ -689,8 +693,14 @@ fn take(n: &AtomicUsize) -> bool {
         .is_ok()
 }
 
-/// Forwards requests, applying the armed rules.
-fn pipe_requests(mut from: TcpStream, mut to: TcpStream, mut back: TcpStream, rules: Arc<Rules>) {
+/// Forwards requests, applying the armed rules; sets `mute` to stop the answers.
+fn pipe_requests(
+    mut from: TcpStream,
+    mut to: TcpStream,
+    mut back: TcpStream,
+    rules: Arc<Rules>,
+    mute: Arc<AtomicBool>,
+) {
     let mut buf = vec![0u8; 65536];
     loop {
         let n = match from.read(&mut buf) {
@@ -714,6 +724,10 @@ fn pipe_requests(mut from: TcpStream, mut to: TcpStream, mut back: TcpStream, ru
         let create =
             text.contains("<CreateSnapshot_Task") || text.contains("<CreateSnapshotEx_Task");
         let quiesced = text.contains("<quiesce>true</quiesce>") || text.contains("<quiesceSpec");
+        if create && take(&rules.swallow_create) {
+            rules.creates_swallowed.fetch_add(1, Ordering::SeqCst);
+            mute.store(true, Ordering::SeqCst);
+        }
         let fault = if create && quiesced && take(&rules.quiesce_fault) {
             rules.quiesce_faults_done.fetch_add(1, Ordering::SeqCst);
             Some(soap_fault(
@@ -813,11 +827,13 @@ impl Proxy {
                 let (c2, s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
                 let back = client.try_clone().unwrap();
                 let rules = rules.clone();
-                std::thread::spawn(move || pipe_requests(c2, s2, back, rules));
+                let mute = Arc::new(AtomicBool::new(false));
+                let m2 = mute.clone();
+                std::thread::spawn(move || pipe_requests(c2, s2, back, rules, m2));
                 let done = done.clone();
                 std::thread::spawn(move || {
                     let limit = if cut_this { 16 << 10 } else { usize::MAX };
-                    if pipe(server, client, limit) {
+                    if pipe(server, client, limit, &mute) {
                         done.fetch_add(1, Ordering::SeqCst);
                     }
                 });
@@ -838,7 +854,8 @@ impl Proxy {
 }
 
 /// Copies until EOF or `limit` bytes; then closes both sides. Returns whether it cut.
-fn pipe(mut from: TcpStream, mut to: TcpStream, limit: usize) -> bool {
+/// While `mute` is set, what comes is read and dropped.
+fn pipe(mut from: TcpStream, mut to: TcpStream, limit: usize, mute: &AtomicBool) -> bool {
     let mut buf = vec![0u8; 8192];
     let mut sent = 0usize;
     let mut cut = false;
@@ -847,6 +864,9 @@ fn pipe(mut from: TcpStream, mut to: TcpStream, limit: usize) -> bool {
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
+        if mute.load(Ordering::SeqCst) {
+            continue;
+        }
         let n = n.min(limit - sent);
         if std::io::Write::write_all(&mut to, &buf[..n]).is_err() {
             break;
@@ -1544,4 +1564,78 @@ fn vcsim_checks_the_shape_of_snapshot_ex_requests() {
         "VirtualMachineWindowsQuiesceSpec"
     );
     assert_eq!(last["quiesceSpec"]["vssBackupType"], 5);
+}
+
+#[test]
+fn soap_calls_time_out_on_a_hung_server() {
+    let sim = Vcsim::start_with(&["-vms", "3"]);
+    place_fixtures(&sim);
+    let proxy = Proxy::start(&sim.base);
+    let url = proxy.url("/DC0/vm");
+    let log = scratch("log").join("vmsnapfs.log");
+    let env = [
+        ("VMSNAPFS_SOAP_TIMEOUT_SECS", "2"),
+        ("VMSNAPFS_REMOVE_ATTEMPTS", "2"),
+    ];
+    let m = RemoteMount::with_env(&url, &format!("{},log={}", sim.opts(), log.display()), &env);
+    // Generous for a loaded 2-core machine; without the timeout each of these waits
+    // would be minutes.
+    let bound = Duration::from_secs(20);
+
+    // The server makes the snapshot but its answer never comes: the freeze fails in
+    // bounded time, and the snapshot is found by its journaled name and removed.
+    proxy.rules.swallow_create.store(1, Ordering::SeqCst);
+    let t = Instant::now();
+    assert!(std::fs::read_dir(m.mp.join("DC0_H0_VM1")).is_err());
+    assert!(t.elapsed() < bound, "took {:?}", t.elapsed());
+    assert_eq!(proxy.rules.creates_swallowed.load(Ordering::SeqCst), 1);
+    assert!(sim.snapshots("DC0_H0_VM1").is_empty());
+    assert!(journal(&sim.state).is_empty());
+
+    // VM0 frozen, then the server hangs (accepts, never answers).
+    std::fs::read_dir(m.mp.join("DC0_H0_VM0")).unwrap().count();
+    assert_eq!(ours(&sim.snapshots("DC0_H0_VM0")), 1);
+    proxy.hang.store(true, Ordering::SeqCst);
+    proxy.drop_all();
+
+    // A freeze meets the hung server: the VM's folder fails, in bounded time.
+    let t = Instant::now();
+    let e = std::fs::read_dir(m.mp.join("DC0_H0_VM2")).map(|d| d.count());
+    assert_eq!(e.unwrap_err().raw_os_error(), Some(libc::EIO));
+    assert!(t.elapsed() < bound, "took {:?}", t.elapsed());
+
+    // So does the thaw at unmount: the snapshot stays journaled, with the reason.
+    let t = Instant::now();
+    m.umount();
+    assert!(t.elapsed() < bound, "took {:?}", t.elapsed());
+    let text = std::fs::read_to_string(&log).unwrap();
+    let line = |a: &str, b: &str| text.lines().any(|l| l.contains(a) && l.contains(b));
+    assert!(
+        line("DC0_H0_VM1: freeze failed", "unreachable: timed out"),
+        "{text}"
+    );
+    assert!(
+        line("DC0_H0_VM2: freeze failed", "unreachable: timed out"),
+        "{text}"
+    );
+    assert!(line("DC0_H0_VM0: snapshot", "timed out"), "{text}");
+    let j = journal(&sim.state);
+    assert_eq!(j.len(), 1, "{j:?}");
+    assert_eq!(j[0].0, "DC0_H0_VM0");
+
+    // `snapshots list` against the hung server: one line, non-zero, in bounded time.
+    let t = Instant::now();
+    let (ok, _, err) = vmsnapfs(&["snapshots", "list", &url, "-o", &sim.opts()], &env);
+    assert!(!ok);
+    one_line(&err, "unreachable: timed out");
+    assert!(t.elapsed() < bound, "took {:?}", t.elapsed());
+
+    // Once it answers again, cleanup removes what the thaw could not.
+    proxy.hang.store(false, Ordering::SeqCst);
+    proxy.drop_all();
+    let (ok, out, err) = vmsnapfs(&["snapshots", "cleanup", &url, "-o", &sim.opts()], &[]);
+    assert!(ok, "{err}");
+    assert!(out.contains("removed 1 snapshot"), "{out}{err}");
+    assert!(sim.snapshots("DC0_H0_VM0").is_empty());
+    assert!(journal(&sim.state).is_empty());
 }

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use reqwest::blocking::{Client as Http, RequestBuilder, Response};
 use reqwest::header::{CONTENT_TYPE, COOKIE, SET_COOKIE};
@@ -24,6 +24,20 @@ pub struct ConnectConfig {
     pub creds: Credentials,
     pub thumbprint: Option<String>,
     pub insecure: bool,
+    /// How long one SOAP call may wait for its whole answer.
+    pub soap_timeout: Duration,
+}
+
+/// `VMSNAPFS_SOAP_TIMEOUT_SECS` (default 30): a hung server (accepts, never answers)
+/// fails a SOAP call after this long instead of stalling a freeze, a thaw or
+/// `snapshots list`.
+pub fn soap_timeout() -> Duration {
+    std::env::var("VMSNAPFS_SOAP_TIMEOUT_SECS")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .filter(|&s| s > 0)
+        .map(Duration::from_secs)
+        .unwrap_or(Duration::from_secs(30))
 }
 
 /// The morefs every later call starts from, all taken from RetrieveServiceContent.
@@ -71,9 +85,11 @@ impl Client {
     /// Connects, discovers the API version, reads ServiceContent and logs in.
     pub fn connect(cfg: ConnectConfig) -> Result<Arc<Client>> {
         let server = format!("{}:{}", cfg.host, cfg.port);
+        // The SOAP timeout is also the default for any other request; datastore reads
+        // set their own per request (their retry budget).
         let mut builder = Http::builder()
             .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(120))
+            .timeout(cfg.soap_timeout)
             .pool_idle_timeout(Duration::from_secs(90))
             .pool_max_idle_per_host(32)
             .tcp_nodelay(true)
@@ -163,7 +179,7 @@ impl Client {
     /// The newest vim25 version the server speaks, from /sdk/vimServiceVersions.xml.
     fn discover_version(&self) -> Result<String> {
         let url = format!("{}/sdk/vimServiceVersions.xml", self.cfg.base);
-        let resp = self.send(self.http.get(&url))?;
+        let resp = self.send(self.http.get(&url).timeout(self.cfg.soap_timeout))?;
         if !resp.status().is_success() {
             return Err(VsError::Http {
                 url,
@@ -282,6 +298,9 @@ impl Client {
     /// that only read are also retried, with backoff, when the connection fails (a
     /// dropped keep-alive connection, a server restarting); ones that change state
     /// (CreateSnapshot, RemoveSnapshot) are not, since the first call may have happened.
+    /// Each attempt waits at most the SOAP timeout, and no retry starts once that much
+    /// time has passed since the first: a hung server fails the call after one timeout,
+    /// and no call takes more than twice it (plus a re-login).
     pub fn call(&self, method: &str, this: &Moref, args: &str) -> Result<Element> {
         let idempotent = matches!(
             method,
@@ -291,6 +310,7 @@ impl Client {
                 | "FindByInventoryPath"
                 | "DestroyView"
         );
+        let start = Instant::now();
         let mut delay = Duration::from_millis(200);
         let mut attempt = 1;
         loop {
@@ -303,7 +323,11 @@ impl Client {
                 r => r,
             };
             match r {
-                Err(VsError::Unreachable { detail, .. }) if idempotent && attempt < 4 => {
+                Err(VsError::Unreachable { detail, .. })
+                    if idempotent
+                        && attempt < 4
+                        && start.elapsed() + delay < self.cfg.soap_timeout =>
+                {
                     tracing::warn!("{}: {method}: {detail}; retrying in {delay:?}", self.server);
                     std::thread::sleep(delay);
                     delay *= 3;
@@ -328,6 +352,7 @@ impl Client {
             .with_session(self.http.post(format!("{}/sdk", self.cfg.base)))
             .header(CONTENT_TYPE, "text/xml; charset=utf-8")
             .header("SOAPAction", action)
+            .timeout(self.cfg.soap_timeout)
             .body(body);
         let resp = self.send(req)?;
         self.take_cookie(&resp);
@@ -535,8 +560,23 @@ mod tests {
         )
     }
 
-    /// A server answering each request by what its body asks for; records SOAPActions.
+    /// What the mock does with RetrievePropertiesEx.
+    #[derive(Clone, Copy, PartialEq)]
+    enum Rpe {
+        Answer,
+        /// Read it and never answer (a hung server).
+        Hang,
+        /// Close the connection without an answer.
+        Drop,
+    }
+
+    /// A server answering each request by what its body asks for; records SOAPActions,
+    /// and "RetrievePropertiesEx" for each such request.
     fn mock(actions: Arc<Mutex<Vec<String>>>) -> u16 {
+        mock_with(actions, Rpe::Answer)
+    }
+
+    fn mock_with(actions: Arc<Mutex<Vec<String>>>, rpe: Rpe) -> u16 {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = l.local_addr().unwrap().port();
         std::thread::spawn(move || {
@@ -569,6 +609,17 @@ mod tests {
                         let mut body = vec![0u8; len];
                         r.read_exact(&mut body).unwrap();
                         let body = String::from_utf8_lossy(&body);
+                        if body.contains("<RetrievePropertiesEx") {
+                            actions.lock().unwrap().push("RetrievePropertiesEx".into());
+                            match rpe {
+                                Rpe::Answer => {}
+                                Rpe::Hang => {
+                                    std::thread::sleep(Duration::from_secs(60));
+                                    return;
+                                }
+                                Rpe::Drop => return,
+                            }
+                        }
                         let answer = if line.contains("vimServiceVersions") {
                             "<namespaces><namespace><name>urn:vim25</name>\
                              <version>8.0.1.0</version></namespace></namespaces>"
@@ -622,11 +673,8 @@ mod tests {
         port
     }
 
-    #[test]
-    fn pages_with_continue_and_uses_the_discovered_version() {
-        let actions = Arc::new(Mutex::new(Vec::new()));
-        let port = mock(actions.clone());
-        let c = Client::connect(ConnectConfig {
+    fn config(port: u16, soap_timeout: Duration) -> ConnectConfig {
+        ConnectConfig {
             base: format!("http://127.0.0.1:{port}"),
             host: "127.0.0.1".into(),
             port,
@@ -636,8 +684,15 @@ mod tests {
             },
             thumbprint: None,
             insecure: false,
-        })
-        .unwrap();
+            soap_timeout,
+        }
+    }
+
+    #[test]
+    fn pages_with_continue_and_uses_the_discovered_version() {
+        let actions = Arc::new(Mutex::new(Vec::new()));
+        let port = mock(actions.clone());
+        let c = Client::connect(config(port, Duration::from_secs(30))).unwrap();
         assert_eq!(
             c.sc.property_collector,
             Moref::new("PropertyCollector", "pc")
@@ -653,6 +708,58 @@ mod tests {
             .lock()
             .unwrap()
             .iter()
+            .filter(|a| *a != "RetrievePropertiesEx")
             .all(|a| a == "\"urn:vim25/8.0.1.0\""));
+    }
+
+    fn rpe_count(actions: &Mutex<Vec<String>>) -> usize {
+        let a = actions.lock().unwrap();
+        a.iter().filter(|a| *a == "RetrievePropertiesEx").count()
+    }
+
+    #[test]
+    fn a_hung_server_fails_a_call_after_one_timeout() {
+        let actions = Arc::new(Mutex::new(Vec::new()));
+        let port = mock_with(actions.clone(), Rpe::Hang);
+        let timeout = Duration::from_secs(1);
+        let c = Client::connect(config(port, timeout)).unwrap();
+        let t = Instant::now();
+        let set = "<objectSet><obj type=\"Folder\">group-d1</obj></objectSet>";
+        let e = c.retrieve(set, "VirtualMachine", &["name"]).unwrap_err();
+        let took = t.elapsed();
+        assert_eq!(
+            e.to_string(),
+            format!("127.0.0.1:{port}: unreachable: timed out")
+        );
+        // One attempt: retrying a read that timed out would only double the wait.
+        assert_eq!(rpe_count(&actions), 1);
+        // Generous for a loaded machine: the retries the count rules out would add 1 s each.
+        assert!(took >= timeout && took < timeout * 3, "took {took:?}");
+    }
+
+    #[test]
+    fn dropped_connections_are_retried_within_the_timeout() {
+        let actions = Arc::new(Mutex::new(Vec::new()));
+        let port = mock_with(actions.clone(), Rpe::Drop);
+        // Room for all four attempts (backoff 0.2 + 0.6 + 1.8 s).
+        let c = Client::connect(config(port, Duration::from_secs(5))).unwrap();
+        let set = "<objectSet><obj type=\"Folder\">group-d1</obj></objectSet>";
+        let e = c.retrieve(set, "VirtualMachine", &["name"]).unwrap_err();
+        assert!(matches!(e, VsError::Unreachable { .. }), "{e}");
+        assert_eq!(rpe_count(&actions), 4);
+        // A short timeout ends the retries early: backoffs of 0.2 s and 0.6 s fit in 1 s,
+        // the next one of 1.8 s does not.
+        let actions = Arc::new(Mutex::new(Vec::new()));
+        let port = mock_with(actions.clone(), Rpe::Drop);
+        let c = Client::connect(config(port, Duration::from_secs(1))).unwrap();
+        let t = Instant::now();
+        let e = c.retrieve(set, "VirtualMachine", &["name"]).unwrap_err();
+        assert!(matches!(e, VsError::Unreachable { .. }), "{e}");
+        assert_eq!(rpe_count(&actions), 3);
+        assert!(
+            t.elapsed() < Duration::from_secs(4),
+            "took {:?}",
+            t.elapsed()
+        );
     }
 }

@@ -146,6 +146,7 @@ impl Settings {
                 creds,
                 thumbprint,
                 insecure,
+                soap_timeout: client::soap_timeout(),
             },
             url: shown.to_string(),
             inventory_path,
