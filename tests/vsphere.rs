@@ -395,6 +395,17 @@ fn journal(state: &Path) -> Vec<(String, String, u32)> {
         .collect()
 }
 
+/// The journal entries in a state dir, whole.
+fn journal_entries(state: &Path) -> Vec<serde_json::Value> {
+    let Ok(rd) = std::fs::read_dir(state) else {
+        return Vec::new();
+    };
+    rd.flatten()
+        .filter(|d| d.path().extension().is_some_and(|e| e == "json"))
+        .map(|d| serde_json::from_slice(&std::fs::read(d.path()).unwrap()).unwrap())
+        .collect()
+}
+
 fn ours(names: &[String]) -> usize {
     names.iter().filter(|n| n.starts_with("vmsnapfs-")).count()
 }
@@ -640,6 +651,8 @@ fn datastore_map_reads_local_files() {
 /// (dropped connections mid-answer) or refuse service (the server is gone).
 struct Proxy {
     port: u16,
+    /// The server's `host:port`.
+    up: String,
     refuse: Arc<AtomicBool>,
     /// Accept connections but never answer (a hung server).
     hang: Arc<AtomicBool>,
@@ -666,6 +679,9 @@ struct Rules {
     /// made the snapshot, then hung).
     swallow_create: AtomicUsize,
     creates_swallowed: AtomicUsize,
+    /// Hold the next snapshot create back (no answer either) until `release_held`.
+    hold_create: AtomicUsize,
+    held: Mutex<Option<Vec<u8>>>,
     /// Answer datastore reads with 403, as ESXi does for a file another host has locked.
     locked: AtomicBool,
     /// Keep-alive requests (reads of the session manager's currentSession) seen.
@@ -728,6 +744,10 @@ fn pipe_requests(
             rules.creates_swallowed.fetch_add(1, Ordering::SeqCst);
             mute.store(true, Ordering::SeqCst);
         }
+        if create && take(&rules.hold_create) {
+            *rules.held.lock().unwrap() = Some(chunk.to_vec());
+            continue;
+        }
         let fault = if create && quiesced && take(&rules.quiesce_fault) {
             rules.quiesce_faults_done.fetch_add(1, Ordering::SeqCst);
             Some(soap_fault(
@@ -786,6 +806,7 @@ impl Proxy {
             .to_owned();
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let p = Proxy {
+            up: up.clone(),
             port: l.local_addr().unwrap().port(),
             refuse: Arc::default(),
             hang: Arc::default(),
@@ -844,6 +865,27 @@ impl Proxy {
 
     fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// Sends the request `hold_create` held back on to the server (its client gave up
+    /// long ago), and waits for the answer.
+    fn release_held(&self) {
+        let req = self
+            .rules
+            .held
+            .lock()
+            .unwrap()
+            .take()
+            .expect("nothing held");
+        let mut s = TcpStream::connect(&self.up).unwrap();
+        std::io::Write::write_all(&mut s, &req).unwrap();
+        let mut buf = [0u8; 4096];
+        let n = s.read(&mut buf).unwrap();
+        assert!(
+            buf[..n].starts_with(b"HTTP/1.1 200"),
+            "{}",
+            String::from_utf8_lossy(&buf[..n])
+        );
     }
 
     fn drop_all(&self) {
@@ -1568,7 +1610,7 @@ fn vcsim_checks_the_shape_of_snapshot_ex_requests() {
 
 #[test]
 fn soap_calls_time_out_on_a_hung_server() {
-    let sim = Vcsim::start_with(&["-vms", "3"]);
+    let sim = Vcsim::start_with(&["-vms", "4"]);
     place_fixtures(&sim);
     let proxy = Proxy::start(&sim.base);
     let url = proxy.url("/DC0/vm");
@@ -1592,6 +1634,22 @@ fn soap_calls_time_out_on_a_hung_server() {
     assert!(sim.snapshots("DC0_H0_VM1").is_empty());
     assert!(journal(&sim.state).is_empty());
 
+    // The create is held back until after our timeout: the snapshot is not there when
+    // we look, but the server may yet make it, so its journal entry stays...
+    proxy.rules.hold_create.store(1, Ordering::SeqCst);
+    let t = Instant::now();
+    assert!(std::fs::read_dir(m.mp.join("DC0_H0_VM2")).is_err());
+    assert!(t.elapsed() < bound, "took {:?}", t.elapsed());
+    assert!(sim.snapshots("DC0_H0_VM2").is_empty());
+    let entries = journal_entries(&sim.state);
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert_eq!(entries[0]["vm_name"], "DC0_H0_VM2");
+    let why = entries[0]["remove_error"].as_str().unwrap_or("");
+    assert!(why.starts_with("creation's outcome unknown"), "{why}");
+    // ...and when the server does make it, `snapshots cleanup` finds it (below).
+    proxy.release_held();
+    assert_eq!(ours(&sim.snapshots("DC0_H0_VM2")), 1);
+
     // VM0 frozen, then the server hangs (accepts, never answers).
     std::fs::read_dir(m.mp.join("DC0_H0_VM0")).unwrap().count();
     assert_eq!(ours(&sim.snapshots("DC0_H0_VM0")), 1);
@@ -1600,7 +1658,7 @@ fn soap_calls_time_out_on_a_hung_server() {
 
     // A freeze meets the hung server: the VM's folder fails, in bounded time.
     let t = Instant::now();
-    let e = std::fs::read_dir(m.mp.join("DC0_H0_VM2")).map(|d| d.count());
+    let e = std::fs::read_dir(m.mp.join("DC0_H0_VM3")).map(|d| d.count());
     assert_eq!(e.unwrap_err().raw_os_error(), Some(libc::EIO));
     assert!(t.elapsed() < bound, "took {:?}", t.elapsed());
 
@@ -1615,13 +1673,13 @@ fn soap_calls_time_out_on_a_hung_server() {
         "{text}"
     );
     assert!(
-        line("DC0_H0_VM2: freeze failed", "unreachable: timed out"),
+        line("DC0_H0_VM3: freeze failed", "unreachable: timed out"),
         "{text}"
     );
     assert!(line("DC0_H0_VM0: snapshot", "timed out"), "{text}");
-    let j = journal(&sim.state);
-    assert_eq!(j.len(), 1, "{j:?}");
-    assert_eq!(j[0].0, "DC0_H0_VM0");
+    let mut j: Vec<String> = journal(&sim.state).into_iter().map(|e| e.0).collect();
+    j.sort();
+    assert_eq!(j, ["DC0_H0_VM0", "DC0_H0_VM2"]);
 
     // `snapshots list` against the hung server: one line, non-zero, in bounded time.
     let t = Instant::now();
@@ -1635,7 +1693,8 @@ fn soap_calls_time_out_on_a_hung_server() {
     proxy.drop_all();
     let (ok, out, err) = vmsnapfs(&["snapshots", "cleanup", &url, "-o", &sim.opts()], &[]);
     assert!(ok, "{err}");
-    assert!(out.contains("removed 1 snapshot"), "{out}{err}");
+    assert!(out.contains("removed 2 snapshot"), "{out}{err}");
     assert!(sim.snapshots("DC0_H0_VM0").is_empty());
+    assert!(sim.snapshots("DC0_H0_VM2").is_empty());
     assert!(journal(&sim.state).is_empty());
 }

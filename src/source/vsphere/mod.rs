@@ -261,7 +261,10 @@ impl VsphereSource {
         ) {
             Ok(s) => s,
             Err(e) => {
-                self.undo_create(&je, &vm);
+                // A transport failure (a lost answer, a timeout while the task ran)
+                // leaves open whether the server made the snapshot, or still will.
+                let unknown = matches!(e, VsError::Unreachable { .. });
+                self.undo_create(&je, &vm, unknown.then(|| e.to_string()));
                 return Err(e);
             }
         };
@@ -292,16 +295,32 @@ impl VsphereSource {
     }
 
     /// After a failed create, make sure no half-made snapshot of ours stays behind.
-    fn undo_create(&self, je: &journal::Entry, vm: &Moref) {
+    /// `unknown` says why the server may yet make it: then an entry for a snapshot not
+    /// there (yet) stays, for `snapshots cleanup` once this process is gone.
+    fn undo_create(&self, je: &journal::Entry, vm: &Moref, unknown: Option<String>) {
         let mut je = je.clone();
         match snapshot::find(&self.client, vm, |n| n.name == je.snapshot_name) {
             Ok(Some(n)) => {
                 je.snapshot = Some(n.snapshot);
                 self.remove_journaled(&mut je);
             }
-            Ok(None) => {
-                let _ = self.journal.remove(&je);
-            }
+            Ok(None) => match unknown {
+                None => {
+                    let _ = self.journal.remove(&je);
+                }
+                Some(why) => {
+                    tracing::warn!(
+                        "{}: snapshot {} may still be made ({why}); it stays in the journal \
+                         for vmsnapfs snapshots cleanup",
+                        je.vm_name,
+                        je.snapshot_name
+                    );
+                    je.remove_error = Some(format!("creation's outcome unknown: {why}"));
+                    if let Err(e) = self.journal.write(&je) {
+                        tracing::warn!("{e}");
+                    }
+                }
+            },
             Err(e) => tracing::warn!(
                 "{}: cannot check for a half-made snapshot ({e}); left in the journal",
                 je.vm_name
