@@ -83,15 +83,12 @@ fn raise_readahead(mountpoint: &Path, kib: u32) -> std::io::Result<()> {
 /// `major:minor` of the newest `fuse.vmsnapfs` mount at `mountpoint` in a mountinfo text.
 fn device_of(mountinfo: &str, mountpoint: &Path) -> Option<String> {
     let want = mountpoint.to_str()?;
-    mountinfo
-        .lines()
-        .rev()
-        .find_map(|l| {
-            let f: Vec<&str> = l.split(' ').collect();
-            let sep = f.iter().position(|x| *x == "-")?;
-            let at = unescape(f.get(4)?);
-            (at == want && f.get(sep + 1) == Some(&FS_TYPE)).then(|| f[2].to_owned())
-        })
+    mountinfo.lines().rev().find_map(|l| {
+        let f: Vec<&str> = l.split(' ').collect();
+        let sep = f.iter().position(|x| *x == "-")?;
+        let at = unescape(f.get(4)?);
+        (at == want && f.get(sep + 1) == Some(&FS_TYPE)).then(|| f[2].to_owned())
+    })
 }
 
 /// Mountinfo writes space, tab, newline and backslash as octal escapes.
