@@ -1030,13 +1030,20 @@ fn data_path_faults_through_a_proxy() {
     assert!(journal(&sim.state).is_empty());
 }
 
-#[test]
-fn quiesce_faults_and_expired_sessions_through_a_proxy() {
-    let sim = Vcsim::start(false);
+/// A simulator (started with `args`) holding the fixtures, VM0's Tools running, behind a
+/// proxy; and the proxy's URL of the VM folder.
+fn quiesce_setup(args: &[&str]) -> (Vcsim, Proxy, String) {
+    let sim = Vcsim::start_with(args);
     place_fixtures(&sim);
     sim.ctl("POST", "/tools?vm=DC0_H0_VM0&status=guestToolsRunning");
     let proxy = Proxy::start(&sim.base);
     let url = proxy.url("/DC0/vm");
+    (sim, proxy, url)
+}
+
+#[test]
+fn quiesce_faults_and_expired_sessions_through_a_proxy() {
+    let (sim, proxy, url) = quiesce_setup(&[]);
 
     // preferred: the quiesce fault is met by a crash-consistent snapshot, and said so.
     proxy.rules.quiesce_fault.store(1, Ordering::SeqCst);
@@ -1424,11 +1431,7 @@ fn snapshot_ex_method_not_found_falls_back_to_create_snapshot() {
 
 #[test]
 fn quiesce_fault_on_snapshot_ex_through_a_proxy() {
-    let sim = Vcsim::start_with(&["-api", "8.0.2.0"]);
-    place_fixtures(&sim);
-    sim.ctl("POST", "/tools?vm=DC0_H0_VM0&status=guestToolsRunning");
-    let proxy = Proxy::start(&sim.base);
-    let url = proxy.url("/DC0/vm");
+    let (sim, proxy, url) = quiesce_setup(&["-api", "8.0.2.0"]);
 
     // preferred: the faulted quiesced call (stopped at the proxy) is followed by one
     // without a quiesceSpec.
