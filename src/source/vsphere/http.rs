@@ -22,14 +22,19 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 enum Stream {
     Plain(TcpStream),
     Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
+    /// A canned answer (the fuzz target's).
+    Canned(io::Cursor<Vec<u8>>),
 }
 
 impl Stream {
-    fn tcp(&self) -> &TcpStream {
-        match self {
+    fn set_timeouts(&self, t: Duration) -> io::Result<()> {
+        let tcp = match self {
             Stream::Plain(s) => s,
             Stream::Tls(s) => &s.sock,
-        }
+            Stream::Canned(_) => return Ok(()),
+        };
+        tcp.set_read_timeout(Some(t))?;
+        tcp.set_write_timeout(Some(t))
     }
 }
 
@@ -38,6 +43,7 @@ impl Read for Stream {
         match self {
             Stream::Plain(s) => s.read(buf),
             Stream::Tls(s) => s.read(buf),
+            Stream::Canned(c) => c.read(buf),
         }
     }
 }
@@ -47,12 +53,14 @@ impl Write for Stream {
         match self {
             Stream::Plain(s) => s.write(buf),
             Stream::Tls(s) => s.write(buf),
+            Stream::Canned(_) => Ok(buf.len()),
         }
     }
     fn flush(&mut self) -> io::Result<()> {
         match self {
             Stream::Plain(s) => s.flush(),
             Stream::Tls(s) => s.flush(),
+            Stream::Canned(_) => Ok(()),
         }
     }
 }
@@ -192,32 +200,14 @@ impl Pool {
                 Some(c) => (c, true),
                 None => (self.connect(url, deadline)?, false),
             };
-            let t = left(deadline, &host)?;
-            conn.stream.tcp().set_read_timeout(Some(t))?;
-            conn.stream.tcp().set_write_timeout(Some(t))?;
+            conn.stream.set_timeouts(left(deadline, &host)?)?;
             let sent = conn
                 .stream
                 .write_all(head.as_bytes())
                 .and_then(|()| conn.stream.flush());
             let parsed = sent.and_then(|()| read_head(&mut conn, deadline, &host));
             match parsed {
-                Ok(h) => {
-                    let mut resp = Response {
-                        pool: self,
-                        key,
-                        conn: Some(conn),
-                        status: h.status,
-                        headers: h.headers,
-                        body: Body::None,
-                        deadline,
-                        host,
-                    };
-                    resp.body = resp.framing(method, h.keep_alive)?;
-                    if matches!(resp.body, Body::Length { left: 0, .. }) {
-                        resp.finish();
-                    }
-                    return Ok(resp);
-                }
+                Ok(h) => return self.response(key, conn, h, method, deadline, host),
                 // Closed while idle in the pool: nothing was answered, so asking again
                 // on a fresh connection is safe for these read-only requests.
                 Err(e) if reused && e.kind() != io::ErrorKind::TimedOut => {
@@ -227,6 +217,61 @@ impl Pool {
             }
         }
     }
+}
+
+impl Pool {
+    fn response(
+        &self,
+        key: String,
+        conn: Conn,
+        h: Head,
+        method: &str,
+        deadline: Instant,
+        host: String,
+    ) -> io::Result<Response<'_>> {
+        let mut resp = Response {
+            pool: self,
+            key,
+            conn: Some(conn),
+            status: h.status,
+            headers: h.headers,
+            body: Body::None,
+            deadline,
+            host,
+        };
+        resp.body = resp.framing(method, h.keep_alive)?;
+        if matches!(resp.body, Body::Length { left: 0, .. }) {
+            resp.finish();
+        }
+        Ok(resp)
+    }
+}
+
+/// Parses `answer` as the server's reply to `method` and reads `want` bytes of its
+/// body: the whole receiving side without a socket, for the fuzz target.
+#[doc(hidden)]
+pub fn parse_canned(answer: &[u8], method: &str, want: usize) -> io::Result<(u16, Vec<u8>)> {
+    let pool = Pool::new(None);
+    let mut conn = Conn {
+        stream: Stream::Canned(io::Cursor::new(answer.to_vec())),
+        extra: Vec::new(),
+    };
+    let deadline = Instant::now() + Duration::from_secs(1);
+    let head = read_head(&mut conn, deadline, "canned")?;
+    let resp = pool.response(
+        "canned".into(),
+        conn,
+        head,
+        method,
+        deadline,
+        "canned".into(),
+    )?;
+    let status = resp.status;
+    let mut body = vec![0u8; want];
+    if want > 0 {
+        resp.read_exact_body(&mut body)?;
+    }
+    Ok((status, body))
 }
 
 struct Head {
