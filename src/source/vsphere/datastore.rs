@@ -172,9 +172,9 @@ impl Remote {
             .pool
             .send(method, &t.url, &headers, Instant::now() + budget)
         {
-            Ok(r) if t.direct && !(200..300).contains(&r.status) => {
-                fail_route(&format!("HTTP {}", r.status));
-                Err(Attempt::Retry(format!("host answered HTTP {}", r.status)))
+            Ok(r) if t.direct && !(200..300).contains(&r.status()) => {
+                fail_route(&format!("HTTP {}", r.status()));
+                Err(Attempt::Retry(format!("host answered HTTP {}", r.status())))
             }
             Ok(r) => Ok(r),
             Err(e) => {
@@ -190,8 +190,8 @@ impl Remote {
             Ok(r) => r,
             Err(retry) => return retry,
         };
-        if !(200..300).contains(&resp.status) {
-            return self.status_error(resp.status).map_never();
+        if !(200..300).contains(&resp.status()) {
+            return self.status_error(resp.status()).map_never();
         }
         if let Some(len) = resp.content_length() {
             return Attempt::Done(len);
@@ -202,8 +202,8 @@ impl Remote {
             Ok(r) => r,
             Err(retry) => return retry,
         };
-        if resp.status != 206 {
-            return self.status_error(resp.status).map_never();
+        if resp.status() != 206 {
+            return self.status_error(resp.status()).map_never();
         }
         resp.header("Content-Range")
             .and_then(|v| v.rsplit('/').next())
@@ -225,7 +225,7 @@ impl Remote {
             Ok(r) => r,
             Err(retry) => return retry,
         };
-        match resp.status {
+        match resp.status() {
             206 => {
                 let start = resp
                     .header("Content-Range")

@@ -229,17 +229,16 @@ impl Pool {
         deadline: Instant,
         host: String,
     ) -> io::Result<Response<'_>> {
+        let body = h.framing(method, &host)?;
         let mut resp = Response {
             pool: self,
             key,
             conn: Some(conn),
-            status: h.status,
-            headers: h.headers,
-            body: Body::None,
+            head: h,
+            body,
             deadline,
             host,
         };
-        resp.body = resp.framing(method, h.keep_alive)?;
         if matches!(resp.body, Body::Length { left: 0, .. }) {
             resp.finish();
         }
@@ -266,7 +265,7 @@ pub fn parse_canned(answer: &[u8], method: &str, want: usize) -> io::Result<(u16
         deadline,
         "canned".into(),
     )?;
-    let status = resp.status;
+    let status = resp.status();
     let mut body = vec![0u8; want];
     if want > 0 {
         resp.read_exact_body(&mut body)?;
@@ -337,16 +336,10 @@ fn read_head(conn: &mut Conn, deadline: Instant, host: &str) -> io::Result<Head>
 }
 
 enum Body {
-    None,
     /// `left` bytes to come; the connection is reusable after them if `reuse`.
-    Length {
-        left: u64,
-        reuse: bool,
-    },
+    Length { left: u64, reuse: bool },
     /// Chunked transfer coding.
-    Chunked {
-        reuse: bool,
-    },
+    Chunked { reuse: bool },
     /// Until the server closes the connection.
     Close,
 }
@@ -355,50 +348,55 @@ pub struct Response<'p> {
     pool: &'p Pool,
     key: String,
     conn: Option<Conn>,
-    pub status: u16,
-    headers: Vec<(String, String)>,
+    head: Head,
     body: Body,
     deadline: Instant,
     host: String,
 }
 
-impl Response<'_> {
-    pub fn header(&self, name: &str) -> Option<&str> {
+impl Head {
+    fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
     }
 
-    pub fn content_length(&self) -> Option<u64> {
-        self.header("content-length").and_then(|v| v.parse().ok())
-    }
-
-    fn framing(&self, method: &str, keep_alive: bool) -> io::Result<Body> {
+    /// How the body that follows this head is delimited (RFC 9112, 6.3).
+    fn framing(&self, method: &str, host: &str) -> io::Result<Body> {
+        let reuse = self.keep_alive;
         if method == "HEAD" || matches!(self.status, 100..=199 | 204 | 304) {
-            return Ok(Body::Length {
-                left: 0,
-                reuse: keep_alive,
-            });
+            return Ok(Body::Length { left: 0, reuse });
         }
         let chunked = self
             .header("transfer-encoding")
             .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
         if chunked {
-            return Ok(Body::Chunked { reuse: keep_alive });
+            return Ok(Body::Chunked { reuse });
         }
         match self.header("content-length") {
             Some(v) => {
-                let n = v.parse::<u64>().map_err(|_| {
-                    io::Error::other(format!("{}: bad Content-Length {v:?}", self.host))
-                })?;
-                Ok(Body::Length {
-                    left: n,
-                    reuse: keep_alive,
-                })
+                let left = v
+                    .parse::<u64>()
+                    .map_err(|_| io::Error::other(format!("{host}: bad Content-Length {v:?}")))?;
+                Ok(Body::Length { left, reuse })
             }
             None => Ok(Body::Close),
         }
+    }
+}
+
+impl Response<'_> {
+    pub fn status(&self) -> u16 {
+        self.head.status
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.head.header(name)
+    }
+
+    pub fn content_length(&self) -> Option<u64> {
+        self.header("content-length").and_then(|v| v.parse().ok())
     }
 
     /// Hands the connection back to the pool if the body is fully read and the server
@@ -484,7 +482,6 @@ impl Response<'_> {
     /// connection closed.
     pub fn read_exact_body(mut self, buf: &mut [u8]) -> io::Result<()> {
         match self.body {
-            Body::None => return Err(io::Error::other("no body")),
             Body::Length { left, reuse } => {
                 if (buf.len() as u64) > left {
                     return Err(io::Error::new(

@@ -83,7 +83,7 @@ fn range_requests_reuse_one_keep_alive_connection() {
             ("Cookie", "vmware_soap_session=abc"),
         ];
         let r = pool.send("GET", &url(&base), &h, soon()).unwrap();
-        assert_eq!(r.status, 206);
+        assert_eq!(r.status(), 206);
         assert_eq!(r.header("content-range"), Some("bytes 0-4/100"));
         let mut buf = [0u8; 5];
         r.read_exact_body(&mut buf).unwrap();
