@@ -80,15 +80,22 @@ fn raise_readahead(mountpoint: &Path, kib: u32) -> std::io::Result<()> {
     )
 }
 
-/// `major:minor` of the newest `fuse.vmsnapfs` mount at `mountpoint` in a mountinfo text.
-fn device_of(mountinfo: &str, mountpoint: &Path) -> Option<String> {
+/// The newest mount at `mountpoint` in a mountinfo text: (`major:minor`, type).
+pub fn newest_mount(mountinfo: &str, mountpoint: &Path) -> Option<(String, String)> {
     let want = mountpoint.to_str()?;
     mountinfo.lines().rev().find_map(|l| {
         let f: Vec<&str> = l.split(' ').collect();
         let sep = f.iter().position(|x| *x == "-")?;
-        let at = unescape(f.get(4)?);
-        (at == want && f.get(sep + 1) == Some(&FS_TYPE)).then(|| f[2].to_owned())
+        let fs_type = f.get(sep + 1)?;
+        (unescape(f.get(4)?) == want).then(|| (f[2].to_owned(), fs_type.to_string()))
     })
+}
+
+/// `major:minor` of the newest mount at `mountpoint`, if it is ours.
+fn device_of(mountinfo: &str, mountpoint: &Path) -> Option<String> {
+    newest_mount(mountinfo, mountpoint)
+        .filter(|(_, t)| t == FS_TYPE)
+        .map(|(dev, _)| dev)
 }
 
 /// Mountinfo writes space, tab, newline and backslash as octal escapes.

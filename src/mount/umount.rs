@@ -63,17 +63,7 @@ pub fn run(mountpoint: &Path, lazy: bool, timeout: Duration) -> Result<(), Strin
 /// The type of the file system mounted exactly at `mountpoint` (the topmost one).
 fn fs_type(mountpoint: &Path) -> Option<String> {
     let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
-    // mountinfo octal-escapes space, tab, newline and backslash in paths.
-    let want = mountpoint
-        .to_str()?
-        .replace('\\', "\\134")
-        .replace(' ', "\\040")
-        .replace('\t', "\\011")
-        .replace('\n', "\\012");
-    info.lines()
-        .filter(|l| l.split(' ').nth(4) == Some(want.as_str()))
-        .filter_map(|l| l.split_once(" - ")?.1.split(' ').next().map(str::to_owned))
-        .next_back()
+    super::kernel::newest_mount(&info, mountpoint).map(|(_, t)| t)
 }
 
 fn alive(pid: i32) -> bool {
