@@ -568,15 +568,16 @@ impl Source for VsphereSource {
     }
 
     fn thaw(&self, vm: &VmEntry, _frozen: &Frozen) -> io::Result<()> {
-        let je = self
-            .held
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&vm.id);
-        let Some(mut je) = je else {
+        let held = |f: &dyn Fn(&mut HashMap<String, journal::Entry>) -> Option<journal::Entry>| {
+            f(&mut self.held.lock().unwrap_or_else(|p| p.into_inner()))
+        };
+        let Some(mut je) = held(&|h| h.get(&vm.id).cloned()) else {
             return Ok(());
         };
+        // Held until removed: VMs thaw in parallel, and the session must outlive every
+        // removal still under way (logout_if_idle ends it once nothing is held).
         let removed = self.remove_journaled(&mut je);
+        held(&|h| h.remove(&vm.id));
         self.logout_if_idle();
         if removed {
             tracing::info!("{}: snapshot {} removed", je.vm_name, je.snapshot_name);
