@@ -248,7 +248,9 @@ impl Client {
     /// Logs in again unless another thread already did since `stale` was current.
     pub fn relogin(&self, stale: Option<String>) -> Result<()> {
         let _g = self.login_lock.lock().unwrap_or_else(|p| p.into_inner());
-        if self.cookie() != stale {
+        // Another thread logged in meanwhile; a logout meanwhile (no cookie) is not that.
+        let now = self.cookie();
+        if now.is_some() && now != stale {
             return Ok(());
         }
         tracing::info!("{}: session expired; logging in again", self.server);
