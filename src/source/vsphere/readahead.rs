@@ -82,11 +82,6 @@ impl HttpFile {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn chunk_range(&self, index: u64) -> (u64, usize) {
-        let start = index * CHUNK;
-        (start, (self.remote.size() - start).min(CHUNK) as usize)
-    }
-
     /// The slot of chunk `index`, and whether the caller registered it and so must fetch
     /// it; None past the end of the file.
     fn slot(&self, index: u64) -> Option<(Arc<Slot>, bool)> {
@@ -121,19 +116,18 @@ impl HttpFile {
         self.state().chunks.retain(|(i, _)| *i != index);
     }
 
-    fn buffer(&self, len: usize) -> Vec<u8> {
+    /// Chunk `index`'s offset and a buffer of its length, recycled where one is spare.
+    fn job(&self, index: u64) -> (u64, Vec<u8>) {
+        let start = index * CHUNK;
+        let len = (self.remote.size() - start).min(CHUNK) as usize;
         let mut buf = self.state().spare.pop().unwrap_or_default();
         buf.resize(len, 0);
-        buf
+        (start, buf)
     }
 
     fn fetch(&self, index: u64, slot: &Slot) {
-        fetch_chunk(
-            &self.remote,
-            self.chunk_range(index),
-            self.buffer(CHUNK as usize),
-            slot,
-        );
+        let (start, buf) = self.job(index);
+        fetch_chunk(&self.remote, start, buf, slot);
     }
 
     /// Starts fetching chunk `index` in the background unless it is kept or in flight.
@@ -141,20 +135,18 @@ impl HttpFile {
         let Some((slot, true)) = self.slot(index) else {
             return;
         };
-        let range = self.chunk_range(index);
+        let (start, buf) = self.job(index);
         let remote = self.remote.clone();
-        let buf = self.buffer(CHUNK as usize);
         let spawned = std::thread::Builder::new()
             .name("vsphere-readahead".into())
-            .spawn(move || fetch_chunk(&remote, range, buf, &slot));
+            .spawn(move || fetch_chunk(&remote, start, buf, &slot));
         if spawned.is_err() {
             self.forget(index);
         }
     }
 }
 
-fn fetch_chunk(remote: &Remote, (start, len): (u64, usize), mut buf: Vec<u8>, slot: &Slot) {
-    buf.truncate(len);
+fn fetch_chunk(remote: &Remote, start: u64, mut buf: Vec<u8>, slot: &Slot) {
     slot.set(
         remote
             .retrying(|r, t| r.fetch(start, &mut buf, t))
