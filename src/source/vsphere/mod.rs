@@ -279,10 +279,7 @@ impl VsphereSource {
         );
         match self.open_frozen(&info, &created) {
             Ok(frozen) => {
-                self.held
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .insert(vm.value.clone(), je);
+                self.held().insert(vm.value.clone(), je);
                 c.active.store(true, std::sync::atomic::Ordering::Relaxed);
                 Ok(frozen)
             }
@@ -328,10 +325,15 @@ impl VsphereSource {
         }
     }
 
+    /// Our snapshots now held, by VM moref.
+    fn held(&self) -> std::sync::MutexGuard<'_, HashMap<String, journal::Entry>> {
+        self.held.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// Ends the session when no snapshot is held (all thawed, e.g. by idle release):
     /// vCenter sessions are a limited resource, and the next freeze logs in again.
     fn logout_if_idle(&self) {
-        let held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        let held = self.held();
         if held.is_empty() {
             self.client
                 .active
@@ -568,16 +570,13 @@ impl Source for VsphereSource {
     }
 
     fn thaw(&self, vm: &VmEntry, _frozen: &Frozen) -> io::Result<()> {
-        let held = |f: &dyn Fn(&mut HashMap<String, journal::Entry>) -> Option<journal::Entry>| {
-            f(&mut self.held.lock().unwrap_or_else(|p| p.into_inner()))
-        };
-        let Some(mut je) = held(&|h| h.get(&vm.id).cloned()) else {
+        let Some(mut je) = self.held().get(&vm.id).cloned() else {
             return Ok(());
         };
         // Held until removed: VMs thaw in parallel, and the session must outlive every
         // removal still under way (logout_if_idle ends it once nothing is held).
         let removed = self.remove_journaled(&mut je);
-        held(&|h| h.remove(&vm.id));
+        self.held().remove(&vm.id);
         self.logout_if_idle();
         if removed {
             tracing::info!("{}: snapshot {} removed", je.vm_name, je.snapshot_name);
