@@ -166,7 +166,8 @@ impl Pool {
     }
 
     /// Sends a request without a body and reads the response head. A pooled connection
-    /// the server has meanwhile closed is replaced by a new one, once.
+    /// the server has meanwhile closed is dropped and the next idle one, or a new one,
+    /// tried; a new connection's failure is the answer.
     pub fn send(
         &self,
         method: &str,
