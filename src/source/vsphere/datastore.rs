@@ -149,13 +149,13 @@ impl Remote {
     /// Sends a request; an HTTP error status comes back as a response, for the caller
     /// to judge. A failure on the direct-to-host route, by network or by status, marks
     /// that route failed (later requests go through vCenter) and is retried.
-    fn send<'t, T>(
+    fn send<T>(
         &self,
-        t: &'t Target,
+        t: &Target,
         method: &str,
         range: Option<&str>,
         budget: Duration,
-    ) -> Result<Response<'t>, Attempt<T>> {
+    ) -> Result<Response, Attempt<T>> {
         let fail_route = |why: &str| {
             if let Some(r) = self.route.as_ref().filter(|_| t.direct) {
                 r.fail(why);
@@ -214,11 +214,10 @@ impl Remote {
             })
     }
 
-    /// `buf.len()` bytes at `offset` in one Range request, read by this thread straight
-    /// into `buf`.
-    pub(super) fn fetch(&self, offset: u64, buf: &mut [u8], budget: Duration) -> Attempt {
-        let len = buf.len();
-        let end = offset + len as u64 - 1;
+    /// Asks for the `len` bytes at `offset` in one Range request and checks the answer:
+    /// its body, read by the caller, starts with exactly those bytes.
+    pub(super) fn range(&self, offset: u64, len: u64, budget: Duration) -> Attempt<Response> {
+        let end = offset + len - 1;
         let t = self.target("GET");
         let range = format!("bytes={offset}-{end}");
         let resp = match self.send(&t, "GET", Some(&range), budget) {
@@ -239,7 +238,7 @@ impl Remote {
                     )));
                 }
                 let sent = resp.content_length();
-                if sent.is_some_and(|n| n != len as u64) {
+                if sent.is_some_and(|n| n != len) {
                     return Attempt::Fatal(io::Error::other(format!(
                         "{}: server sent {} bytes for a {len}-byte range",
                         self.name,
@@ -258,9 +257,18 @@ impl Remote {
             }
             s => return self.status_error(s).map_never(),
         }
-        match resp.read_exact_body(buf) {
-            Ok(()) => Attempt::Done(()),
-            Err(e) => Attempt::Retry(format!("reading body: {e}")),
+        Attempt::Done(resp)
+    }
+
+    /// `buf.len()` bytes at `offset` in one Range request, read by this thread straight
+    /// into `buf`.
+    pub(super) fn fetch(&self, offset: u64, buf: &mut [u8], budget: Duration) -> Attempt {
+        match self.range(offset, buf.len() as u64, budget) {
+            Attempt::Done(resp) => match resp.read_exact_body(buf) {
+                Ok(()) => Attempt::Done(()),
+                Err(e) => Attempt::Retry(format!("reading body: {e}")),
+            },
+            other => other.without_value(),
         }
     }
 
@@ -316,6 +324,18 @@ pub(super) enum Attempt<T = ()> {
     Retry(String),
     Relogin,
     Fatal(io::Error),
+}
+
+impl<V> Attempt<V> {
+    /// The same outcome for a caller that wants no value from it.
+    pub(super) fn without_value(self) -> Attempt {
+        match self {
+            Attempt::Done(_) => Attempt::Done(()),
+            Attempt::Retry(w) => Attempt::Retry(w),
+            Attempt::Relogin => Attempt::Relogin,
+            Attempt::Fatal(e) => Attempt::Fatal(e),
+        }
+    }
 }
 
 impl Attempt<()> {

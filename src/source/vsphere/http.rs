@@ -169,12 +169,12 @@ impl Pool {
     /// the server has meanwhile closed is dropped and the next idle one, or a new one,
     /// tried; a new connection's failure is the answer.
     pub fn send(
-        &self,
+        self: &Arc<Self>,
         method: &str,
         url: &reqwest::Url,
         headers: &[(&str, &str)],
         deadline: Instant,
-    ) -> io::Result<Response<'_>> {
+    ) -> io::Result<Response> {
         let key = Self::key(url);
         let mut target = url.path().to_owned();
         if let Some(q) = url.query() {
@@ -222,21 +222,22 @@ impl Pool {
 
 impl Pool {
     fn response(
-        &self,
+        self: &Arc<Self>,
         key: String,
         conn: Conn,
         h: Head,
         method: &str,
         deadline: Instant,
         host: String,
-    ) -> io::Result<Response<'_>> {
+    ) -> io::Result<Response> {
         let body = h.framing(method, &host)?;
         let mut resp = Response {
-            pool: self,
+            pool: self.clone(),
             key,
             conn: Some(conn),
             head: h,
             body,
+            body_started: 0,
             deadline,
             host,
         };
@@ -251,7 +252,7 @@ impl Pool {
 /// body: the whole receiving side without a socket, for the fuzz target.
 #[doc(hidden)]
 pub fn parse_canned(answer: &[u8], method: &str, want: usize) -> io::Result<(u16, Vec<u8>)> {
-    let pool = Pool::new(None);
+    let pool = Arc::new(Pool::new(None));
     let mut conn = Conn {
         stream: Stream::Canned(io::Cursor::new(answer.to_vec())),
         extra: Vec::new(),
@@ -339,18 +340,22 @@ fn read_head(conn: &mut Conn, deadline: Instant, host: &str) -> io::Result<Head>
 enum Body {
     /// `left` bytes to come; the connection is reusable after them if `reuse`.
     Length { left: u64, reuse: bool },
-    /// Chunked transfer coding.
-    Chunked { reuse: bool },
+    /// Chunked transfer coding; `in_chunk` bytes of the current chunk still to come.
+    Chunked { reuse: bool, in_chunk: u64 },
     /// Until the server closes the connection.
     Close,
 }
 
-pub struct Response<'p> {
-    pool: &'p Pool,
+/// A response whose body is read by its owner; it holds its pool, so a long body can be
+/// read piece by piece over a streaming read's life.
+pub struct Response {
+    pool: Arc<Pool>,
     key: String,
     conn: Option<Conn>,
     head: Head,
     body: Body,
+    /// Body bytes read so far (chunked bodies: whether a chunk's CRLF comes first).
+    body_started: u64,
     deadline: Instant,
     host: String,
 }
@@ -373,7 +378,7 @@ impl Head {
             .header("transfer-encoding")
             .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
         if chunked {
-            return Ok(Body::Chunked { reuse });
+            return Ok(Body::Chunked { reuse, in_chunk: 0 });
         }
         match self.header("content-length") {
             Some(v) => {
@@ -387,7 +392,7 @@ impl Head {
     }
 }
 
-impl Response<'_> {
+impl Response {
     pub fn status(&self) -> u16 {
         self.head.status
     }
@@ -478,10 +483,20 @@ impl Response<'_> {
             .map_err(|_| io::Error::other(format!("{}: bad chunk size {hex:?}", self.host)))
     }
 
-    /// Reads exactly `buf.len()` bytes of body; the connection goes back to the pool
-    /// when they are the whole body. A body longer than asked for is left unread and its
-    /// connection closed.
-    pub fn read_exact_body(mut self, buf: &mut [u8]) -> io::Result<()> {
+    /// Moves the deadline of the reads still to come: a body read piece by piece gets
+    /// a fresh bound for each piece, not one for the whole transfer.
+    pub fn set_deadline(&mut self, deadline: Instant) -> io::Result<()> {
+        self.deadline = deadline;
+        let host = self.host.clone();
+        match self.conn.as_ref() {
+            Some(conn) => conn.stream.set_timeouts(left(deadline, &host)?),
+            None => Ok(()),
+        }
+    }
+
+    /// Reads the next `buf.len()` bytes of the body. Once the last byte of a body of
+    /// known length is read, the connection goes back to the pool.
+    pub fn read_part(&mut self, buf: &mut [u8]) -> io::Result<()> {
         match self.body {
             Body::Length { left, reuse } => {
                 if (buf.len() as u64) > left {
@@ -491,40 +506,48 @@ impl Response<'_> {
                     ));
                 }
                 self.raw_exact(buf)?;
-                self.body = Body::Length {
-                    left: left - buf.len() as u64,
-                    reuse,
-                };
+                let left = left - buf.len() as u64;
+                self.body = Body::Length { left, reuse };
+                if left == 0 {
+                    self.finish();
+                }
             }
             Body::Close => self.raw_exact(buf)?,
-            Body::Chunked { .. } => {
-                let mut at = 0;
-                let mut first = true;
+            Body::Chunked { reuse, in_chunk } => {
+                let (mut at, mut in_chunk) = (0, in_chunk);
                 while at < buf.len() {
-                    let size = self.chunk_size(!first)?;
-                    first = false;
-                    if size == 0 {
-                        return Err(self.short());
+                    if in_chunk == 0 {
+                        // The first chunk has no CRLF of earlier data before its size.
+                        let first = self.body_started == 0;
+                        in_chunk = self.chunk_size(!first)?;
+                        if in_chunk == 0 {
+                            return Err(self.short());
+                        }
                     }
-                    let n = (size.min((buf.len() - at) as u64)) as usize;
+                    let n = (in_chunk.min((buf.len() - at) as u64)) as usize;
                     self.raw_exact(&mut buf[at..at + n])?;
+                    self.body_started += n as u64;
+                    in_chunk -= n as u64;
                     at += n;
-                    if (n as u64) < size {
-                        // More body than asked for: not reusable.
-                        self.body = Body::Close;
-                        return Ok(());
-                    }
                 }
-                // The last chunk (size 0) and the empty trailer end the body.
-                if self.chunk_size(true)? == 0 {
-                    let mut end = [0u8; 2];
-                    self.raw_exact(&mut end)?;
-                    if &end == b"\r\n" {
-                        self.body = Body::Length {
-                            left: 0,
-                            reuse: matches!(self.body, Body::Chunked { reuse: true, .. }),
-                        };
-                    }
+                self.body = Body::Chunked { reuse, in_chunk };
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads exactly `buf.len()` bytes of body; the connection goes back to the pool
+    /// when they are the whole body. A body longer than asked for is left unread and its
+    /// connection closed.
+    pub fn read_exact_body(mut self, buf: &mut [u8]) -> io::Result<()> {
+        self.read_part(buf)?;
+        if let Body::Chunked { reuse, in_chunk: 0 } = self.body {
+            // The last chunk (size 0) and the empty trailer end the body.
+            if self.chunk_size(self.body_started > 0)? == 0 {
+                let mut end = [0u8; 2];
+                self.raw_exact(&mut end)?;
+                if &end == b"\r\n" {
+                    self.body = Body::Length { left: 0, reuse };
                 }
             }
         }

@@ -76,7 +76,7 @@ fn range_requests_reuse_one_keep_alive_connection() {
         );
         Some(ok(b"hello"))
     });
-    let pool = Pool::new(None);
+    let pool = Arc::new(Pool::new(None));
     for _ in 0..3 {
         let h = [
             ("Range", "bytes=0-4"),
@@ -96,7 +96,7 @@ fn range_requests_reuse_one_keep_alive_connection() {
 fn head_answers_free_the_connection_at_once() {
     let (base, conns) =
         server(|_, _| Some(b"HTTP/1.1 200 OK\r\nContent-Length: 123456\r\n\r\n".to_vec()));
-    let pool = Pool::new(None);
+    let pool = Arc::new(Pool::new(None));
     for _ in 0..2 {
         let r = pool.send("HEAD", &url(&base), &[], soon()).unwrap();
         assert_eq!(r.content_length(), Some(123456));
@@ -113,7 +113,7 @@ fn chunked_bodies_are_decoded_and_the_connection_kept() {
                 .to_vec(),
         )
     });
-    let pool = Pool::new(None);
+    let pool = Arc::new(Pool::new(None));
     for _ in 0..2 {
         let r = pool.send("GET", &url(&base), &[], soon()).unwrap();
         let mut buf = [0u8; 13];
@@ -135,7 +135,7 @@ fn connection_close_and_dropped_idle_connections_reconnect() {
         2 => None,
         _ => Some(ok(b"cd")),
     });
-    let pool = Pool::new(None);
+    let pool = Arc::new(Pool::new(None));
     for want in [b"ab", b"cd", b"cd"] {
         let r = pool.send("GET", &url(&base), &[], soon()).unwrap();
         let mut buf = [0u8; 2];
@@ -150,7 +150,7 @@ fn a_short_body_is_an_error_not_zeros() {
     let (base, _) = server(|_, _| {
         Some(b"HTTP/1.1 206 Partial Content\r\nContent-Length: 10\r\n\r\nabc".to_vec())
     });
-    let pool = Pool::new(None);
+    let pool = Arc::new(Pool::new(None));
     let r = pool.send("GET", &url(&base), &[], soon()).unwrap();
     let mut buf = [0u8; 20];
     assert!(
@@ -164,7 +164,7 @@ fn a_server_that_never_answers_times_out_by_the_deadline() {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let base = format!("http://{}", l.local_addr().unwrap());
     let held = std::thread::spawn(move || l.accept().map(|(s, _)| s));
-    let pool = Pool::new(None);
+    let pool = Arc::new(Pool::new(None));
     let t = Instant::now();
     let e = pool
         .send(
@@ -191,7 +191,7 @@ fn garbage_and_oversized_heads_are_refused() {
             v
         })
     });
-    let pool = Pool::new(None);
+    let pool = Arc::new(Pool::new(None));
     assert!(pool.send("GET", &url(&base), &[], soon()).is_err());
     assert!(pool.send("GET", &url(&base), &[], soon()).is_err());
     assert!(pool
@@ -210,4 +210,44 @@ fn canned_answers_parse_without_a_socket() {
     assert!(parse_canned(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nab", "GET", 9).is_err());
     let huge = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nfffffffffffffffffff\r\n";
     assert!(parse_canned(huge, "GET", 4).is_err());
+}
+
+#[test]
+fn a_body_read_in_parts_keeps_its_connection_until_the_last_part() {
+    let (base, conns) = server(|head, _| {
+        Some(if head.contains("Range: bytes=0-9") {
+            ok(b"0123456789")
+        } else {
+            b"HTTP/1.1 206 Partial Content\r\nTransfer-Encoding: chunked\r\n\r\n\
+              3\r\nabc\r\n4\r\ndefg\r\n0\r\n\r\n"
+                .to_vec()
+        })
+    });
+    let pool = Arc::new(Pool::new(None));
+    let range = [("Range", "bytes=0-9")];
+    let mut r = pool.send("GET", &url(&base), &range, soon()).unwrap();
+    let mut got = Vec::new();
+    for n in [4, 1, 5] {
+        let mut part = vec![0u8; n];
+        r.set_deadline(soon()).unwrap();
+        r.read_part(&mut part).unwrap();
+        got.extend(part);
+    }
+    assert_eq!(got, b"0123456789");
+    let mut more = [0u8; 1];
+    assert!(r.read_part(&mut more).is_err(), "read past the body");
+    drop(r);
+    // The whole body was read: the next request reuses the connection.
+    let r = pool.send("GET", &url(&base), &range, soon()).unwrap();
+    let mut buf = [0u8; 10];
+    r.read_exact_body(&mut buf).unwrap();
+    assert_eq!(conns.load(Ordering::SeqCst), 1);
+
+    // Chunked: parts that cross chunk boundaries, and one past the end is an error.
+    let mut r = pool.send("GET", &url(&base), &[], soon()).unwrap();
+    let (mut a, mut b) = ([0u8; 2], [0u8; 5]);
+    r.read_part(&mut a).unwrap();
+    r.read_part(&mut b).unwrap();
+    assert_eq!((&a, &b), (b"ab", b"cdefg"));
+    assert!(r.read_part(&mut a).is_err(), "read past the last chunk");
 }

@@ -1,0 +1,236 @@
+//! Streams: one thread per run of sequential reads, reading one long Range request
+//! (`SPAN` bytes, then the next) into the chunks ahead of its reader, in order, as fast
+//! as the reader takes them. TCP's flow control holds the server back while the reader
+//! is behind by `AHEAD` chunks; a stream nobody reads from for `IDLE` ends and drops its
+//! connection.
+//!
+//! A chunk's slot is claimed by exactly one filler. Readers make unclaimed slots only for
+//! chunks a live stream will reach, and a stream that ends hands each unclaimed slot
+//! still ahead of it back (abandoned, or failed with its error), so no reader waits for a
+//! chunk nobody fills.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::super::datastore::{Attempt, Remote};
+use super::super::http::Response;
+use super::{Fill, Inner, Slot, State, AHEAD, STREAMS};
+
+/// One request's length: long enough that the server's work per request is nothing,
+/// short enough that no request outlives a typical server's idea of a long transfer.
+const SPAN: u64 = 256 << 20;
+/// How far (in chunks, 8 MiB) a read may run ahead of a stream and still be its.
+const BEHIND: u64 = 4;
+/// A stream whose reader asks for nothing more for this long ends.
+const IDLE: Duration = Duration::from_secs(5);
+
+/// A stream as readers see it: it fills chunk `next`, then the ones after it, up to
+/// (not including) `limit`.
+pub(super) struct Ctl {
+    id: u64,
+    next: u64,
+    limit: u64,
+}
+
+impl Ctl {
+    /// Whether this stream is on its way to chunk `index`.
+    pub(super) fn covers(&self, index: u64) -> bool {
+        self.next <= index && index < self.limit
+    }
+}
+
+/// Under the state lock, for a read of chunks `first..=last` that continues a stream:
+/// moves the stream on (starting one where none is near), and returns each chunk's slot
+/// and whether the caller must fetch it itself.
+pub(super) fn plan(
+    inner: &Arc<Inner>,
+    st: &mut State,
+    first: u64,
+    last: u64,
+) -> Vec<(u64, Arc<Slot>, bool)> {
+    let ahead_end = (last + 1 + AHEAD).min(inner.chunks());
+    // The kernel's parallel reads arrive a little out of order and run ahead of a stream
+    // that is still filling the chunk before (by up to its read-ahead window): a stream
+    // near this read, ahead or a little behind, is this reader's. Another reader further
+    // on gets a stream of its own.
+    let near = |c: &Ctl| c.next + BEHIND >= first && c.next <= ahead_end + AHEAD;
+    let next = match st.streams.iter_mut().find(|c| near(c)) {
+        Some(c) => {
+            c.limit = c.limit.max(ahead_end);
+            inner.demand.notify_all();
+            Some(c.next)
+        }
+        None => (first..ahead_end)
+            .find(|i| st.find(*i).is_none())
+            .and_then(|start| start_stream(inner, st, start, ahead_end)),
+    };
+    (first..=last)
+        .map(|i| {
+            let by_stream = next.is_some_and(|n| n <= i);
+            let (slot, new) = st.slot(i, !by_stream);
+            (i, slot, new && !by_stream)
+        })
+        .collect()
+}
+
+/// Starts a stream at chunk `start`; its first chunk, or None if no thread could start.
+fn start_stream(inner: &Arc<Inner>, st: &mut State, start: u64, limit: u64) -> Option<u64> {
+    if st.streams.len() >= STREAMS {
+        retire(st, 0, Fill::Abandoned);
+    }
+    let id = st.next_stream;
+    st.next_stream += 1;
+    tracing::debug!("{}: stream {id} from chunk {start}", inner.remote.name());
+    let me = inner.clone();
+    std::thread::Builder::new()
+        .name("vsphere-stream".into())
+        .spawn(move || run(&me, id))
+        .ok()?;
+    st.streams.push(Ctl {
+        id,
+        next: start,
+        limit,
+    });
+    Some(start)
+}
+
+/// Ends stream `at` (its thread sees it gone and exits); the unclaimed slots ahead of
+/// it get `fill`.
+fn retire(st: &mut State, at: usize, fill: Fill) {
+    let c = st.streams.remove(at);
+    tracing::debug!("stream {} ends at chunk {}", c.id, c.next);
+    for (i, slot) in &st.chunks {
+        if *i >= c.next && slot.claim() {
+            slot.set(fill.clone());
+        }
+    }
+}
+
+/// Ends every stream of a file nobody reads any more.
+pub(super) fn stop_all(inner: &Inner) {
+    let mut st = inner.state();
+    while !st.streams.is_empty() {
+        retire(&mut st, 0, Fill::Abandoned);
+    }
+    inner.demand.notify_all();
+}
+
+/// The response being read, where its body is, and where it ends.
+struct Open {
+    resp: Response,
+    pos: u64,
+    end: u64,
+}
+
+fn run(inner: &Inner, id: u64) {
+    let mut open: Option<Open> = None;
+    while let Some((index, slot)) = next_job(inner, id) {
+        let (start, mut buf) = inner.job(index);
+        let r = inner
+            .remote
+            .retrying(|r, t| read_on(r, &mut open, start, &mut buf, t));
+        match r {
+            Ok(()) => slot.set(Fill::Data(Arc::new(buf))),
+            Err(e) => {
+                // The server stayed unreachable for the whole read deadline: the chunks
+                // this stream owed fail the same way instead of each waiting it out again.
+                let why = e.to_string();
+                slot.set(Fill::Failed(why.clone()));
+                let mut st = inner.state();
+                if let Some(at) = st.streams.iter().position(|c| c.id == id) {
+                    retire(&mut st, at, Fill::Failed(why));
+                }
+                return;
+            }
+        }
+    }
+}
+
+/// The next chunk this stream fills, claimed; None once the stream has ended.
+fn next_job(inner: &Inner, id: u64) -> Option<(u64, Arc<Slot>)> {
+    let chunks = inner.chunks();
+    let mut st = inner.state();
+    loop {
+        let at = st.streams.iter().position(|c| c.id == id)?;
+        let (next, limit) = (st.streams[at].next, st.streams[at].limit);
+        if next >= chunks {
+            retire(&mut st, at, Fill::Abandoned);
+            return None;
+        }
+        if next < limit {
+            st.streams[at].next += 1;
+            match st.find(next).cloned() {
+                // A reader waits for it.
+                Some(slot) if slot.claim() => return Some((next, slot)),
+                // Fetched or being fetched by a reader: skipped (the request restarts
+                // after it).
+                Some(_) => {
+                    tracing::debug!("stream {id} skips chunk {next}");
+                    continue;
+                }
+                None => return Some((next, st.slot(next, true).0)),
+            }
+        }
+        let (g, waited) = inner
+            .demand
+            .wait_timeout(st, IDLE)
+            .unwrap_or_else(|p| p.into_inner());
+        st = g;
+        if waited.timed_out() {
+            let at = st.streams.iter().position(|c| c.id == id)?;
+            if st.streams[at].next >= st.streams[at].limit {
+                retire(&mut st, at, Fill::Abandoned);
+                return None;
+            }
+        }
+    }
+}
+
+/// Reads `buf.len()` bytes at `start` from the open response, first opening one there if
+/// it is elsewhere. A response that fails is dropped, so a retry asks anew from `start`.
+fn read_on(
+    remote: &Remote,
+    open: &mut Option<Open>,
+    start: u64,
+    buf: &mut [u8],
+    budget: Duration,
+) -> Attempt {
+    let len = buf.len() as u64;
+    if open
+        .as_ref()
+        .is_some_and(|o| o.pos != start || o.end < start + len)
+    {
+        *open = None;
+    }
+    let o = match open {
+        Some(o) => o,
+        None => {
+            let end = (start + SPAN).min(remote.size()).max(start + len);
+            match remote.range(start, end - start, budget) {
+                Attempt::Done(resp) => open.insert(Open {
+                    resp,
+                    pos: start,
+                    end,
+                }),
+                other => return other.without_value(),
+            }
+        }
+    };
+    let read = o
+        .resp
+        .set_deadline(Instant::now() + budget)
+        .and_then(|()| o.resp.read_part(buf));
+    match read {
+        Ok(()) => {
+            o.pos += len;
+            if o.pos >= o.end {
+                *open = None;
+            }
+            Attempt::Done(())
+        }
+        Err(e) => {
+            *open = None;
+            Attempt::Retry(format!("reading body: {e}"))
+        }
+    }
+}
