@@ -1030,6 +1030,73 @@ fn data_path_faults_through_a_proxy() {
     assert!(journal(&sim.state).is_empty());
 }
 
+/// Reads `len` bytes at `at` from `path` in 1 MiB reads, as a backup tool would.
+fn read_span(path: &Path, at: u64, len: u64) -> Vec<u8> {
+    use std::io::{Seek, SeekFrom};
+    let mut f = std::fs::File::open(path).unwrap();
+    f.seek(SeekFrom::Start(at)).unwrap();
+    let mut out = Vec::with_capacity(len as usize);
+    let mut buf = vec![0u8; 1 << 20];
+    while (out.len() as u64) < len {
+        let want = buf.len().min((len - out.len() as u64) as usize);
+        let n = f.read(&mut buf[..want]).unwrap();
+        assert!(n > 0, "{}: early end at {}", path.display(), out.len());
+        out.extend_from_slice(&buf[..n]);
+    }
+    out
+}
+
+#[test]
+fn sequential_reads_stream_over_few_requests_with_and_without_page_cache() {
+    let sim = Vcsim::start(false);
+    let flat = sim.place_flat("DC0_H0_VM0", 96, 7);
+    let want = std::fs::read(&flat).unwrap();
+    let proxy = Proxy::start(&sim.base);
+    let requests = || proxy.rules.folder_requests.load(Ordering::SeqCst);
+    for opts in [sim.opts(), format!("{},direct_io", sim.opts())] {
+        let mount = || {
+            let m = RemoteMount::new(&proxy.url("/DC0/vm/DC0_H0_VM0"), &opts);
+            let disk = m.mp.join("disks/disk0-flat.vmdk");
+            // The freeze reads partition tables: not part of the counts.
+            assert_eq!(std::fs::metadata(&disk).unwrap().len(), want.len() as u64);
+            (m, disk, requests())
+        };
+        let (m, disk, before) = mount();
+        assert!(
+            read_span(&disk, 0, want.len() as u64) == want,
+            "{opts}: bytes differ"
+        );
+        // Asked chunk by chunk (2 MiB) this would be 48 requests; a stream asks once
+        // (plus the first read, before it is known to be sequential).
+        let used = requests() - before;
+        assert!(
+            (1..=4).contains(&used),
+            "{opts}: {used} requests for one pass"
+        );
+        m.umount();
+
+        // Two readers at once, far apart in the disk, each streaming its own part.
+        let (m, disk, before) = mount();
+        let (a, b) = std::thread::scope(|s| {
+            let a = s.spawn(|| read_span(&disk, 0, 40 << 20));
+            let b = s.spawn(|| read_span(&disk, 50 << 20, 40 << 20));
+            (a.join().unwrap(), b.join().unwrap())
+        });
+        assert!(a == want[..40 << 20], "{opts}: first reader's bytes differ");
+        assert!(
+            b == want[50 << 20..90 << 20],
+            "{opts}: second reader's bytes differ"
+        );
+        let used = requests() - before;
+        assert!(
+            (2..=8).contains(&used),
+            "{opts}: {used} requests for two readers"
+        );
+        m.umount();
+    }
+    assert!(sim.snapshots("DC0_H0_VM0").is_empty());
+}
+
 /// A simulator (started with `args`) holding the fixtures, VM0's Tools running, behind a
 /// proxy; and the proxy's URL of the VM folder.
 fn quiesce_setup(args: &[&str]) -> (Vcsim, Proxy, String) {

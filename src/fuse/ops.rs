@@ -24,6 +24,10 @@ impl Filesystem for VmFs {
         }
         let _ = config.set_max_background(64);
         let _ = config.add_capabilities(InitFlags::FUSE_DO_READDIRPLUS);
+        // For direct_io images: a big read goes out as several requests at once, and
+        // mmap still works (through the page cache) where the kernel allows it (6.6+).
+        let _ = config.add_capabilities(InitFlags::FUSE_ASYNC_DIO);
+        let _ = config.add_capabilities(InitFlags::FUSE_DIRECT_IO_ALLOW_MMAP);
         if let Some(f) = self.after_init.take() {
             f();
         }
@@ -87,6 +91,12 @@ impl Filesystem for VmFs {
                         FopenFlags::FOPEN_DIRECT_IO,
                     )
                 }
+                // Image-level readers stream whole disks in big reads: straight into
+                // their buffers, with no page-cache copy to make and later evict.
+                Node::Flat(..) if self.ctx.opts.direct_io => (
+                    self.new_handle(Handle::Node(u)),
+                    FopenFlags::FOPEN_DIRECT_IO,
+                ),
                 _ => {
                     // Keep the page cache across opens of the same freeze only: after
                     // idle release a re-freeze may show newer data under the same inode.

@@ -18,6 +18,8 @@ pub struct MountOptions {
     pub streams_windows: bool,
     pub case_insensitive: bool,
     pub cache_bytes: u64,
+    /// Disk images bypass the kernel's page cache (see README "direct_io").
+    pub direct_io: bool,
     pub threads: usize,
     pub foreground: bool,
     pub log_file: Option<PathBuf>,
@@ -42,6 +44,7 @@ impl Default for MountOptions {
             streams_windows: false,
             case_insensitive: false,
             cache_bytes: crate::cache::DEFAULT_CAPACITY,
+            direct_io: false,
             threads: 8,
             foreground: false,
             log_file: None,
@@ -140,6 +143,7 @@ impl MountOptions {
                 },
                 "case_insensitive" => self.case_insensitive = true,
                 "cache_size" => self.cache_bytes = num(val)? << 20,
+                "direct_io" => self.direct_io = true,
                 "threads" => self.threads = (num(val)? as usize).clamp(1, 64),
                 "foreground" => self.foreground = true,
                 // Absolute now: the background server runs from "/".
@@ -181,6 +185,9 @@ mod tests {
             .unwrap();
         o.apply("allow_other,idle_release=30,pre_backup=/bin/true")
             .unwrap();
+        assert!(!o.direct_io);
+        o.apply("direct_io").unwrap();
+        assert!(o.direct_io);
         assert_eq!((o.uid, o.gid), (1000, 100));
         assert_eq!(o.file_mode(), 0o440);
         assert_eq!(o.dir_mode(), 0o550);
