@@ -895,6 +895,15 @@ impl Proxy {
     }
 }
 
+impl Drop for Proxy {
+    /// Closes every connection, so the simulator sees them reset: a half-closed one with
+    /// an answer still unread (a stream the mount left mid-body) would hold the
+    /// simulator's shutdown for ever.
+    fn drop(&mut self) {
+        self.drop_all();
+    }
+}
+
 /// Copies until EOF or `limit` bytes; then closes both sides. Returns whether it cut.
 /// While `mute` is set, what comes is read and dropped.
 fn pipe(mut from: TcpStream, mut to: TcpStream, limit: usize, mute: &AtomicBool) -> bool {
