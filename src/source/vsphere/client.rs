@@ -94,34 +94,29 @@ impl Client {
             .pool_max_idle_per_host(32)
             .tcp_nodelay(true)
             .user_agent(concat!("vmsnapfs/", env!("CARGO_PKG_VERSION")));
+        // One trust decision and one TLS configuration for SOAP and datastore reads.
         let mut pin_seen = None;
-        let mut data_trust = None;
+        let mut data_tls = None;
         if cfg.base.starts_with("https://") {
-            data_trust = Some(match (&cfg.thumbprint, cfg.insecure) {
+            let trust = match (&cfg.thumbprint, cfg.insecure) {
                 (Some(t), _) => tls::Trust::Pinned(t.clone()),
-                (None, true) => tls::Trust::Any,
+                (None, true) => {
+                    tracing::warn!(
+                        "{server}: -o insecure: the server's certificate is NOT verified; \
+                         anyone on the path can read the credentials"
+                    );
+                    tls::Trust::Any
+                }
                 (None, false) => tls::Trust::System,
-            });
-            if let Some(want) = &cfg.thumbprint {
-                let pinned = Arc::new(tls::Pinned::new(Some(want.clone())));
-                pin_seen = Some(pinned.seen.clone());
-                builder =
-                    builder.use_preconfigured_tls(pinned.client_config().map_err(VsError::Config)?);
-            } else if cfg.insecure {
-                tracing::warn!(
-                    "{server}: -o insecure: the server's certificate is NOT verified; \
-                     anyone on the path can read the credentials"
-                );
-                builder = builder.danger_accept_invalid_certs(true);
-            }
+            };
+            let t = trust.client_config().map_err(VsError::Config)?;
+            builder = builder.use_preconfigured_tls((*t.config).clone());
+            pin_seen = t.seen;
+            data_tls = Some(t.config);
         }
         let http = builder
             .build()
             .map_err(|e| VsError::Config(format!("HTTP client: {e}")))?;
-        let data_tls = data_trust
-            .map(tls::Trust::client_config)
-            .transpose()
-            .map_err(|e| VsError::Config(format!("TLS for datastore reads: {e}")))?;
         let mut client = Client {
             http,
             data: Arc::new(super::http::Pool::new(data_tls)),

@@ -60,7 +60,7 @@ impl HostRoute {
             None if self.insecure => tls::Trust::Any,
             None => return Err("the ticket names no host certificate thumbprint".into()),
         };
-        let p = Arc::new(Pool::new(Some(trust.client_config()?)));
+        let p = Arc::new(Pool::new(Some(trust.client_config()?.config)));
         pools.insert(key, p.clone());
         Ok(p)
     }

@@ -169,8 +169,16 @@ pub enum Trust {
     Any,
 }
 
+/// One TLS configuration, shared by the SOAP client and the data path, and for a pin the
+/// slot where the certificate the server presented is recorded (the mismatch message
+/// names it).
+pub struct TrustConfig {
+    pub config: Arc<rustls::ClientConfig>,
+    pub seen: Option<Arc<Mutex<Option<String>>>>,
+}
+
 impl Trust {
-    pub fn client_config(self) -> Result<Arc<rustls::ClientConfig>, String> {
+    pub fn client_config(self) -> Result<TrustConfig, String> {
         let want = match self {
             Trust::Pinned(t) => Some(t),
             Trust::Any => None,
@@ -191,10 +199,19 @@ impl Trust {
                     .with_root_certificates(roots)
                     .with_no_client_auth();
                 cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
-                return Ok(Arc::new(cfg));
+                return Ok(TrustConfig {
+                    config: Arc::new(cfg),
+                    seen: None,
+                });
             }
         };
-        Arc::new(Pinned::new(want)).client_config().map(Arc::new)
+        let pinning = want.is_some();
+        let verifier = Arc::new(Pinned::new(want));
+        let seen = pinning.then(|| verifier.seen.clone());
+        Ok(TrustConfig {
+            config: Arc::new(verifier.client_config()?),
+            seen,
+        })
     }
 }
 
