@@ -25,7 +25,7 @@ cleanup() {
   fusermount3 -u -q "$M" 2>/dev/null || true
   [ -n "$L" ] && losetup -d "$L" 2>/dev/null || true
   fusermount3 -u -q "$V" 2>/dev/null || true
-  [ -z "${BENCH_DIR:-}" ] && rm -rf "$W"
+  if [ -z "${BENCH_DIR:-}" ]; then rm -rf "$W"; fi
 }
 trap cleanup EXIT
 drop() { sync; echo 3 >/proc/sys/vm/drop_caches; }
@@ -68,6 +68,7 @@ timed() { # label command… ; prints seconds
 }
 
 # --- vmsnapfs ---
+drop # also waits out the write-back of a freshly built image
 t0=$(now); "$BIN" mount "$W/vm" "$M"; ls "$M/volumes/disk0p1" >/dev/null; t1=$(now)
 first_ls=$(secs "$t0" "$t1")
 "$BIN" umount "$M"
