@@ -249,9 +249,15 @@ impl Pool {
 }
 
 /// Parses `answer` as the server's reply to `method` and reads `want` bytes of its
-/// body: the whole receiving side without a socket, for the fuzz target.
+/// body: the whole receiving side without a socket, for the fuzz target. With `split`
+/// inside the body, it is read in two parts as a stream reads it.
 #[doc(hidden)]
-pub fn parse_canned(answer: &[u8], method: &str, want: usize) -> io::Result<(u16, Vec<u8>)> {
+pub fn parse_canned(
+    answer: &[u8],
+    method: &str,
+    want: usize,
+    split: usize,
+) -> io::Result<(u16, Vec<u8>)> {
     let pool = Arc::new(Pool::new(None));
     let mut conn = Conn {
         stream: Stream::Canned(io::Cursor::new(answer.to_vec())),
@@ -267,9 +273,14 @@ pub fn parse_canned(answer: &[u8], method: &str, want: usize) -> io::Result<(u16
         deadline,
         "canned".into(),
     )?;
+    let mut resp = resp;
     let status = resp.status();
     let mut body = vec![0u8; want];
-    if want > 0 {
+    if split > 0 && split < want {
+        let (a, b) = body.split_at_mut(split);
+        resp.read_part(a)?;
+        resp.read_part(b)?;
+    } else if want > 0 {
         resp.read_exact_body(&mut body)?;
     }
     Ok((status, body))

@@ -203,13 +203,23 @@ fn garbage_and_oversized_heads_are_refused() {
 fn canned_answers_parse_without_a_socket() {
     let ok =
         b"HTTP/1.1 206 Partial Content\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n0\r\n\r\n";
-    assert_eq!(parse_canned(ok, "GET", 2).unwrap(), (206, b"ab".to_vec()));
-    assert_eq!(parse_canned(ok, "HEAD", 0).unwrap().0, 206);
+    assert_eq!(
+        parse_canned(ok, "GET", 2, 0).unwrap(),
+        (206, b"ab".to_vec())
+    );
+    assert_eq!(
+        parse_canned(ok, "GET", 2, 1).unwrap(),
+        (206, b"ab".to_vec())
+    );
+    assert_eq!(parse_canned(ok, "HEAD", 0, 0).unwrap().0, 206);
     // Cut inside the head, inside the body, or with a chunk size that overflows.
-    assert!(parse_canned(b"HTTP/1.1 200 OK\r\nContent-Le", "GET", 1).is_err());
-    assert!(parse_canned(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nab", "GET", 9).is_err());
+    assert!(parse_canned(b"HTTP/1.1 200 OK\r\nContent-Le", "GET", 1, 0).is_err());
+    let short = b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nab";
+    assert!(parse_canned(short, "GET", 9, 0).is_err());
+    assert!(parse_canned(short, "GET", 9, 1).is_err());
     let huge = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nfffffffffffffffffff\r\n";
-    assert!(parse_canned(huge, "GET", 4).is_err());
+    assert!(parse_canned(huge, "GET", 4, 0).is_err());
+    assert!(parse_canned(huge, "GET", 4, 2).is_err());
 }
 
 #[test]
