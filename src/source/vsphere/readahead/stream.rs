@@ -19,7 +19,7 @@ use super::{Fill, Inner, Slot, State, AHEAD, STREAMS};
 /// One request's length: long enough that the server's work per request is nothing,
 /// short enough that no request outlives a typical server's idea of a long transfer.
 const SPAN: u64 = 256 << 20;
-/// How far (in chunks, 8 MiB) a read may run ahead of a stream and still be its.
+/// How far (in chunks) a read may stray from its stream's window and still be its.
 const BEHIND: u64 = 4;
 /// A stream whose reader asks for nothing more for this long ends.
 const IDLE: Duration = Duration::from_secs(5);
@@ -51,9 +51,10 @@ pub(super) fn plan(
     let ahead_end = (last + 1 + AHEAD).min(inner.chunks());
     // The kernel's parallel reads arrive a little out of order and run ahead of a stream
     // that is still filling the chunk before (by up to its read-ahead window): a stream
-    // near this read, ahead or a little behind, is this reader's. Another reader further
-    // on gets a stream of its own.
-    let near = |c: &Ctl| c.next + BEHIND >= first && c.next <= ahead_end + AHEAD;
+    // near this read's window, a little ahead of it or a little behind, is this reader's.
+    // Another reader elsewhere gets a stream of its own: one far ahead of this read
+    // (already past the chunks it needs) is another reader's.
+    let near = |c: &Ctl| c.next + BEHIND >= first && c.next <= ahead_end + BEHIND;
     let next = match st.streams.iter_mut().find(|c| near(c)) {
         Some(c) => {
             c.limit = c.limit.max(ahead_end);
