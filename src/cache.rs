@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use lru::LruCache;
-use vmsnapfs_io::{check_bounds, ReadAt};
+use vmsnapfs_io::{check_bounds, Lent, ReadAt};
 
 /// Large enough that sequential reads cost few lookups, small enough that a random 4 KiB
 /// read of an NTFS record does not drag in much more than it needs.
@@ -168,6 +168,24 @@ impl ReadAt for CachedSource {
     fn size(&self) -> u64 {
         self.inner.size()
     }
+
+    /// Lends what `read_at` would take straight from the source: a bulk read of whole
+    /// blocks none of which is cached.
+    fn lend(&self, offset: u64, len: usize) -> Option<io::Result<Lent>> {
+        let end = offset.checked_add(len as u64)?;
+        let whole = len / BLOCK_SIZE;
+        let aligned =
+            offset % BLOCK_SIZE as u64 == 0 && (len % BLOCK_SIZE == 0 || end == self.inner.size());
+        if !aligned || whole < BYPASS_BLOCKS || end > self.inner.size() {
+            return None;
+        }
+        let index = offset / BLOCK_SIZE as u64;
+        let blocks = len.div_ceil(BLOCK_SIZE);
+        if self.uncached_run(index, blocks) < blocks {
+            return None;
+        }
+        self.inner.lend(offset, len)
+    }
 }
 
 #[cfg(test)]
@@ -175,8 +193,9 @@ mod tests {
     use super::*;
     use std::sync::atomic::AtomicUsize;
 
+    /// Counts its reads, and lends any range (as a read-ahead chunk would).
     struct Counting {
-        data: Vec<u8>,
+        data: Arc<Vec<u8>>,
         reads: AtomicUsize,
     }
 
@@ -188,11 +207,19 @@ mod tests {
         fn size(&self) -> u64 {
             self.data.len() as u64
         }
+        fn lend(&self, offset: u64, len: usize) -> Option<io::Result<Lent>> {
+            check_bounds(offset, len, self.size()).ok()?;
+            let at = offset as usize;
+            Some(Ok(Lent {
+                data: self.data.clone(),
+                range: at..at + len,
+            }))
+        }
     }
 
     fn source(len: usize) -> Arc<Counting> {
         Arc::new(Counting {
-            data: (0..len).map(|i| (i * 7 + i / 251) as u8).collect(),
+            data: Arc::new((0..len).map(|i| (i * 7 + i / 251) as u8).collect()),
             reads: AtomicUsize::new(0),
         })
     }
@@ -278,10 +305,33 @@ mod tests {
     }
 
     #[test]
+    fn only_bulk_reads_of_uncached_whole_blocks_are_lent() {
+        let src = source(16 * BLOCK_SIZE + 100);
+        let cache = BlockCache::new(16 << 20);
+        let c = cache.wrap(src.clone());
+        let b = BLOCK_SIZE as u64;
+        let l = c.lend(0, 8 * BLOCK_SIZE).unwrap().unwrap();
+        assert_eq!(l.bytes(), &src.data[..8 * BLOCK_SIZE]);
+        // Whole blocks up to the end, the last one partial.
+        let l = c.lend(12 * b, 4 * BLOCK_SIZE + 100).unwrap().unwrap();
+        assert_eq!(l.bytes(), &src.data[12 * BLOCK_SIZE..]);
+        // Unaligned, short, ragged or past the end: not lent.
+        assert!(c.lend(100, 8 * BLOCK_SIZE).is_none());
+        assert!(c.lend(0, 2 * BLOCK_SIZE).is_none());
+        assert!(c.lend(0, 8 * BLOCK_SIZE + 1).is_none());
+        assert!(c.lend(12 * b, 8 * BLOCK_SIZE).is_none());
+        // A cached block inside: the read goes through the cache, not lent.
+        let mut one = [0u8; 10];
+        c.read_at(3 * b, &mut one).unwrap();
+        assert!(c.lend(0, 8 * BLOCK_SIZE).is_none());
+        assert!(c.lend(4 * b, 8 * BLOCK_SIZE).is_some());
+    }
+
+    #[test]
     fn two_sources_do_not_share_blocks() {
         let a = source(BLOCK_SIZE);
         let b = Arc::new(Counting {
-            data: vec![9u8; BLOCK_SIZE],
+            data: Arc::new(vec![9u8; BLOCK_SIZE]),
             reads: AtomicUsize::new(0),
         });
         let cache = BlockCache::new(16 << 20);

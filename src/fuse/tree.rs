@@ -204,6 +204,28 @@ impl VmFs {
     }
 
     /// Fills `buf` from `offset`; returns how many bytes there were (short at the end).
+    /// A disk image's bytes lent by the source (a read-ahead chunk), for a reply with
+    /// no copy of ours; None when the source holds no buffer that covers them.
+    pub(super) fn lend_node(
+        &self,
+        node: &Node,
+        h: &Handle,
+        offset: u64,
+        size: u32,
+    ) -> Option<R<vmsnapfs_io::Lent>> {
+        let (Node::Flat(_, n), Handle::Node(u)) = (node, h) else {
+            return None;
+        };
+        let vm = &u.vm;
+        let d = vm.disks.get(*n as usize)?;
+        let len = d.data.size().checked_sub(offset)?.min(size as u64) as usize;
+        Some(d.data.lend(offset, len)?.map_err(|e| {
+            let what = format!("disk{n}: read at {offset}: {e}");
+            vm.note_error(what.clone());
+            eio(what)
+        }))
+    }
+
     pub(super) fn read_node(
         &self,
         node: &Node,

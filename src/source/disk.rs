@@ -5,7 +5,7 @@ use std::ops::Range;
 use std::path::Path;
 use std::sync::Arc;
 
-use vmsnapfs_io::ReadAt;
+use vmsnapfs_io::{Lent, ReadAt};
 use vmsnapfs_vmdk::Disk;
 
 use super::DiskImage;
@@ -19,6 +19,9 @@ impl ReadAt for VmdkImage {
     }
     fn size(&self) -> u64 {
         self.0.capacity()
+    }
+    fn lend(&self, offset: u64, len: usize) -> Option<io::Result<Lent>> {
+        self.0.lend(offset, len)
     }
 }
 

@@ -7,7 +7,7 @@ use std::ops::Range;
 use std::path::Path;
 use std::sync::Arc;
 
-use vmsnapfs_io::ReadAt;
+use vmsnapfs_io::{Lent, ReadAt};
 
 use crate::descriptor::Descriptor;
 use crate::error::{Error, Result};
@@ -220,6 +220,22 @@ impl ReadAt for Disk {
 
     fn size(&self) -> u64 {
         self.capacity
+    }
+
+    /// Lends what the head's own flat extent holds: a flat extent has no holes, so its
+    /// bytes are the disk's whatever lies below it in the chain.
+    fn lend(&self, offset: u64, len: usize) -> Option<io::Result<Lent>> {
+        let link = &self.links[0];
+        let end = offset.checked_add(len as u64)?;
+        if end > self.capacity.min(link.capacity) {
+            return None;
+        }
+        let i = link.extents.partition_point(|p| p.start + p.len <= offset);
+        let p = link.extents.get(i)?;
+        if offset < p.start || end > p.start + p.len {
+            return None;
+        }
+        p.extent.lend(offset - p.start, len)
     }
 }
 

@@ -3,7 +3,7 @@
 use std::ops::Range;
 use std::sync::Arc;
 
-use vmsnapfs_io::ReadAt;
+use vmsnapfs_io::{Lent, ReadAt};
 
 use crate::error::Result;
 use crate::grain_directory::read_exact;
@@ -37,6 +37,14 @@ impl Extent {
                 Ok(())
             }
             Extent::Sparse(s) => s.read(off, buf, base, holes),
+        }
+    }
+
+    /// The bytes of a flat extent, where its file lends them.
+    pub(crate) fn lend(&self, off: u64, len: usize) -> Option<std::io::Result<Lent>> {
+        match self {
+            Extent::Flat { src, offset, .. } => src.lend(offset.checked_add(off)?, len),
+            _ => None,
         }
     }
 

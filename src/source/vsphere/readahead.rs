@@ -17,7 +17,7 @@ use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
-use vmsnapfs_io::{check_bounds, ReadAt};
+use vmsnapfs_io::{check_bounds, Lent, ReadAt};
 
 use super::datastore::Remote;
 
@@ -243,6 +243,24 @@ impl Drop for HttpFile {
     }
 }
 
+impl HttpFile {
+    /// Records the read of `offset..end` and, if it continues a stream, each of its
+    /// chunks' slot and whether the caller fetches it; None for a read on its own.
+    fn plan(&self, offset: u64, end: u64) -> Option<Vec<(u64, Arc<Slot>, bool)>> {
+        let inner = &self.inner;
+        let (first, last) = (offset / CHUNK, (end - 1) / CHUNK);
+        let mut st = inner.state();
+        let streaming = st.ends.contains(&offset)
+            || st.find(first).is_some()
+            || st.streams.iter().any(|c| c.covers(first));
+        if st.ends.len() >= ENDS {
+            st.ends.pop_front();
+        }
+        st.ends.push_back(end);
+        streaming.then(|| stream::plan(inner, &mut st, first, last))
+    }
+}
+
 impl ReadAt for HttpFile {
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
         let inner = &self.inner;
@@ -251,23 +269,7 @@ impl ReadAt for HttpFile {
             return Ok(());
         }
         let end = offset + buf.len() as u64;
-        let (first, last) = (offset / CHUNK, (end - 1) / CHUNK);
-        let needed = {
-            let mut st = inner.state();
-            let streaming = st.ends.contains(&offset)
-                || st.find(first).is_some()
-                || st.streams.iter().any(|c| c.covers(first));
-            if st.ends.len() >= ENDS {
-                st.ends.pop_front();
-            }
-            st.ends.push_back(end);
-            if !streaming {
-                None
-            } else {
-                Some(stream::plan(inner, &mut st, first, last))
-            }
-        };
-        let Some(needed) = needed else {
+        let Some(needed) = self.plan(offset, end) else {
             return inner.remote.retrying(|r, t| r.fetch(offset, buf, t));
         };
         let mut pos = offset;
@@ -276,10 +278,7 @@ impl ReadAt for HttpFile {
             let start = index * CHUNK;
             let have = (start + data.len() as u64).min(end);
             if have <= pos {
-                return Err(io::Error::other(format!(
-                    "{}: chunk at {start} came back short",
-                    inner.remote.name()
-                )));
+                return Err(short(inner, start));
             }
             let from = (pos - start) as usize;
             let n = (have - pos) as usize;
@@ -293,4 +292,47 @@ impl ReadAt for HttpFile {
     fn size(&self) -> u64 {
         self.inner.remote.size()
     }
+
+    /// A read inside one chunk of a stream is lent the chunk itself; a read on its own
+    /// gets a buffer of its own, fetched as `read_at` would.
+    fn lend(&self, offset: u64, len: usize) -> Option<io::Result<Lent>> {
+        let inner = &self.inner;
+        if let Err(e) = check_bounds(offset, len, inner.remote.size()) {
+            return Some(Err(e));
+        }
+        let end = offset + len as u64;
+        if len == 0 || offset / CHUNK != (end - 1) / CHUNK {
+            return None;
+        }
+        let Some(mut needed) = self.plan(offset, end) else {
+            let mut buf = vec![0u8; len];
+            return Some(
+                inner
+                    .remote
+                    .retrying(|r, t| r.fetch(offset, &mut buf, t))
+                    .map(|()| Lent {
+                        data: Arc::new(buf),
+                        range: 0..len,
+                    }),
+            );
+        };
+        let (index, slot, mine) = needed.pop()?;
+        Some(inner.bytes(index, slot, mine).and_then(|data| {
+            let from = (offset - index * CHUNK) as usize;
+            if data.len() < from + len {
+                return Err(short(inner, index * CHUNK));
+            }
+            Ok(Lent {
+                data,
+                range: from..from + len,
+            })
+        }))
+    }
+}
+
+fn short(inner: &Inner, start: u64) -> io::Error {
+    io::Error::other(format!(
+        "{}: chunk at {start} came back short",
+        inner.remote.name()
+    ))
 }
