@@ -192,10 +192,11 @@ impl ReadAt for CachedSource {
 mod tests {
     use super::*;
     use std::sync::atomic::AtomicUsize;
+    use vmsnapfs_io::SharedBytes;
 
     /// Counts its reads, and lends any range (as a read-ahead chunk would).
     struct Counting {
-        data: Arc<Vec<u8>>,
+        data: SharedBytes,
         reads: AtomicUsize,
     }
 
@@ -205,21 +206,18 @@ mod tests {
             self.data.read_at(offset, buf)
         }
         fn size(&self) -> u64 {
-            self.data.len() as u64
+            self.data.size()
         }
         fn lend(&self, offset: u64, len: usize) -> Option<io::Result<Lent>> {
-            check_bounds(offset, len, self.size()).ok()?;
-            let at = offset as usize;
-            Some(Ok(Lent {
-                data: self.data.clone(),
-                range: at..at + len,
-            }))
+            self.data.lend(offset, len)
         }
     }
 
     fn source(len: usize) -> Arc<Counting> {
         Arc::new(Counting {
-            data: Arc::new((0..len).map(|i| (i * 7 + i / 251) as u8).collect()),
+            data: SharedBytes(Arc::new(
+                (0..len).map(|i| (i * 7 + i / 251) as u8).collect(),
+            )),
             reads: AtomicUsize::new(0),
         })
     }
@@ -237,7 +235,7 @@ mod tests {
         ] {
             let mut got = vec![0u8; len];
             cached.read_at(off, &mut got).unwrap();
-            assert_eq!(got, src.data[off as usize..off as usize + len]);
+            assert_eq!(got, src.data.0[off as usize..off as usize + len]);
         }
         let mut buf = [0u8; 2];
         assert!(cached.read_at(src.size() - 1, &mut buf).is_err());
@@ -292,7 +290,7 @@ mod tests {
         let mut big = vec![0u8; 15 * BLOCK_SIZE + 50];
         let reads = src.reads.load(Ordering::Relaxed);
         cached.read_at(off, &mut big).unwrap();
-        assert_eq!(big, src.data[off as usize..off as usize + big.len()]);
+        assert_eq!(big, src.data.0[off as usize..off as usize + big.len()]);
         // Block 0 (head), blocks 1-4 (a run of four: passed by, one read), block 5 (hit),
         // blocks 6-15 (passed by, one read), block 16 (the tail, cached).
         assert_eq!(src.reads.load(Ordering::Relaxed) - reads, 4);
@@ -300,7 +298,7 @@ mod tests {
         // A short run of uncached blocks goes through the cache as before.
         let mut mid = vec![0u8; 3 * BLOCK_SIZE];
         cached.read_at(BLOCK_SIZE as u64, &mut mid).unwrap();
-        assert_eq!(mid, src.data[BLOCK_SIZE..4 * BLOCK_SIZE]);
+        assert_eq!(mid, src.data.0[BLOCK_SIZE..4 * BLOCK_SIZE]);
         assert_eq!(kept(&cache), 6);
     }
 
@@ -311,10 +309,10 @@ mod tests {
         let c = cache.wrap(src.clone());
         let b = BLOCK_SIZE as u64;
         let l = c.lend(0, 8 * BLOCK_SIZE).unwrap().unwrap();
-        assert_eq!(l.bytes(), &src.data[..8 * BLOCK_SIZE]);
+        assert_eq!(l.bytes(), &src.data.0[..8 * BLOCK_SIZE]);
         // Whole blocks up to the end, the last one partial.
         let l = c.lend(12 * b, 4 * BLOCK_SIZE + 100).unwrap().unwrap();
-        assert_eq!(l.bytes(), &src.data[12 * BLOCK_SIZE..]);
+        assert_eq!(l.bytes(), &src.data.0[12 * BLOCK_SIZE..]);
         // Unaligned, short, ragged or past the end: not lent.
         assert!(c.lend(100, 8 * BLOCK_SIZE).is_none());
         assert!(c.lend(0, 2 * BLOCK_SIZE).is_none());
@@ -331,7 +329,7 @@ mod tests {
     fn two_sources_do_not_share_blocks() {
         let a = source(BLOCK_SIZE);
         let b = Arc::new(Counting {
-            data: Arc::new(vec![9u8; BLOCK_SIZE]),
+            data: SharedBytes(Arc::new(vec![9u8; BLOCK_SIZE])),
             reads: AtomicUsize::new(0),
         });
         let cache = BlockCache::new(16 << 20);
@@ -340,7 +338,7 @@ mod tests {
         let mut y = [0u8; 8];
         ca.read_at(0, &mut x).unwrap();
         cb.read_at(0, &mut y).unwrap();
-        assert_eq!(x, a.data[..8]);
+        assert_eq!(x, a.data.0[..8]);
         assert_eq!(y, [9u8; 8]);
     }
 
@@ -363,7 +361,7 @@ mod tests {
                         let off = (state >> 20) % (src.size() - len as u64);
                         let mut buf = vec![0u8; len];
                         cached.read_at(off, &mut buf).unwrap();
-                        assert_eq!(buf, src.data[off as usize..off as usize + len]);
+                        assert_eq!(buf, src.data.0[off as usize..off as usize + len]);
                     }
                 });
             }

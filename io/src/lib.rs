@@ -105,6 +105,30 @@ impl ReadAt for Vec<u8> {
     }
 }
 
+/// Bytes held in memory as a source that lends any range of itself: an in-memory disk
+/// or file, as a read-ahead chunk would lend it.
+#[derive(Debug, Clone)]
+pub struct SharedBytes(pub Arc<Vec<u8>>);
+
+impl ReadAt for SharedBytes {
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+        self.0.read_at(offset, buf)
+    }
+    fn size(&self) -> u64 {
+        self.0.len() as u64
+    }
+    fn lend(&self, offset: u64, len: usize) -> Option<io::Result<Lent>> {
+        if let Err(e) = check_bounds(offset, len, self.size()) {
+            return Some(Err(e));
+        }
+        let at = offset as usize;
+        Some(Ok(Lent {
+            data: self.0.clone(),
+            range: at..at + len,
+        }))
+    }
+}
+
 /// A local file opened read-only, its size taken once at open: a frozen view must not
 /// grow under a reader even if someone appends to the file.
 #[derive(Debug)]
@@ -198,28 +222,9 @@ mod tests {
         assert!(Window::new(&data, u64::MAX, 2).is_err());
     }
 
-    /// Lends any range of itself.
-    struct Lending(Arc<Vec<u8>>);
-
-    impl ReadAt for Lending {
-        fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
-            self.0.read_at(offset, buf)
-        }
-        fn size(&self) -> u64 {
-            self.0.len() as u64
-        }
-        fn lend(&self, offset: u64, len: usize) -> Option<io::Result<Lent>> {
-            let at = offset as usize;
-            Some(Ok(Lent {
-                data: self.0.clone(),
-                range: at..at + len,
-            }))
-        }
-    }
-
     #[test]
     fn windows_lend_from_their_place_in_the_source_and_within_bounds() {
-        let src = Lending(Arc::new((0..100u8).collect()));
+        let src = SharedBytes(Arc::new((0..100u8).collect()));
         let w = Window::new(&src, 10, 20).unwrap();
         assert_eq!(
             w.lend(15, 5).unwrap().unwrap().bytes(),

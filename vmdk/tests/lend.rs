@@ -6,30 +6,8 @@ use std::collections::HashMap;
 use std::io;
 use std::sync::Arc;
 
-use vmsnapfs_io::{check_bounds, Lent, ReadAt};
+use vmsnapfs_io::{ReadAt, SharedBytes};
 use vmsnapfs_vmdk::{Disk, Resolver};
-
-/// A file held in memory that lends any range of itself.
-struct Lending(Arc<Vec<u8>>);
-
-impl ReadAt for Lending {
-    fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
-        self.0.read_at(offset, buf)
-    }
-    fn size(&self) -> u64 {
-        self.0.len() as u64
-    }
-    fn lend(&self, offset: u64, len: usize) -> Option<io::Result<Lent>> {
-        if let Err(e) = check_bounds(offset, len, self.size()) {
-            return Some(Err(e));
-        }
-        let at = offset as usize;
-        Some(Ok(Lent {
-            data: self.0.clone(),
-            range: at..at + len,
-        }))
-    }
-}
 
 struct Files(HashMap<String, Arc<dyn ReadAt>>);
 
@@ -61,8 +39,8 @@ fn flat_extents_lend_their_files_bytes_in_place() {
                 RW 2048 ZERO\n";
     let mut files: HashMap<String, Arc<dyn ReadAt>> = HashMap::new();
     files.insert("d.vmdk".into(), Arc::new(desc.as_bytes().to_vec()));
-    files.insert("a-flat.vmdk".into(), Arc::new(Lending(a.clone())));
-    files.insert("b-flat.vmdk".into(), Arc::new(Lending(b.clone())));
+    files.insert("a-flat.vmdk".into(), Arc::new(SharedBytes(a.clone())));
+    files.insert("b-flat.vmdk".into(), Arc::new(SharedBytes(b.clone())));
     let disk = Disk::open(Arc::new(Files(files)), "d.vmdk").unwrap();
     assert_eq!(disk.size(), 3 << 20);
     let mib = 1u64 << 20;
