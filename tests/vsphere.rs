@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use common::{bin, is_mounted, qemu_raw, run, scratch, sha256_file, wait_until, walk};
+use common::{bin, is_mounted, qemu_raw, run, scratch, sha256_file, wait_until, walk, Mount};
 
 /// The launcher, built once per test binary.
 fn vcsim_bin() -> &'static Path {
@@ -340,40 +340,18 @@ fn tls_verification_pinning_and_insecure() {
     assert!(ok, "{err}");
 }
 
-/// A vmsnapfs mount of a simulator URL, unmounted lazily on drop.
-struct RemoteMount {
-    mp: PathBuf,
+/// A mount of a simulator URL: common's `Mount` (unmounted lazily on drop), made by the
+/// `mount` subcommand with a URL instead of a folder.
+fn remote_mount(url: &str, opts: &str) -> Mount {
+    remote_mount_env(url, opts, &[])
 }
 
-impl RemoteMount {
-    fn new(url: &str, opts: &str) -> RemoteMount {
-        Self::with_env(url, opts, &[])
-    }
-
-    fn with_env(url: &str, opts: &str, env: &[(&str, &str)]) -> RemoteMount {
-        let mp = scratch("mnt");
-        let (ok, _, err) = vmsnapfs(&["mount", url, mp.to_str().unwrap(), "-o", opts], env);
-        assert!(ok, "mount {url}: {err}");
-        assert!(is_mounted(&mp));
-        RemoteMount { mp }
-    }
-
-    fn umount(&self) {
-        run(Command::new(bin()).arg("umount").arg(&self.mp));
-        assert!(!is_mounted(&self.mp));
-    }
-}
-
-impl Drop for RemoteMount {
-    fn drop(&mut self) {
-        if is_mounted(&self.mp) {
-            let _ = Command::new("fusermount3")
-                .arg("-u")
-                .arg("-z")
-                .arg(&self.mp)
-                .status();
-        }
-    }
+fn remote_mount_env(url: &str, opts: &str, env: &[(&str, &str)]) -> Mount {
+    let mp = scratch("mnt");
+    let (ok, _, err) = vmsnapfs(&["mount", url, mp.to_str().unwrap(), "-o", opts], env);
+    assert!(ok, "mount {url}: {err}");
+    assert!(is_mounted(&mp));
+    Mount { mp }
 }
 
 /// Journal entries in a state dir: (vm name, snapshot name, pid).
@@ -426,7 +404,7 @@ fn mount_snapshot_lifecycle_and_data() {
     let sim = Vcsim::start(false);
     place_fixtures(&sim);
     let w = vms().join("winvm");
-    let m = RemoteMount::new(&format!("{}/DC0/vm", sim.base), &sim.opts());
+    let m = remote_mount(&format!("{}/DC0/vm", sim.base), &sim.opts());
 
     // Listing the root freezes nothing.
     let mut names: Vec<String> = std::fs::read_dir(&m.mp)
@@ -499,7 +477,7 @@ fn sigterm_and_idle_release_thaw() {
     place_fixtures(&sim);
     let url = format!("{}/DC0/vm/DC0_H0_VM0", sim.base);
     // One VM: the mountpoint is its folder.
-    let m = RemoteMount::new(&url, &format!("{},idle_release=2", sim.opts()));
+    let m = remote_mount(&url, &format!("{},idle_release=2", sim.opts()));
     assert!(m.mp.join("disks").is_dir());
     assert_eq!(ours(&sim.snapshots("DC0_H0_VM0")), 1);
     wait_until(
@@ -537,7 +515,7 @@ fn kill9_orphans_are_reaped_and_foreign_snapshots_survive() {
     );
     let url = format!("{}/DC0/vm", sim.base);
 
-    let m = RemoteMount::new(&url, &sim.opts());
+    let m = remote_mount(&url, &sim.opts());
     std::fs::read_dir(m.mp.join("DC0_H0_VM0")).unwrap().count();
     assert_eq!(sim.snapshots("DC0_H0_VM0").len(), 2);
     let pid = journal(&sim.state)[0].2;
@@ -561,7 +539,7 @@ fn kill9_orphans_are_reaped_and_foreign_snapshots_survive() {
     );
 
     // The next start removes it before doing anything else.
-    let m = RemoteMount::new(&url, &sim.opts());
+    let m = remote_mount(&url, &sim.opts());
     assert_eq!(sim.snapshots("DC0_H0_VM0"), ["nightly-by-someone-else"]);
     std::fs::read_dir(m.mp.join("DC0_H0_VM0")).unwrap().count();
     let pid = journal(&sim.state)[0].2;
@@ -586,7 +564,7 @@ fn quiesce_policy() {
     place_fixtures(&sim);
     let url = format!("{}/DC0/vm", sim.base);
     // Tools not running: required fails the VM's directory and leaves nothing behind.
-    let m = RemoteMount::new(&url, &format!("{},quiesce=required", sim.opts()));
+    let m = remote_mount(&url, &format!("{},quiesce=required", sim.opts()));
     let e = std::fs::read_dir(m.mp.join("DC0_H0_VM0")).map(|d| d.count());
     assert!(e.is_err(), "required quiescing without Tools must fail");
     assert!(sim.snapshots("DC0_H0_VM0").is_empty());
@@ -595,7 +573,7 @@ fn quiesce_policy() {
 
     // Tools running: a quiesced snapshot, reported as such.
     sim.ctl("POST", "/tools?vm=DC0_H0_VM0&status=guestToolsRunning");
-    let m = RemoteMount::new(&url, &format!("{},quiesce=required", sim.opts()));
+    let m = remote_mount(&url, &format!("{},quiesce=required", sim.opts()));
     let st = std::fs::read_to_string(m.mp.join("DC0_H0_VM0/status.json")).unwrap();
     assert!(st.contains("application-consistent"), "{st}");
     assert!(
@@ -606,7 +584,7 @@ fn quiesce_policy() {
     assert!(sim.snapshots("DC0_H0_VM0").is_empty());
 
     // quiesce=off never asks the guest.
-    let m = RemoteMount::new(&url, &format!("{},quiesce=off", sim.opts()));
+    let m = remote_mount(&url, &format!("{},quiesce=off", sim.opts()));
     let st = std::fs::read_to_string(m.mp.join("DC0_H0_VM0/status.json")).unwrap();
     assert!(st.contains("quiesce=off"), "{st}");
     m.umount();
@@ -637,7 +615,7 @@ fn datastore_map_reads_local_files() {
         sim.opts(),
         sim.datastore.display()
     );
-    let m = RemoteMount::new(&format!("{}/DC0/vm", sim.base), &o);
+    let m = remote_mount(&format!("{}/DC0/vm", sim.base), &o);
     let flat1 = m.mp.join("DC0_H0_VM1/disks/disk0-flat.vmdk");
     assert_eq!(
         sha256_file(&flat1),
@@ -945,7 +923,7 @@ fn data_path_faults_through_a_proxy() {
         ("VMSNAPFS_READ_DEADLINE_SECS", "4"),
         ("VMSNAPFS_REMOVE_ATTEMPTS", "2"),
     ];
-    let m = RemoteMount::with_env(&proxy.url("/DC0/vm"), &sim.opts(), &env);
+    let m = remote_mount_env(&proxy.url("/DC0/vm"), &sim.opts(), &env);
     // Freeze both VMs while the path is clean.
     std::fs::read_dir(m.mp.join("DC0_H0_VM0/disks"))
         .unwrap()
@@ -1064,7 +1042,7 @@ fn sequential_reads_stream_over_few_requests_with_and_without_page_cache() {
     let requests = || proxy.rules.folder_requests.load(Ordering::SeqCst);
     for opts in [sim.opts(), format!("{},direct_io", sim.opts())] {
         let mount = || {
-            let m = RemoteMount::new(&proxy.url("/DC0/vm/DC0_H0_VM0"), &opts);
+            let m = remote_mount(&proxy.url("/DC0/vm/DC0_H0_VM0"), &opts);
             let disk = m.mp.join("disks/disk0-flat.vmdk");
             // The freeze reads partition tables: not part of the counts.
             assert_eq!(std::fs::metadata(&disk).unwrap().len(), want.len() as u64);
@@ -1123,7 +1101,7 @@ fn quiesce_faults_and_expired_sessions_through_a_proxy() {
 
     // preferred: the quiesce fault is met by a crash-consistent snapshot, and said so.
     proxy.rules.quiesce_fault.store(1, Ordering::SeqCst);
-    let m = RemoteMount::new(&url, &sim.opts());
+    let m = remote_mount(&url, &sim.opts());
     let st = std::fs::read_to_string(m.mp.join("DC0_H0_VM0/status.json")).unwrap();
     assert_eq!(proxy.rules.quiesce_faults_done.load(Ordering::SeqCst), 1);
     assert!(st.contains("crash-consistent: quiescing failed"), "{st}");
@@ -1147,7 +1125,7 @@ fn quiesce_faults_and_expired_sessions_through_a_proxy() {
     // required: the same fault fails the VM's directory, and nothing is left behind.
     let log = scratch("log").join("vmsnapfs.log");
     proxy.rules.quiesce_fault.store(1, Ordering::SeqCst);
-    let m = RemoteMount::new(
+    let m = remote_mount(
         &url,
         &format!("{},quiesce=required,log={}", sim.opts(), log.display()),
     );
@@ -1174,7 +1152,7 @@ fn quiesce_faults_and_expired_sessions_through_a_proxy() {
 
     // The snapshot limit: one clear line in the log, nothing left behind.
     let log = scratch("log").join("vmsnapfs.log");
-    let m = RemoteMount::new(&url, &format!("{},log={}", sim.opts(), log.display()));
+    let m = remote_mount(&url, &format!("{},log={}", sim.opts(), log.display()));
     proxy.rules.limit_fault.store(1, Ordering::SeqCst);
     let e = std::fs::read_dir(m.mp.join("DC0_H0_VM1")).map(|d| d.count());
     assert!(e.is_err());
@@ -1190,7 +1168,7 @@ fn quiesce_faults_and_expired_sessions_through_a_proxy() {
     // A chain file the datastore refuses (locked by another host): one clear line, and
     // the snapshot just made is removed again.
     let log = scratch("log").join("vmsnapfs.log");
-    let m = RemoteMount::new(&url, &format!("{},log={}", sim.opts(), log.display()));
+    let m = remote_mount(&url, &format!("{},log={}", sim.opts(), log.display()));
     proxy.rules.locked.store(true, Ordering::SeqCst);
     let e = std::fs::read_dir(m.mp.join("DC0_H0_VM1")).map(|d| d.count());
     assert!(e.is_err());
@@ -1215,7 +1193,7 @@ fn datacenter_inside_a_folder() {
         &[&w.join("data.vmdk"), &w.join("data-000001.vmdk")],
     );
     // The VM folder of a datacenter in folder F0 holds its VMs in a folder F0 too.
-    let m = RemoteMount::new(&format!("{}/F0/DC0/vm/F0", sim.base), &sim.opts());
+    let m = remote_mount(&format!("{}/F0/DC0/vm/F0", sim.base), &sim.opts());
     assert_eq!(
         sha256_file(&m.mp.join("DC0_H0_VM1/disks/disk0-flat.vmdk")),
         sha256_file(&qemu_raw(&w.join("data-000002.vmdk")))
@@ -1287,7 +1265,7 @@ fn cleanup_removes_only_what_the_journal_names_by_name_and_moref() {
     assert!(ok, "{err}");
     assert!(out.contains("VMs a mount does not show (1)"), "{out}");
     assert!(out.contains(": template"), "{out}");
-    let m = RemoteMount::new(&url, &sim.opts());
+    let m = remote_mount(&url, &sim.opts());
     let names: Vec<String> = std::fs::read_dir(&m.mp)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -1305,7 +1283,7 @@ fn direct_host_reads_with_service_tickets_and_falls_back() {
     // The simulator's tickets name the simulator itself as the host, so the data goes
     // around the proxy, which then sees the ticket requests but no datastore reads.
     let proxy = Proxy::start(&sim.base);
-    let m = RemoteMount::new(
+    let m = remote_mount(
         &proxy.url("/DC0/vm"),
         &format!("{},direct_host", sim.opts()),
     );
@@ -1331,7 +1309,7 @@ fn direct_host_reads_with_service_tickets_and_falls_back() {
         .trim()
         .to_owned();
     let log = scratch("log").join("vmsnapfs.log");
-    let m = RemoteMount::new(
+    let m = remote_mount(
         &url,
         &format!(
             "{},thumbprint={tp},direct_host,log={}",
@@ -1353,7 +1331,7 @@ fn session_is_kept_alive_only_while_frozen() {
     let sim = Vcsim::start(false);
     place_fixtures(&sim);
     let proxy = Proxy::start(&sim.base);
-    let m = RemoteMount::with_env(
+    let m = remote_mount_env(
         &proxy.url("/DC0/vm"),
         &sim.opts(),
         &[("VMSNAPFS_KEEPALIVE_SECS", "1")],
@@ -1383,7 +1361,7 @@ fn create_snapshot_ex_on_api_8() {
     let (vm0, vm1) = (sim.moref("DC0_H0_VM0"), sim.moref("DC0_H0_VM1"));
     let w = vms().join("winvm");
     let url = format!("{}/DC0/vm", sim.base);
-    let m = RemoteMount::new(&url, &sim.opts());
+    let m = remote_mount(&url, &sim.opts());
 
     // Tools running, quiesce=preferred: one CreateSnapshotEx_Task, asking to quiesce
     // with a timeout in minutes, under the version the server announced.
@@ -1439,7 +1417,7 @@ fn create_snapshot_ex_on_api_8() {
     assert!(journal(&sim.state).is_empty());
 
     // quiesce=off: no quiesceSpec even with Tools running.
-    let m = RemoteMount::new(&url, &format!("{},quiesce=off", sim.opts()));
+    let m = remote_mount(&url, &format!("{},quiesce=off", sim.opts()));
     let st = status(&m.mp.join("DC0_H0_VM0"));
     assert_eq!(st["quiesced"], false, "{st}");
     assert!(st.to_string().contains("quiesce=off"), "{st}");
@@ -1462,7 +1440,7 @@ fn snapshot_ex_method_not_found_falls_back_to_create_snapshot() {
     let (vm0, vm1) = (sim.moref("DC0_H0_VM0"), sim.moref("DC0_H0_VM1"));
     let w = vms().join("winvm");
     let log = scratch("log").join("vmsnapfs.log");
-    let m = RemoteMount::new(
+    let m = remote_mount(
         &format!("{}/DC0/vm", sim.base),
         &format!("{},log={}", sim.opts(), log.display()),
     );
@@ -1512,7 +1490,7 @@ fn quiesce_fault_on_snapshot_ex_through_a_proxy() {
     // preferred: the faulted quiesced call (stopped at the proxy) is followed by one
     // without a quiesceSpec.
     proxy.rules.quiesce_fault.store(1, Ordering::SeqCst);
-    let m = RemoteMount::new(&url, &sim.opts());
+    let m = remote_mount(&url, &sim.opts());
     let st = status(&m.mp.join("DC0_H0_VM0"));
     assert_eq!(proxy.rules.quiesce_faults_done.load(Ordering::SeqCst), 1);
     assert_eq!(st["quiesced"], false, "{st}");
@@ -1533,7 +1511,7 @@ fn quiesce_fault_on_snapshot_ex_through_a_proxy() {
 
     // required: the fault fails the VM's folder, and nothing is left behind.
     proxy.rules.quiesce_fault.store(1, Ordering::SeqCst);
-    let m = RemoteMount::new(&url, &format!("{},quiesce=required", sim.opts()));
+    let m = remote_mount(&url, &format!("{},quiesce=required", sim.opts()));
     assert!(std::fs::read_dir(m.mp.join("DC0_H0_VM0")).is_err());
     assert_eq!(proxy.rules.quiesce_faults_done.load(Ordering::SeqCst), 2);
     assert_eq!(sim.calls("CreateSnapshotEx_Task").len(), 1);
@@ -1698,7 +1676,7 @@ fn soap_calls_time_out_on_a_hung_server() {
         ("VMSNAPFS_SOAP_TIMEOUT_SECS", "2"),
         ("VMSNAPFS_REMOVE_ATTEMPTS", "2"),
     ];
-    let m = RemoteMount::with_env(&url, &format!("{},log={}", sim.opts(), log.display()), &env);
+    let m = remote_mount_env(&url, &format!("{},log={}", sim.opts(), log.display()), &env);
     // Generous for a loaded 2-core machine; without the timeout each of these waits
     // would be minutes.
     let bound = Duration::from_secs(20);
