@@ -466,9 +466,7 @@ fn mount_snapshot_lifecycle_and_data() {
     assert!(vmx.contains("disks/disk0.vmdk"), "{vmx}");
 
     m.umount();
-    assert!(sim.snapshots("DC0_H0_VM0").is_empty());
-    assert!(sim.snapshots("DC0_H0_VM1").is_empty());
-    assert!(journal(&sim.state).is_empty());
+    assert_all_thawed(&sim);
 }
 
 #[test]
@@ -987,34 +985,15 @@ fn data_path_faults_through_a_proxy() {
     // Unmount while the server is unreachable: the snapshots stay journaled...
     m.umount();
     assert_eq!(ours(&sim.snapshots("DC0_H0_VM0")), 1);
-    let (ok, out, err) = vmsnapfs(
-        &[
-            "snapshots",
-            "list",
-            &format!("{}/DC0/vm", sim.base),
-            "-o",
-            &sim.opts(),
-        ],
-        &[],
-    );
+    let url = format!("{}/DC0/vm", sim.base);
+    let (ok, out, err) = vmsnapfs(&["snapshots", "list", &url, "-o", &sim.opts()], &[]);
     assert!(ok, "{err}");
     assert!(out.contains("removal failed"), "{out}");
     // ...and are reaped once it is back, since their process is gone.
-    let (ok, out, err) = vmsnapfs(
-        &[
-            "snapshots",
-            "cleanup",
-            &format!("{}/DC0/vm", sim.base),
-            "-o",
-            &sim.opts(),
-        ],
-        &[],
-    );
+    let (ok, out, err) = vmsnapfs(&["snapshots", "cleanup", &url, "-o", &sim.opts()], &[]);
     assert!(ok, "{err}");
     assert!(out.contains("removed 2 snapshot"), "{out}{err}");
-    assert!(sim.snapshots("DC0_H0_VM0").is_empty());
-    assert!(sim.snapshots("DC0_H0_VM1").is_empty());
-    assert!(journal(&sim.state).is_empty());
+    assert_all_thawed(&sim);
 }
 
 /// Reads `len` bytes at `at` from `path` in 1 MiB reads, as a backup tool would.
@@ -1353,6 +1332,27 @@ fn status(vm_dir: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(vm_dir.join("status.json")).unwrap()).unwrap()
 }
 
+/// A CreateSnapshotEx_Task the launcher recorded: on `vm`, carried out, without memory,
+/// with the quiesce spec (15 minutes) exactly when `quiesced`.
+fn assert_ex_call(c: &serde_json::Value, vm: &str, quiesced: bool) {
+    assert_eq!(c["this"], vm, "{c}");
+    assert_eq!(c["answer"], "executed", "{c}");
+    assert_eq!(c["memory"], false, "{c}");
+    if quiesced {
+        let spec = serde_json::json!({"type": "VirtualMachineGuestQuiesceSpec", "timeout": 15});
+        assert_eq!(c["quiesceSpec"], spec, "{c}");
+    } else {
+        assert!(c["quiesceSpec"].is_null(), "{c}");
+    }
+}
+
+/// Both simulator VMs thawed: no snapshot left, nothing journaled.
+fn assert_all_thawed(sim: &Vcsim) {
+    assert!(sim.snapshots("DC0_H0_VM0").is_empty());
+    assert!(sim.snapshots("DC0_H0_VM1").is_empty());
+    assert!(journal(&sim.state).is_empty());
+}
+
 #[test]
 fn create_snapshot_ex_on_api_8() {
     let sim = Vcsim::start_with(&["-api", "8.0.2.0"]);
@@ -1373,15 +1373,8 @@ fn create_snapshot_ex_on_api_8() {
     let ex = sim.calls("CreateSnapshotEx_Task");
     assert_eq!(ex.len(), 1, "{ex:?}");
     let c = &ex[0];
-    assert_eq!(c["answer"], "executed", "{c}");
+    assert_ex_call(c, &vm0, true);
     assert_eq!(c["soapAction"], "\"urn:vim25/8.0.2.0\"", "{c}");
-    assert_eq!(c["this"], vm0.as_str(), "{c}");
-    assert_eq!(c["memory"], false, "{c}");
-    assert_eq!(
-        c["quiesceSpec"],
-        serde_json::json!({"type": "VirtualMachineGuestQuiesceSpec", "timeout": 15}),
-        "{c}"
-    );
     assert!(sim.calls("CreateSnapshot_Task").is_empty());
     let s0 = sim.snapshots("DC0_H0_VM0");
     assert_eq!(s0, [c["name"].as_str().unwrap()]);
@@ -1404,17 +1397,13 @@ fn create_snapshot_ex_on_api_8() {
     );
     let ex = sim.calls("CreateSnapshotEx_Task");
     assert_eq!(ex.len(), 2, "{ex:?}");
-    assert_eq!(ex[1]["this"], vm1.as_str());
-    assert_eq!(ex[1]["answer"], "executed");
-    assert!(ex[1]["quiesceSpec"].is_null(), "{}", ex[1]);
+    assert_ex_call(&ex[1], &vm1, false);
     assert_eq!(ours(&sim.snapshots("DC0_H0_VM1")), 1);
     assert_eq!(status(&dir1)["quiesced"], false);
     assert_eq!(sim.snapshots("DC0_H0_VM0").len(), 1);
 
     m.umount();
-    assert!(sim.snapshots("DC0_H0_VM0").is_empty());
-    assert!(sim.snapshots("DC0_H0_VM1").is_empty());
-    assert!(journal(&sim.state).is_empty());
+    assert_all_thawed(&sim);
 
     // quiesce=off: no quiesceSpec even with Tools running.
     let m = remote_mount(&url, &format!("{},quiesce=off", sim.opts()));
@@ -1423,9 +1412,7 @@ fn create_snapshot_ex_on_api_8() {
     assert!(st.to_string().contains("quiesce=off"), "{st}");
     let ex = sim.calls("CreateSnapshotEx_Task");
     assert_eq!(ex.len(), 3, "{ex:?}");
-    assert_eq!(ex[2]["this"], vm0.as_str());
-    assert_eq!(ex[2]["answer"], "executed");
-    assert!(ex[2]["quiesceSpec"].is_null(), "{}", ex[2]);
+    assert_ex_call(&ex[2], &vm0, false);
     assert_eq!(ours(&sim.snapshots("DC0_H0_VM0")), 1);
     m.umount();
     assert!(sim.snapshots("DC0_H0_VM0").is_empty());
@@ -1476,9 +1463,7 @@ fn snapshot_ex_method_not_found_falls_back_to_create_snapshot() {
     assert_eq!(ours(&sim.snapshots("DC0_H0_VM1")), 1);
 
     m.umount();
-    assert!(sim.snapshots("DC0_H0_VM0").is_empty());
-    assert!(sim.snapshots("DC0_H0_VM1").is_empty());
-    assert!(journal(&sim.state).is_empty());
+    assert_all_thawed(&sim);
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(text.contains("without CreateSnapshotEx_Task"), "{text}");
 }
@@ -1503,8 +1488,7 @@ fn quiesce_fault_on_snapshot_ex_through_a_proxy() {
     assert!(text.contains("ApplicationQuiesceFault"), "{text}");
     let ex = sim.calls("CreateSnapshotEx_Task");
     assert_eq!(ex.len(), 1, "{ex:?}");
-    assert!(ex[0]["quiesceSpec"].is_null(), "{}", ex[0]);
-    assert_eq!(ex[0]["answer"], "executed");
+    assert_ex_call(&ex[0], &sim.moref("DC0_H0_VM0"), false);
     assert_eq!(ours(&sim.snapshots("DC0_H0_VM0")), 1);
     m.umount();
     assert!(sim.snapshots("DC0_H0_VM0").is_empty());
