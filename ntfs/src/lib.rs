@@ -84,6 +84,18 @@ pub use volume::Volume;
 
 #[cfg(test)]
 mod tests {
+    /// `len` pseudo-random bytes from `seed` (a small LCG): input for the decompressors'
+    /// garbage tests, the same on every run.
+    pub(crate) fn garbage(len: usize, seed: u32) -> Vec<u8> {
+        let mut x = seed;
+        (0..len)
+            .map(|_| {
+                x = x.wrapping_mul(1103515245).wrapping_add(12345);
+                (x >> 16) as u8
+            })
+            .collect()
+    }
+
     #[test]
     fn volume_is_send_sync() {
         fn check<T: Send + Sync>() {}

@@ -356,14 +356,8 @@ mod tests {
     #[test]
     fn garbage_never_panics() {
         let mut out = vec![0u8; 32768];
-        let mut x = 99u32;
-        for len in [0usize, 1, 7, 100, 5000] {
-            let input: Vec<u8> = (0..len)
-                .map(|_| {
-                    x = x.wrapping_mul(1103515245).wrapping_add(12345);
-                    (x >> 16) as u8
-                })
-                .collect();
+        for (i, len) in [0usize, 1, 7, 100, 5000].into_iter().enumerate() {
+            let input = crate::tests::garbage(len, 99 + i as u32);
             let _ = decompress(&input, &mut out);
         }
     }
