@@ -2,7 +2,7 @@
 //! (`SPAN` bytes, then the next) into the chunks ahead of its reader, in order, as fast
 //! as the reader takes them. TCP's flow control holds the server back while the reader
 //! is behind by `AHEAD` chunks; a stream nobody reads from for `IDLE` ends and drops its
-//! connection.
+//! connection (and, if it was the file's last, the file's chunks).
 //!
 //! A chunk's slot is claimed by exactly one filler. Readers make unclaimed slots only for
 //! chunks a live stream will reach, and a stream that ends hands each unclaimed slot
@@ -154,11 +154,9 @@ fn next_job(inner: &Inner, id: u64) -> Option<(u64, Arc<Slot>)> {
     loop {
         let at = st.streams.iter().position(|c| c.id == id)?;
         let (next, limit) = (st.streams[at].next, st.streams[at].limit);
-        if next >= chunks {
-            retire(&mut st, at, Fill::Abandoned);
-            return None;
-        }
-        if next < limit {
+        // At the end of the file the stream waits like one at its limit: its reader is
+        // still taking the last chunks, which go when the stream ends idle.
+        if next < limit.min(chunks) {
             st.streams[at].next += 1;
             match st.find(next).cloned() {
                 // A reader waits for it.
@@ -179,8 +177,16 @@ fn next_job(inner: &Inner, id: u64) -> Option<(u64, Arc<Slot>)> {
         st = g;
         if waited.timed_out() {
             let at = st.streams.iter().position(|c| c.id == id)?;
-            if st.streams[at].next >= st.streams[at].limit {
+            let c = &st.streams[at];
+            if c.next >= c.limit.min(chunks) {
                 retire(&mut st, at, Fill::Abandoned);
+                if st.streams.is_empty() {
+                    // Nobody streams this file any more: its chunks (up to 80 MiB) and
+                    // spare buffers go, or a VM's disks read one after another would
+                    // each keep theirs until the thaw.
+                    st.chunks.clear();
+                    st.spare.clear();
+                }
                 return None;
             }
         }
