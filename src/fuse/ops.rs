@@ -136,12 +136,12 @@ impl Filesystem for VmFs {
         thread_local! {
             static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
         }
-        let lent = (|| {
-            let node = self.node(ino).ok()?;
-            let h = self.handle(fh).ok()?;
-            self.lend_node(&node, &h, offset, size)
-        })();
-        match lent {
+        let (node, h) = match self.node(ino).and_then(|n| Ok((n, self.handle(fh)?))) {
+            Ok(found) => found,
+            Err(e) => return reply.error(e),
+        };
+        // A streamed disk image's bytes go to the kernel from the buffer they arrived in.
+        match self.lend_node(&node, &h, offset, size) {
             Some(Ok(l)) => return reply.data(l.bytes()),
             Some(Err(e)) => return reply.error(e),
             None => {}
@@ -151,12 +151,7 @@ impl Filesystem for VmFs {
                 buf.resize(size as usize, 0);
             }
             let buf = &mut buf[..size as usize];
-            let r = (|| {
-                let node = self.node(ino)?;
-                let h = self.handle(fh)?;
-                self.read_node(&node, &h, offset, buf)
-            })();
-            match r {
+            match self.read_node(&node, &h, offset, buf) {
                 Ok(n) => reply.data(&buf[..n]),
                 Err(e) => reply.error(e),
             }
