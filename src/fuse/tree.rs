@@ -203,7 +203,6 @@ impl VmFs {
         }
     }
 
-    /// Fills `buf` from `offset`; returns how many bytes there were (short at the end).
     /// A disk image's bytes lent by the source (a read-ahead chunk), for a reply with
     /// no copy of ours; None when the source holds no buffer that covers them.
     pub(super) fn lend_node(
@@ -219,13 +218,14 @@ impl VmFs {
         let vm = &u.vm;
         let d = vm.disks.get(*n as usize)?;
         let len = d.data.size().checked_sub(offset)?.min(size as u64) as usize;
-        Some(d.data.lend(offset, len)?.map_err(|e| {
-            let what = format!("disk{n}: read at {offset}: {e}");
-            vm.note_error(what.clone());
-            eio(what)
-        }))
+        Some(
+            d.data
+                .lend(offset, len)?
+                .map_err(|e| disk_read_error(vm, *n, offset, e)),
+        )
     }
 
+    /// Fills `buf` from `offset`; returns how many bytes there were (short at the end).
     pub(super) fn read_node(
         &self,
         node: &Node,
@@ -264,11 +264,8 @@ impl VmFs {
             )),
             Node::Flat(_, n) => {
                 let d = vm.disks.get(*n as usize).ok_or(Errno::ESTALE)?;
-                view::read_clamped(d.data.as_ref(), offset, buf).map_err(|e| {
-                    let what = format!("disk{n}: read at {offset}: {e}");
-                    vm.note_error(what.clone());
-                    eio(what)
-                })
+                view::read_clamped(d.data.as_ref(), offset, buf)
+                    .map_err(|e| disk_read_error(vm, *n, offset, e))
             }
             Node::Guest(_, vol, id) => {
                 let fs = Self::guest_fs(vm, *vol)?;
@@ -372,4 +369,11 @@ impl VmFs {
             _ => Err(Errno::EINVAL),
         }
     }
+}
+
+/// A failed read of disk `n`: EIO, and an error in status.json.
+fn disk_read_error(vm: &FrozenVm, n: u32, offset: u64, e: std::io::Error) -> Errno {
+    let what = format!("disk{n}: read at {offset}: {e}");
+    vm.note_error(what.clone());
+    eio(what)
 }

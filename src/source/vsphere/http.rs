@@ -265,7 +265,7 @@ pub fn parse_canned(
     };
     let deadline = Instant::now() + Duration::from_secs(1);
     let head = read_head(&mut conn, deadline, "canned")?;
-    let resp = pool.response(
+    let mut resp = pool.response(
         "canned".into(),
         conn,
         head,
@@ -273,7 +273,6 @@ pub fn parse_canned(
         deadline,
         "canned".into(),
     )?;
-    let mut resp = resp;
     let status = resp.status();
     let mut body = vec![0u8; want];
     if split > 0 && split < want {
@@ -498,9 +497,8 @@ impl Response {
     /// a fresh bound for each piece, not one for the whole transfer.
     pub fn set_deadline(&mut self, deadline: Instant) -> io::Result<()> {
         self.deadline = deadline;
-        let host = self.host.clone();
-        match self.conn.as_ref() {
-            Some(conn) => conn.stream.set_timeouts(left(deadline, &host)?),
+        match &self.conn {
+            Some(conn) => conn.stream.set_timeouts(left(deadline, &self.host)?),
             None => Ok(()),
         }
     }

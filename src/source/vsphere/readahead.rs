@@ -235,15 +235,7 @@ impl HttpFile {
             }),
         }
     }
-}
 
-impl Drop for HttpFile {
-    fn drop(&mut self) {
-        stream::stop_all(&self.inner);
-    }
-}
-
-impl HttpFile {
     /// Records the read of `offset..end` and, if it continues a stream, each of its
     /// chunks' slot and whether the caller fetches it; None for a read on its own.
     fn plan(&self, offset: u64, end: u64) -> Option<Vec<(u64, Arc<Slot>, bool)>> {
@@ -258,6 +250,12 @@ impl HttpFile {
         }
         st.ends.push_back(end);
         streaming.then(|| stream::plan(inner, &mut st, first, last))
+    }
+}
+
+impl Drop for HttpFile {
+    fn drop(&mut self) {
+        stream::stop_all(&self.inner);
     }
 }
 
