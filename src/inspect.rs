@@ -1,16 +1,16 @@
-//! `vmsnapfs inspect`: what a mount would show, without mounting.
+//! `vmsnapfs inspect`: what a mount would show, without mounting. It goes through the
+//! same source and the same disk scan as a mount, so a vCenter/ESXi URL works too (its
+//! VMs are frozen for the moment of the look, as a mount's first access would, and
+//! thawed before the command ends).
 
-use std::path::Path;
 use std::sync::Arc;
 
 use serde::Serialize;
-use vmsnapfs_io::{ReadAt, Window};
-use vmsnapfs_vmdk::{Disk, LocalResolver};
 
 use crate::cache::{BlockCache, DEFAULT_CAPACITY};
-use crate::detect;
-use crate::local::{self, LocalVm};
-use crate::partition;
+use crate::options::{Opt, OptionError};
+use crate::source::{self, Source, VmEntry};
+use crate::vm::{FrozenVm, VolumeView};
 
 #[derive(Serialize)]
 pub struct Report {
@@ -23,6 +23,8 @@ pub struct VmReport {
     pub path: String,
     pub vmx: Option<String>,
     pub disks: Vec<DiskReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 #[derive(Serialize, Default)]
@@ -34,6 +36,8 @@ pub struct DiskReport {
     pub table: &'static str,
     pub filesystem: Option<&'static str>,
     pub partitions: Vec<PartitionReport>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
@@ -53,15 +57,30 @@ pub struct PartitionReport {
 
 #[derive(Debug, thiserror::Error)]
 pub enum InspectError {
+    #[error("{0}")]
+    Source(#[source] std::io::Error),
+    #[error("listing VMs: {0}")]
+    List(#[source] std::io::Error),
     #[error(transparent)]
-    Local(#[from] local::LocalError),
-    /// Every disk that could not be read, one line each; the report was still printed.
+    Option(#[from] OptionError),
+    /// Every disk or VM that could not be read, one line each; the report was still
+    /// printed.
     #[error("{}", .0.join("\n"))]
     Disks(Vec<String>),
 }
 
-pub fn run(path: &Path, json: bool) -> Result<(), InspectError> {
-    let report = build(path)?;
+/// `options` are `-o` lists; only keys a source reads apply to inspect.
+pub fn run(source: &str, options: &[String], json: bool) -> Result<(), InspectError> {
+    let mut keys = Vec::new();
+    for list in options {
+        for opt in Opt::list(list) {
+            if !source::accepts(opt.key) {
+                return Err(OptionError::Unknown(opt.to_string()).into());
+            }
+            keys.push((opt.key.to_owned(), opt.value.map(str::to_owned)));
+        }
+    }
+    let report = build(source, &keys)?;
     if json {
         println!(
             "{}",
@@ -73,7 +92,10 @@ pub fn run(path: &Path, json: bool) -> Result<(), InspectError> {
     let errors: Vec<String> = report
         .vms
         .iter()
-        .flat_map(|vm| vm.disks.iter().filter_map(|d| d.error.clone()))
+        .flat_map(|vm| {
+            let disks = vm.disks.iter().filter_map(|d| d.error.clone());
+            vm.error.clone().into_iter().chain(disks)
+        })
         .collect();
     if errors.is_empty() {
         Ok(())
@@ -82,74 +104,87 @@ pub fn run(path: &Path, json: bool) -> Result<(), InspectError> {
     }
 }
 
-pub fn build(path: &Path) -> Result<Report, InspectError> {
-    let found = local::discover(path)?;
+pub fn build(source: &str, keys: &source::SourceKeys) -> Result<Report, InspectError> {
+    let src = source::open(source, keys, None).map_err(InspectError::Source)?;
+    let entries = src.list().map_err(InspectError::List)?;
     // One cache for the whole run, as a mount would have; inspect reads only a few
     // sectors per disk, so a small one is plenty.
     let cache = BlockCache::new(DEFAULT_CAPACITY.min(16 << 20));
-    let vms = found
-        .vms
+    let vms = entries
         .iter()
-        .map(|vm| VmReport {
-            name: vm.name.clone(),
-            path: vm.dir.display().to_string(),
-            vmx: vm.vmx.as_ref().map(|p| p.display().to_string()),
-            disks: vm
-                .disks
-                .iter()
-                .enumerate()
-                .map(|(index, file)| inspect_disk(vm, index, file, &cache))
-                .collect(),
-        })
+        .map(|entry| inspect_vm(src.as_ref(), entry, &cache))
         .collect();
     let (hits, misses) = cache.stats();
     tracing::debug!(hits, misses, "block cache");
     Ok(Report { vms })
 }
 
-fn inspect_disk(vm: &LocalVm, index: usize, file: &str, cache: &Arc<BlockCache>) -> DiskReport {
-    let mut report = DiskReport {
-        index,
-        file: file.to_string(),
-        table: partition::TableKind::None.as_str(),
-        ..Default::default()
+fn inspect_vm(src: &dyn Source, entry: &VmEntry, cache: &Arc<BlockCache>) -> VmReport {
+    let mut report = VmReport {
+        name: entry.name.clone(),
+        path: entry.location.clone(),
+        vmx: None,
+        disks: Vec::new(),
+        error: None,
     };
-    let disk = match Disk::open(Arc::new(LocalResolver::new(&vm.dir)), file) {
-        Ok(d) => d,
+    let frozen = match src.freeze(entry) {
+        Ok(f) => f,
         Err(e) => {
-            report.error = Some(format!("{}: {e}", vm.dir.join(file).display()));
+            report.error = Some(format!("{}: {e}", entry.name));
             return report;
         }
     };
-    report.capacity = disk.capacity();
-    report.chain = disk.chain().to_vec();
-    let disk: Arc<dyn ReadAt> = Arc::new(cache.wrap(Arc::new(disk)));
-    match partition::read_table(&*disk) {
-        Ok((kind, parts)) => {
-            report.table = kind.as_str();
-            if kind == partition::TableKind::None {
-                report.filesystem = detect::detect(&*disk).map(|k| k.as_str());
-            }
-            report.partitions = parts
-                .into_iter()
-                .map(|p| {
-                    let filesystem = Window::new(Arc::clone(&disk), p.start, p.size)
-                        .ok()
-                        .and_then(|w| detect::detect(&w))
-                        .map(|k| k.as_str());
-                    PartitionReport {
+    let vm = FrozenVm::build(frozen, cache);
+    report.vmx = vm.vmx_name.clone();
+    let errors = vm.errors.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    // Chains are shown as the VM's folder names them: relative when inside it.
+    let prefix = format!("{}/", entry.location);
+    let relative = |f: &str| f.strip_prefix(&prefix).unwrap_or(f).to_owned();
+    for (d, fd) in vm.disks.iter().zip(&vm.frozen.disks) {
+        let volumes: Vec<&VolumeView> = vm.volumes.iter().filter(|v| v.disk == d.number).collect();
+        let whole = volumes.iter().find(|v| v.partition.is_none());
+        let table_error = errors
+            .iter()
+            .find(|e| e.starts_with(&format!("disk{}: partition table: ", d.number)))
+            .map(|e| format!("{}: {e}", relative(&fd.file)));
+        report.disks.push(DiskReport {
+            index: d.number,
+            file: fd.file.clone(),
+            capacity: d.size(),
+            chain: fd.chain.iter().map(|c| relative(c)).collect(),
+            table: d.table,
+            filesystem: whole.and_then(|v| v.fs_kind),
+            partitions: volumes
+                .iter()
+                .filter_map(|v| {
+                    let p = v.partition.clone()?;
+                    Some(PartitionReport {
                         number: p.number,
                         start: p.start,
                         size: p.size,
                         type_id: p.type_id,
                         type_name: p.type_name,
                         name: p.name,
-                        filesystem,
-                    }
+                        filesystem: v.fs_kind,
+                    })
                 })
-                .collect();
-        }
-        Err(e) => report.error = Some(format!("{}: {e}", vm.dir.join(file).display())),
+                .collect(),
+            notes: fd.notes.clone(),
+            error: table_error,
+        });
+    }
+    for u in &vm.frozen.unserved {
+        report.disks.push(DiskReport {
+            index: u.index,
+            file: u.file.clone(),
+            table: "none",
+            error: Some(u.why.clone()),
+            ..Default::default()
+        });
+    }
+    report.disks.sort_by_key(|d| d.index);
+    if let Err(e) = src.thaw(entry, &vm.frozen) {
+        report.error = Some(format!("{}: thaw: {e}", entry.name));
     }
     report
 }
@@ -157,6 +192,9 @@ fn inspect_disk(vm: &LocalVm, index: usize, file: &str, cache: &Arc<BlockCache>)
 fn print_text(report: &Report) {
     for vm in &report.vms {
         println!("{}  ({})", vm.name, vm.path);
+        if let Some(e) = &vm.error {
+            println!("  error: {e}");
+        }
         for d in &vm.disks {
             println!(
                 "  disk{}  {}  {}  chain: {}",
@@ -165,6 +203,9 @@ fn print_text(report: &Report) {
                 human(d.capacity),
                 d.chain.join(" -> ")
             );
+            for n in &d.notes {
+                println!("    note: {n}");
+            }
             if let Some(e) = &d.error {
                 println!("    error: {e}");
                 continue;

@@ -21,11 +21,15 @@ struct Cli {
 enum Command {
     /// Show the VMs, disks, chains, partitions and file systems under PATH.
     Inspect {
-        /// A .vmdk file, a VM folder (.vmx + disks) or a folder of VM folders.
-        path: std::path::PathBuf,
+        /// A .vmdk file, a VM folder (.vmx + disks), a folder of VM folders, or a
+        /// vCenter/ESXi URL (its VMs are snapshotted for the look, then released).
+        source: String,
         /// Print machine-readable JSON.
         #[arg(long)]
         json: bool,
+        /// Source options (credentials=, thumbprint=, …), comma-separated; repeatable.
+        #[arg(short = 'o', value_name = "OPTS")]
+        options: Vec<String>,
     },
     /// Mount SOURCE at MOUNTPOINT (returns once the mount is live; -f stays in front).
     Mount(mount::cli::MountArgs),
@@ -45,7 +49,11 @@ fn main() -> ExitCode {
         Command::Mount(args) => return mount::cli::mount(args),
         Command::Umount(args) => return mount::cli::umount(args),
         Command::Snapshots(args) => return snapshots::run(args),
-        Command::Inspect { path, json } => inspect::run(&path, json),
+        Command::Inspect {
+            source,
+            json,
+            options,
+        } => inspect::run(&source, &options, json),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

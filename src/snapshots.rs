@@ -55,9 +55,9 @@ pub fn run(args: Args) -> ExitCode {
 fn go(cleanup: bool, t: &Target) -> Result<(), String> {
     let mut opts = MountOptions::default();
     for o in &t.options {
-        opts.apply(o)?;
+        opts.apply(o).map_err(|e| e.to_string())?;
     }
-    let settings = Settings::parse(&t.source, &opts.source_opts).map_err(|e| e.to_string())?;
+    let settings = Settings::parse(&t.source, &opts.source_keys).map_err(|e| e.to_string())?;
     let journal = Journal::open(&settings.state_dir).map_err(|e| e.to_string())?;
     let c = vsphere::connect(&settings).map_err(|e| e.to_string())?;
     let result = if cleanup {

@@ -27,7 +27,12 @@ enum Line {
 pub struct VmxDisk {
     pub key: String,
     pub file_name: String,
+    /// What is odd about its lines though the disk is attached (for status.json).
+    pub note: Option<String>,
 }
+
+/// Built into the virtual chipset: VMware writes no `ide0.present` for them.
+const BUILT_IN: [&str; 1] = ["ide"];
 
 impl Vmx {
     pub fn parse(text: &str) -> Vmx {
@@ -64,7 +69,10 @@ impl Vmx {
     }
 
     /// The VM's virtual disks, in controller order (bus type, controller, unit).
-    /// CD-ROMs, floppies and devices marked not present are left out.
+    /// CD-ROMs, floppies and devices marked not present are left out, and so are disks on
+    /// a controller marked not present (VMware does not attach them). A disk on a
+    /// controller with no `.present` line at all is kept, with a note: a hand-edited or
+    /// copied .vmx loses such lines, and a backup must not lose the disk with them.
     pub fn disks(&self) -> Vec<VmxDisk> {
         let mut found: Vec<((usize, u32, u32), VmxDisk)> = Vec::new();
         for line in &self.lines {
@@ -79,9 +87,17 @@ impl Vmx {
                 continue;
             };
             let bus = BUSES[rank];
-            if !self.is_true(&format!("{bus}{controller}.present"))
-                || !self.is_true(&format!("{device}.present"))
-            {
+            let controller_key = format!("{bus}{controller}.present");
+            let note = match self.get(&controller_key) {
+                Some(_) if !self.is_true(&controller_key) => continue,
+                Some(_) => None,
+                None if BUILT_IN.contains(&bus) => None,
+                None => Some(format!(
+                    "{device}: controller {bus}{controller} is not declared (no \
+                     {controller_key} line); served in its place in controller order"
+                )),
+            };
+            if !self.is_true(&format!("{device}.present")) {
                 continue;
             }
             let device_type = self
@@ -97,6 +113,7 @@ impl Vmx {
             let disk = VmxDisk {
                 key: device.to_string(),
                 file_name: value.clone(),
+                note,
             };
             // A key repeated later overrides the earlier one.
             found.retain(|(_, d)| d.key != disk.key);
@@ -230,22 +247,36 @@ nvme0:3.fileName = \"gone.vmdk\"\r
     fn disks_in_controller_order_without_cdroms_or_absent_devices() {
         let vmx = Vmx::parse(SAMPLE);
         let names: Vec<_> = vmx.disks().into_iter().map(|d| d.file_name).collect();
-        // scsi1 has no `scsi1.present`, so its disk is not attached.
+        // scsi1 has no `scsi1.present`: still attached, after scsi0, with a note; ide0
+        // is built in and needs no line.
         assert_eq!(
             names,
-            ["web-000002.vmdk", "data.vmdk", "two.vmdk", "ten.vmdk"]
+            [
+                "web-000002.vmdk",
+                "data.vmdk",
+                "orphan.vmdk",
+                "legacy.vmdk",
+                "two.vmdk",
+                "ten.vmdk"
+            ]
         );
+        let notes: Vec<_> = vmx.disks().into_iter().map(|d| d.note.is_some()).collect();
+        assert_eq!(notes, [false, false, true, false, false, false]);
         assert_eq!(vmx.get("DISPLAYNAME"), Some("Web \"prod\""));
     }
 
     #[test]
-    fn ide_disk_needs_present_controller() {
-        let vmx = Vmx::parse("ide0:0.present = \"TRUE\"\nide0:0.fileName = \"a.vmdk\"\n");
-        assert!(vmx.disks().is_empty());
-        let vmx = Vmx::parse(
-            "ide0.present = \"TRUE\"\nide0:0.present = \"TRUE\"\nide0:0.fileName = \"a.vmdk\"\n",
+    fn controller_marked_absent_detaches_its_disks() {
+        let one = "ide0:0.present = \"TRUE\"\nide0:0.fileName = \"a.vmdk\"\n";
+        assert_eq!(Vmx::parse(one).disks().len(), 1);
+        let off = format!("ide0.present = \"FALSE\"\n{one}");
+        assert!(Vmx::parse(&off).disks().is_empty());
+        let sata = "sata0:0.present = \"TRUE\"\nsata0:0.fileName = \"b.vmdk\"\n";
+        let d = &Vmx::parse(sata).disks()[0];
+        assert!(
+            d.note.as_deref().unwrap().contains("sata0.present"),
+            "{d:?}"
         );
-        assert_eq!(vmx.disks().len(), 1);
     }
 
     #[test]

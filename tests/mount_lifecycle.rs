@@ -275,7 +275,7 @@ fn mount_t_fuse_vmsnapfs_and_an_fstab_entry_work() {
     fs::write(
         &fstab,
         format!(
-            "# test fstab\n{} {} fuse.vmsnapfs ro,noauto,_netdev,idle_release=60 0 0\n",
+            "# test fstab\n{} {} fuse.vmsnapfs ro,noauto,_netdev,comment=nightly,x-systemd.device-timeout=30,idle_release=60 0 0\n",
             fixtures().join("dosvm").display(),
             mp2.display()
         ),

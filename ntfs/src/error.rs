@@ -50,3 +50,39 @@ impl Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// For callers that speak `std::io` (the FUSE layer): the underlying I/O error keeps its
+/// kind, a name or stream that is not there is `NotFound`, a call that does not apply
+/// (not a directory, not a link) keeps that meaning, and damage on the volume is
+/// `InvalidData`; the message keeps the record number.
+impl From<Error> for io::Error {
+    fn from(e: Error) -> io::Error {
+        let kind = match &e {
+            Error::Io { source, .. } => source.kind(),
+            Error::NoSuchStream { .. } => io::ErrorKind::NotFound,
+            Error::NotADirectory { .. } => io::ErrorKind::NotADirectory,
+            Error::NotALink { .. } => io::ErrorKind::InvalidInput,
+            Error::Encrypted { .. } | Error::Unsupported { .. } => io::ErrorKind::Unsupported,
+            _ => io::ErrorKind::InvalidData,
+        };
+        io::Error::new(kind, e)
+    }
+}
+
+#[cfg(test)]
+mod io_kind_tests {
+    use super::*;
+
+    #[test]
+    fn kinds_keep_their_meaning() {
+        let e: io::Error = Error::corrupt(7, "bad fixup").into();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidData);
+        assert!(e.to_string().contains("MFT record 7"));
+        let e: io::Error = Error::NoSuchStream {
+            record: 5,
+            stream: "x".into(),
+        }
+        .into();
+        assert_eq!(e.kind(), io::ErrorKind::NotFound);
+    }
+}

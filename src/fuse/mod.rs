@@ -3,25 +3,22 @@
 
 use std::collections::HashMap;
 use std::ffi::OsStr;
-use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use fuser::{Errno, FileAttr, FileHandle, FileType, INodeNo};
 
-use crate::guestfs::GuestFs;
-use crate::mount::lifecycle::{Ctx, Use, VmSlot};
+use crate::vm::{self, Ctx, Use, VmSlot};
 
 pub mod inodes;
 mod ops;
+pub mod options;
 mod seek;
-pub mod status;
 mod tree;
-pub mod view;
 
 use inodes::{Inodes, Node};
-use view::FrozenVm;
+pub use options::TreeOptions;
 
 /// Synthetic entries can change across re-freeze; guest entries are frozen data.
 const TTL_TOP: Duration = Duration::from_secs(1);
@@ -46,6 +43,7 @@ enum Handle {
 
 pub struct VmFs {
     ctx: Arc<Ctx>,
+    tree: TreeOptions,
     vms: Vec<Arc<VmSlot>>,
     inodes: Inodes,
     handles: Mutex<HashMap<u64, Arc<Handle>>>,
@@ -60,17 +58,15 @@ pub struct VmFs {
 type R<T> = Result<T, Errno>;
 type Listing = Vec<(Node, FileType, String)>;
 
-fn io_errno(e: &io::Error) -> Errno {
-    Errno::from_i32(e.raw_os_error().unwrap_or(libc::EIO))
-}
-
-fn eio(why: String) -> Errno {
-    tracing::warn!("{why}");
-    Errno::EIO
+/// The vm layer already logged and noted what deserves it; only the errno is left.
+impl From<vm::Error> for Errno {
+    fn from(e: vm::Error) -> Errno {
+        Errno::from_i32(e.errno())
+    }
 }
 
 impl VmFs {
-    pub fn new(ctx: Arc<Ctx>, vms: Vec<Arc<VmSlot>>) -> Self {
+    pub fn new(ctx: Arc<Ctx>, vms: Vec<Arc<VmSlot>>, tree: TreeOptions) -> Self {
         let root = if ctx.source.single_vm() {
             Node::Vm(0)
         } else {
@@ -78,6 +74,7 @@ impl VmFs {
         };
         Self {
             ctx,
+            tree,
             vms,
             inodes: Inodes::new(root),
             handles: Mutex::new(HashMap::new()),
@@ -97,16 +94,14 @@ impl VmFs {
     }
 
     fn frozen(&self, vm: u32) -> R<Use> {
-        let slot = self.slot(vm)?;
-        slot.use_frozen(&self.ctx)
-            .map_err(|why| eio(format!("{}: {why}", slot.entry.name)))
+        Ok(self.slot(vm)?.use_frozen(&self.ctx)?)
     }
 
     fn attr(&self, ino: u64, kind: FileType, size: u64, time: SystemTime) -> FileAttr {
         let perm = match kind {
-            FileType::Directory => self.ctx.opts.dir_mode(),
+            FileType::Directory => self.tree.dir_mode(),
             FileType::Symlink => 0o777,
-            _ => self.ctx.opts.file_mode(),
+            _ => self.tree.file_mode(),
         };
         FileAttr {
             ino: INodeNo(ino),
@@ -119,38 +114,14 @@ impl VmFs {
             kind,
             perm,
             nlink: if kind == FileType::Directory { 2 } else { 1 },
-            uid: self.ctx.opts.uid,
-            gid: self.ctx.opts.gid,
+            uid: self.tree.uid,
+            gid: self.tree.gid,
             rdev: 0,
             blksize: 64 * 1024,
             flags: 0,
         }
     }
 
-    fn guest_fs(vm: &FrozenVm, vol: u32) -> R<&Arc<dyn GuestFs>> {
-        vm.volumes
-            .get(vol as usize)
-            .and_then(|v| v.fs.as_ref())
-            .ok_or(Errno::ESTALE)
-    }
-
-    fn guest_err(vm: &FrozenVm, vol: u32, what: &str, e: io::Error) -> Errno {
-        if let Some(v) = vm.volumes.get(vol as usize) {
-            if e.kind() != io::ErrorKind::NotFound && e.raw_os_error().is_none() {
-                v.note_error(format!("{what}: {e}"));
-            }
-            tracing::warn!("{}: {what}: {e}", v.name);
-        }
-        if e.raw_os_error().is_some() {
-            io_errno(&e)
-        } else if e.kind() == io::ErrorKind::NotFound {
-            Errno::ENOENT
-        } else {
-            Errno::EIO
-        }
-    }
-
-    /// Attributes of a node; nodes inside a VM freeze it (they are "inside" access).
     fn new_handle(&self, h: Handle) -> FileHandle {
         let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
         self.handles

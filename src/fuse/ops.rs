@@ -11,7 +11,8 @@ use fuser::{
 };
 
 use super::inodes::Node;
-use super::{name_str, seek, status, Handle, VmFs, MIB};
+use super::{name_str, seek, Handle, VmFs, MIB};
+use crate::vm::status;
 
 impl Filesystem for VmFs {
     fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> io::Result<()> {
@@ -60,9 +61,8 @@ impl Filesystem for VmFs {
                 return Err(Errno::EINVAL);
             };
             let u = self.frozen(v)?;
-            let fs = Self::guest_fs(&u.vm, vol)?;
-            fs.read_link(id)
-                .map_err(|e| Self::guest_err(&u.vm, vol, "readlink", e))
+            let fs = u.vm.guest_fs(vol as usize)?;
+            Ok(u.vm.guest(vol as usize, "readlink", fs.read_link(id))?)
         })();
         match r {
             Ok(target) => reply.data(target.as_bytes()),
@@ -93,7 +93,7 @@ impl Filesystem for VmFs {
                 }
                 // Image-level readers stream whole disks in big reads: straight into
                 // their buffers, with no page-cache copy to make and later evict.
-                Node::Flat(..) if self.ctx.opts.direct_io => (
+                Node::Flat(..) if self.tree.direct_io => (
                     self.new_handle(Handle::Node(u)),
                     FopenFlags::FOPEN_DIRECT_IO,
                 ),

@@ -5,10 +5,9 @@ use std::time::Duration;
 use fuser::{Errno, FileAttr, FileType};
 
 use super::inodes::Node;
-use super::view::{self, FrozenVm};
-use super::{eio, status, Handle, Listing, VmFs, MIB, PID_XATTR, R, TTL_GUEST, TTL_TOP};
+use super::{Handle, Listing, VmFs, MIB, PID_XATTR, R, TTL_GUEST, TTL_TOP};
 use crate::guestfs;
-use crate::mount::lifecycle::Use;
+use crate::vm::{status, FrozenVm, Use};
 
 impl VmFs {
     pub(super) fn getattr_node(&self, ino: u64, node: &Node) -> R<(FileAttr, Duration)> {
@@ -46,11 +45,11 @@ impl VmFs {
                     }
                     Node::Disks(_) | Node::Volumes(_) => self.attr(ino, dir, 0, t),
                     Node::Descriptor(_, n) => {
-                        let d = vm.disks.get(*n as usize).ok_or(Errno::ESTALE)?;
+                        let d = vm.disk(*n as usize)?;
                         self.attr(ino, reg, d.descriptor.len() as u64, t)
                     }
                     Node::Flat(_, n) => {
-                        let d = vm.disks.get(*n as usize).ok_or(Errno::ESTALE)?;
+                        let d = vm.disk(*n as usize)?;
                         let mut a = self.attr(ino, reg, d.size(), t);
                         let used: u64 = d.data_ranges().iter().map(|r| r.end - r.start).sum();
                         a.blocks = used.div_ceil(512);
@@ -58,10 +57,8 @@ impl VmFs {
                         a
                     }
                     Node::Guest(_, vol, id) => {
-                        let fs = Self::guest_fs(vm, *vol)?;
-                        let mut st = fs
-                            .stat(*id)
-                            .map_err(|e| Self::guest_err(vm, *vol, "stat", e))?;
+                        let fs = vm.guest_fs(*vol as usize)?;
+                        let mut st = vm.guest(*vol as usize, "stat", fs.stat(*id))?;
                         // FAT and exFAT roots carry no times: show the freeze time rather
                         // than 1970 on the volume's folder.
                         if *id == fs.root() && st.mtime == std::time::UNIX_EPOCH {
@@ -70,20 +67,16 @@ impl VmFs {
                         return Ok((self.guest_attr(ino, &st), TTL_GUEST));
                     }
                     Node::Stream(_, vol, id, name) => {
-                        let fs = Self::guest_fs(vm, *vol)?;
-                        let st = fs
-                            .stat(*id)
-                            .map_err(|e| Self::guest_err(vm, *vol, "stat", e))?;
-                        let streams = fs
-                            .streams(*id)
-                            .map_err(|e| Self::guest_err(vm, *vol, "streams", e))?;
+                        let fs = vm.guest_fs(*vol as usize)?;
+                        let st = vm.guest(*vol as usize, "stat", fs.stat(*id))?;
+                        let streams = vm.guest(*vol as usize, "streams", fs.streams(*id))?;
                         let (_, size) = streams
                             .iter()
                             .find(|(n, _)| **n == **name)
                             .ok_or(Errno::ENOENT)?;
                         let mut a = self.guest_attr(ino, &st);
                         a.kind = reg;
-                        a.perm = self.ctx.opts.file_mode();
+                        a.perm = self.tree.file_mode();
                         a.size = *size;
                         a.blocks = size.div_ceil(512);
                         a.nlink = 1;
@@ -143,9 +136,12 @@ impl VmFs {
                 out.push((Node::Status(v), reg, "status.json".into()));
             }
             Node::Disks(_) => {
-                for n in 0..vm.disks.len() as u32 {
-                    out.push((Node::Descriptor(v, n), reg, format!("disk{n}.vmdk")));
-                    out.push((Node::Flat(v, n), reg, format!("disk{n}-flat.vmdk")));
+                // Node numbers are places in `disks`; names are the VM's disk numbers,
+                // which keep a gap where a disk could not be served.
+                for (i, d) in vm.disks.iter().enumerate() {
+                    let (i, n) = (i as u32, d.number);
+                    out.push((Node::Descriptor(v, i), reg, format!("disk{n}.vmdk")));
+                    out.push((Node::Flat(v, i), reg, format!("disk{n}-flat.vmdk")));
                 }
             }
             Node::Volumes(_) => {
@@ -155,10 +151,8 @@ impl VmFs {
                 }
             }
             Node::Guest(_, vol, id) => {
-                let fs = Self::guest_fs(vm, *vol)?;
-                let entries = fs
-                    .read_dir(*id)
-                    .map_err(|e| Self::guest_err(vm, *vol, "read_dir", e))?;
+                let fs = vm.guest_fs(*vol as usize)?;
+                let entries = vm.guest(*vol as usize, "read_dir", fs.read_dir(*id))?;
                 for e in entries {
                     let kind = Self::guest_kind(e.kind);
                     out.push((Node::Guest(v, *vol, e.id), kind, e.name));
@@ -173,14 +167,14 @@ impl VmFs {
         match parent {
             Node::Guest(v, vol, id) => {
                 let u = self.frozen(*v)?;
-                let fs = Self::guest_fs(&u.vm, *vol)?;
-                let ci = self.ctx.opts.case_insensitive;
+                let fs = u.vm.guest_fs(*vol as usize)?;
+                let ci = self.tree.case_insensitive;
                 match fs.lookup(*id, name, ci) {
                     Ok(Some(e)) => return Ok(Node::Guest(*v, *vol, e.id)),
                     Ok(None) => {}
-                    Err(e) => return Err(Self::guest_err(&u.vm, *vol, "lookup", e)),
+                    Err(e) => return Err(u.vm.guest(*vol as usize, "lookup", Err(e))?),
                 }
-                if self.ctx.opts.streams_windows {
+                if self.tree.streams_windows {
                     if let Some((file, stream)) = name.split_once(':') {
                         if let Ok(Some(e)) = fs.lookup(*id, file, ci) {
                             let streams = fs.streams(e.id).unwrap_or_default();
@@ -221,7 +215,7 @@ impl VmFs {
         Some(
             d.data
                 .lend(offset, len)?
-                .map_err(|e| disk_read_error(vm, *n, offset, e)),
+                .map_err(|e| Errno::from(vm.disk_error(d, offset, e))),
         )
     }
 
@@ -258,27 +252,22 @@ impl VmFs {
         };
         match node {
             Node::Vmx(_) => Ok(slice(&vm.vmx, buf)),
-            Node::Descriptor(_, n) => Ok(slice(
-                &vm.disks.get(*n as usize).ok_or(Errno::ESTALE)?.descriptor,
-                buf,
-            )),
-            Node::Flat(_, n) => {
-                let d = vm.disks.get(*n as usize).ok_or(Errno::ESTALE)?;
-                view::read_clamped(d.data.as_ref(), offset, buf)
-                    .map_err(|e| disk_read_error(vm, *n, offset, e))
-            }
+            Node::Descriptor(_, n) => Ok(slice(&vm.disk(*n as usize)?.descriptor, buf)),
+            Node::Flat(_, n) => Ok(vm.read_disk(*n as usize, offset, buf)?),
             Node::Guest(_, vol, id) => {
-                let fs = Self::guest_fs(vm, *vol)?;
+                let fs = vm.guest_fs(*vol as usize)?;
                 fill(buf, &|at, b| {
-                    fs.read(*id, at, b)
-                        .map_err(|e| Self::guest_err(vm, *vol, "read", e))
+                    Ok(vm.guest(*vol as usize, "read", fs.read(*id, at, b))?)
                 })
             }
             Node::Stream(_, vol, id, name) => {
-                let fs = Self::guest_fs(vm, *vol)?;
+                let fs = vm.guest_fs(*vol as usize)?;
                 fill(buf, &|at, b| {
-                    fs.read_stream(*id, name, at, b)
-                        .map_err(|e| Self::guest_err(vm, *vol, "read stream", e))
+                    Ok(vm.guest(
+                        *vol as usize,
+                        "read stream",
+                        fs.read_stream(*id, name, at, b),
+                    )?)
                 })
             }
             _ => Err(Errno::EISDIR),
@@ -290,13 +279,12 @@ impl VmFs {
             return Ok(Vec::new());
         };
         let u = self.frozen(*v)?;
-        let fs = Self::guest_fs(&u.vm, *vol)?;
-        let mut names: Vec<String> = fs
-            .streams(*id)
-            .map_err(|e| Self::guest_err(&u.vm, *vol, "streams", e))?
-            .into_iter()
-            .map(|(n, _)| format!("user.{n}"))
-            .collect();
+        let fs = u.vm.guest_fs(*vol as usize)?;
+        let mut names: Vec<String> =
+            u.vm.guest(*vol as usize, "streams", fs.streams(*id))?
+                .into_iter()
+                .map(|(n, _)| format!("user.{n}"))
+                .collect();
         names.extend(fs.system_xattr_names(*id));
         Ok(names)
     }
@@ -310,11 +298,9 @@ impl VmFs {
         };
         let u = self.frozen(*v)?;
         let vm = &u.vm;
-        let fs = Self::guest_fs(vm, *vol)?;
+        let fs = vm.guest_fs(*vol as usize)?;
         if let Some(stream) = name.strip_prefix("user.") {
-            let streams = fs
-                .streams(*id)
-                .map_err(|e| Self::guest_err(vm, *vol, "streams", e))?;
+            let streams = vm.guest(*vol as usize, "streams", fs.streams(*id))?;
             let (_, size) = streams
                 .iter()
                 .find(|(n, _)| n == stream)
@@ -325,9 +311,11 @@ impl VmFs {
             let mut buf = vec![0u8; *size as usize];
             let mut got = 0;
             while got < buf.len() {
-                let n = fs
-                    .read_stream(*id, stream, got as u64, &mut buf[got..])
-                    .map_err(|e| Self::guest_err(vm, *vol, "read stream", e))?;
+                let n = vm.guest(
+                    *vol as usize,
+                    "read stream",
+                    fs.read_stream(*id, stream, got as u64, &mut buf[got..]),
+                )?;
                 if n == 0 {
                     break;
                 }
@@ -336,8 +324,7 @@ impl VmFs {
             buf.truncate(got);
             return Ok(buf);
         }
-        fs.system_xattr(*id, name)
-            .map_err(|e| Self::guest_err(vm, *vol, "xattr", e))?
+        vm.guest(*vol as usize, "xattr", fs.system_xattr(*id, name))?
             .ok_or(Errno::NO_XATTR)
     }
 
@@ -351,29 +338,18 @@ impl VmFs {
         };
         match node {
             Node::Flat(_, n) => {
-                let d = u.vm.disks.get(*n as usize).ok_or(Errno::ESTALE)?;
+                let d = u.vm.disk(*n as usize)?;
                 Ok((d.size(), d.data_ranges().to_vec()))
             }
             Node::Guest(_, vol, id) => {
-                let fs = Self::guest_fs(&u.vm, *vol)?;
-                let size = fs
-                    .stat(*id)
-                    .map_err(|e| Self::guest_err(&u.vm, *vol, "stat", e))?
-                    .size;
-                let ranges = fs
-                    .data_ranges(*id)
-                    .map_err(|e| Self::guest_err(&u.vm, *vol, "data ranges", e))?
-                    .unwrap_or_else(|| std::iter::once(0..size).collect());
+                let fs = u.vm.guest_fs(*vol as usize)?;
+                let size = u.vm.guest(*vol as usize, "stat", fs.stat(*id))?.size;
+                let ranges =
+                    u.vm.guest(*vol as usize, "data ranges", fs.data_ranges(*id))?
+                        .unwrap_or_else(|| std::iter::once(0..size).collect());
                 Ok((size, ranges))
             }
             _ => Err(Errno::EINVAL),
         }
     }
-}
-
-/// A failed read of disk `n`: EIO, and an error in status.json.
-fn disk_read_error(vm: &FrozenVm, n: u32, offset: u64, e: std::io::Error) -> Errno {
-    let what = format!("disk{n}: read at {offset}: {e}");
-    vm.note_error(what.clone());
-    eio(what)
 }

@@ -7,7 +7,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use vmsnapfs_fat::{FatType, FileId, FileKind, Timestamp, Volume};
 use vmsnapfs_io::ReadAt;
 
-use super::{names, DirEntry, GuestFs, Kind, Stat, VolumeInfo};
+use super::api::{DirEntry, GuestFs, Kind, Stat, VolumeInfo};
+use super::names;
 
 pub struct Fat {
     vol: Volume,
@@ -15,7 +16,7 @@ pub struct Fat {
 }
 
 fn err(e: vmsnapfs_fat::Error) -> io::Error {
-    io::Error::other(e.to_string())
+    io::Error::from(e)
 }
 
 fn time(t: Option<Timestamp>) -> SystemTime {

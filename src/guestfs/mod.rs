@@ -4,111 +4,16 @@
 //! because the FUSE layer turns it into the inode number.
 
 use std::io;
-use std::ops::Range;
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use vmsnapfs_io::ReadAt;
 
+mod api;
 mod fat;
 pub mod names;
 mod ntfs;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    File,
-    Dir,
-    Symlink,
-}
-
-#[derive(Debug, Clone)]
-pub struct Stat {
-    pub kind: Kind,
-    pub size: u64,
-    /// Bytes actually allocated on the volume (sparse/compressed files hold fewer).
-    pub allocated: u64,
-    pub nlink: u32,
-    pub atime: SystemTime,
-    pub mtime: SystemTime,
-    pub ctime: SystemTime,
-    pub crtime: SystemTime,
-}
-
-#[derive(Debug, Clone)]
-pub struct DirEntry {
-    /// Already escaped into a valid, `/`-free UTF-8 name (see `names`).
-    pub name: String,
-    pub id: u64,
-    pub kind: Kind,
-}
-
-#[derive(Debug, Clone, Default, serde::Serialize)]
-pub struct VolumeInfo {
-    pub fs: String,
-    pub label: Option<String>,
-    pub dirty: bool,
-    pub hibernated: bool,
-    pub total_bytes: u64,
-    pub free_bytes: u64,
-    pub cluster_size: u32,
-}
-
-pub trait GuestFs: Send + Sync {
-    fn info(&self) -> VolumeInfo;
-    fn root(&self) -> u64;
-    fn stat(&self, id: u64) -> io::Result<Stat>;
-    fn read_dir(&self, dir: u64) -> io::Result<Vec<DirEntry>>;
-
-    /// Finds `name` in `dir`. The default scans the listing; file systems with an
-    /// on-disk index override it.
-    fn lookup(&self, dir: u64, name: &str, case_insensitive: bool) -> io::Result<Option<DirEntry>> {
-        let entries = self.read_dir(dir)?;
-        if let Some(e) = entries.iter().find(|e| e.name == name) {
-            return Ok(Some(e.clone()));
-        }
-        if case_insensitive {
-            let folded = names::fold(name);
-            return Ok(entries.into_iter().find(|e| names::fold(&e.name) == folded));
-        }
-        Ok(None)
-    }
-
-    /// Reads the unnamed data; returns the bytes read (short only at end of file).
-    fn read(&self, id: u64, offset: u64, buf: &mut [u8]) -> io::Result<usize>;
-
-    fn read_link(&self, _id: u64) -> io::Result<String> {
-        Err(io::Error::from_raw_os_error(libc::EINVAL))
-    }
-
-    /// Ranges holding data, for SEEK_DATA/SEEK_HOLE; None = all data.
-    fn data_ranges(&self, _id: u64) -> io::Result<Option<Vec<Range<u64>>>> {
-        Ok(None)
-    }
-
-    /// Named data streams (NTFS ADS): (name, size).
-    fn streams(&self, _id: u64) -> io::Result<Vec<(String, u64)>> {
-        Ok(Vec::new())
-    }
-
-    fn read_stream(
-        &self,
-        _id: u64,
-        _name: &str,
-        _offset: u64,
-        _buf: &mut [u8],
-    ) -> io::Result<usize> {
-        Err(io::Error::from_raw_os_error(libc::ENODATA))
-    }
-
-    /// Names of file-system specific xattrs (`system.ntfs_attrib`, …) this node has.
-    fn system_xattr_names(&self, _id: u64) -> Vec<String> {
-        Vec::new()
-    }
-
-    fn system_xattr(&self, _id: u64, _name: &str) -> io::Result<Option<Vec<u8>>> {
-        Ok(None)
-    }
-}
+pub use api::{DirEntry, GuestFs, Kind, Stat, VolumeInfo};
 
 /// Opens the file system `kind` (as `detect` named it) on a volume.
 pub fn open(kind: crate::detect::FsKind, vol: Arc<dyn ReadAt>) -> io::Result<Arc<dyn GuestFs>> {

@@ -10,7 +10,8 @@ use std::sync::{Arc, Mutex};
 use vmsnapfs_io::ReadAt;
 use vmsnapfs_ntfs::{attr, FileId, FileKind, Volume};
 
-use super::{names, DirEntry, GuestFs, Kind, Stat, VolumeInfo};
+use super::api::{DirEntry, GuestFs, Kind, Stat, VolumeInfo};
+use super::names;
 
 pub struct Ntfs {
     vol: Volume,
@@ -23,7 +24,7 @@ pub struct Ntfs {
 }
 
 fn err(e: vmsnapfs_ntfs::Error) -> io::Error {
-    io::Error::other(e.to_string())
+    io::Error::from(e)
 }
 
 fn kind(k: FileKind, attributes: u32) -> Kind {

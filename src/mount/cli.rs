@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use super::options::MountOptions;
+use crate::logging::Logging;
 
 #[derive(clap::Args)]
 pub struct MountArgs {
@@ -33,17 +34,20 @@ pub struct UmountArgs {
 }
 
 pub fn mount(args: MountArgs) -> ExitCode {
-    let mut opts = MountOptions {
-        foreground: args.foreground,
-        ..MountOptions::default()
-    };
+    let mut opts = MountOptions::default();
+    opts.process.foreground = args.foreground;
     for o in &args.options {
         if let Err(e) = opts.apply(o) {
             return fail(&e);
         }
     }
+    let p = &opts.process;
     // A log file asked for is meant to be read: log what the foreground would.
-    init_logging(opts.foreground || opts.log_file.is_some(), opts.foreground);
+    crate::logging::init(Logging {
+        verbose: p.foreground || p.log_file.is_some(),
+        colour: p.foreground,
+        time: true,
+    });
     match super::run(&args.source, &args.mountpoint, opts) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&e),
@@ -61,21 +65,9 @@ pub fn umount(args: UmountArgs) -> ExitCode {
     }
 }
 
-fn fail(msg: &str) -> ExitCode {
-    eprintln!("vmsnapfs: {msg}");
+fn fail(e: &dyn std::fmt::Display) -> ExitCode {
+    eprintln!("vmsnapfs: {e}");
     ExitCode::FAILURE
-}
-
-/// `colour` only for a foreground server: a background one's stderr becomes its log file.
-fn init_logging(verbose: bool, colour: bool) {
-    let default = if verbose { "info" } else { "warn" };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("VMSNAPFS_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(colour && std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .try_init();
 }
 
 /// Recognizes the mount.fuse3 form before clap sees it: the first argument is neither a

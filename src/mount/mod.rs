@@ -10,50 +10,57 @@ use std::time::{Duration, Instant};
 
 use fuser::{Config, MountOption, SessionACL};
 
-use crate::cache::BlockCache;
 use crate::fuse::VmFs;
+use crate::vm::{Ctx, VmSlot};
 
 pub mod cli;
+mod error;
 mod kernel;
-pub mod lifecycle;
 pub mod options;
 mod signals;
 pub mod umount;
 
-use lifecycle::{Ctx, VmSlot};
+pub use error::Error;
 use options::MountOptions;
+
+type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Mounts SOURCE at MOUNTPOINT. In the background mode the calling process exits with
 /// the outcome of the mount; this function then only returns in the serving child.
-pub fn run(source: &str, mountpoint: &Path, opts: MountOptions) -> Result<(), String> {
-    let mountpoint = std::fs::canonicalize(mountpoint)
-        .map_err(|e| format!("mountpoint {}: {e}", mountpoint.display()))?;
+pub fn run(source: &str, mountpoint: &Path, opts: MountOptions) -> Result<()> {
+    let mountpoint = std::fs::canonicalize(mountpoint).map_err(|e| Error::Path {
+        what: "mountpoint",
+        path: mountpoint.to_path_buf(),
+        source: e,
+    })?;
     // Resolve a relative source before a daemon's chdir("/") could change its meaning.
     let source = if source.contains("://") {
         source.to_owned()
     } else {
         std::fs::canonicalize(source)
-            .map_err(|e| format!("{source}: {e}"))?
+            .map_err(|e| Error::Path {
+                what: "source",
+                path: source.into(),
+                source: e,
+            })?
             .to_string_lossy()
             .into_owned()
     };
-    if opts.foreground {
+    if opts.process.foreground {
         return serve(&source, &mountpoint, opts, None);
     }
-    let (rd, wr) = nix::unistd::pipe().map_err(|e| format!("pipe: {e}"))?;
+    let (rd, wr) = nix::unistd::pipe().map_err(|e| Error::System("pipe", e.into()))?;
     // SAFETY: no threads exist yet (the source is opened in the child), so the child may
     // run arbitrary code after fork.
-    match unsafe { nix::unistd::fork() }.map_err(|e| format!("fork: {e}"))? {
+    match unsafe { nix::unistd::fork() }.map_err(|e| Error::System("fork", e.into()))? {
         nix::unistd::ForkResult::Parent { .. } => {
             drop(wr);
             let mut msg = String::new();
             let _ = std::fs::File::from(rd).read_to_string(&mut msg);
             match msg.strip_prefix("OK") {
                 Some(_) => std::process::exit(0),
-                None if msg.is_empty() => Err("the mount process exited before the mount \
-                                               was live"
-                    .into()),
-                None => Err(msg.trim_start_matches("ERR ").to_owned()),
+                None if msg.is_empty() => Err(Error::ServerGone),
+                None => Err(Error::FromServer(msg.trim_start_matches("ERR ").to_owned())),
             }
         }
         nix::unistd::ForkResult::Child => {
@@ -75,7 +82,7 @@ fn serve(
     mountpoint: &Path,
     opts: MountOptions,
     mut pipe: Option<OwnedFd>,
-) -> Result<(), String> {
+) -> Result<()> {
     match start(source, mountpoint, opts, pipe.is_some()) {
         Ok(mounted) => {
             if pipe.is_some() {
@@ -106,6 +113,8 @@ fn serve(
 
 struct Mounted {
     session: fuser::Session<VmFs>,
+    mountpoint: PathBuf,
+    idle_release: Option<Duration>,
     ctx: Arc<Ctx>,
     vms: Vec<Arc<VmSlot>>,
     log_file: Option<PathBuf>,
@@ -113,22 +122,16 @@ struct Mounted {
     direct: bool,
 }
 
-fn start(
-    source: &str,
-    mountpoint: &Path,
-    opts: MountOptions,
-    daemon: bool,
-) -> Result<Mounted, String> {
+fn start(source: &str, mountpoint: &Path, opts: MountOptions, daemon: bool) -> Result<Mounted> {
     // Before any thread exists, so every thread inherits the mask and only the signal
     // thread ever sees SIGTERM/SIGINT/SIGHUP.
     signals::block();
     let _ = daemon;
-    let mut opts = opts;
-    opts.mountpoint = Some(mountpoint.to_path_buf());
-    let src = crate::source::open(source, &opts).map_err(|e| e.to_string())?;
-    let entries = src.list().map_err(|e| format!("listing VMs: {e}"))?;
+    let src =
+        crate::source::open(source, &opts.source_keys, Some(mountpoint)).map_err(Error::Source)?;
+    let entries = src.list().map_err(Error::List)?;
     if entries.is_empty() {
-        return Err(format!("{source}: no VMs found"));
+        return Err(Error::NoVms(source.to_owned()));
     }
     let epoch = Instant::now();
     let single = src.single_vm();
@@ -143,13 +146,8 @@ fn start(
             VmSlot::new(e, dir, epoch)
         })
         .collect();
-    let ctx = Arc::new(Ctx {
-        source: src,
-        cache: BlockCache::new(opts.cache_bytes),
-        mountpoint: mountpoint.to_path_buf(),
-        opts: opts.clone(),
-    });
-    let mut fs = VmFs::new(ctx.clone(), vms.clone());
+    let ctx = Ctx::new(src, opts.lifecycle.clone(), Some(mountpoint.to_path_buf()));
+    let mut fs = VmFs::new(ctx.clone(), vms.clone(), opts.tree.clone());
     let mut config = Config::default();
     config.mount_options = vec![
         MountOption::FSName(source.replace(',', "_")),
@@ -159,20 +157,20 @@ fn start(
         MountOption::NoSuid,
         MountOption::DefaultPermissions,
     ];
-    config.acl = if opts.allow_other {
+    config.acl = if opts.process.allow_other {
         SessionACL::All
-    } else if opts.allow_root {
+    } else if opts.process.allow_root {
         SessionACL::RootAndOwner
     } else {
         SessionACL::Owner
     };
-    config.n_threads = Some(opts.threads);
+    config.n_threads = Some(opts.process.threads);
     config.clone_fd = true;
     let direct = nix::unistd::geteuid().is_root();
     let session = if direct {
         let fsname = source.replace(',', "_");
         // allow_root also needs the kernel to let others in; fuser then admits root only.
-        let others = opts.allow_other || opts.allow_root;
+        let others = opts.process.allow_other || opts.process.allow_root;
         let at = mountpoint.to_path_buf();
         fs.after_init = Some(Box::new(move || kernel::raise_readahead_soon(at, 4 << 10)));
         kernel::mount(&fsname, mountpoint, others, 1 << 20)
@@ -180,26 +178,31 @@ fn start(
     } else {
         fuser::Session::new(fs, mountpoint, &config)
     }
-    .map_err(|e| format!("mount {}: {e}", mountpoint.display()))?;
+    .map_err(|e| Error::Mount {
+        mountpoint: mountpoint.to_path_buf(),
+        source: e,
+    })?;
     Ok(Mounted {
         session,
+        mountpoint: mountpoint.to_path_buf(),
+        idle_release: opts.lifecycle.idle_release,
         ctx,
         vms,
-        log_file: opts.log_file.clone(),
+        log_file: opts.process.log_file.clone(),
         direct,
     })
 }
 
 impl Mounted {
-    fn serve(mut self) -> Result<(), String> {
+    fn serve(mut self) -> Result<()> {
         let unmounter = (!self.direct).then(|| self.session.unmount_callable());
         signals::spawn_handler(
             unmounter,
-            self.ctx.mountpoint.clone(),
+            self.mountpoint.clone(),
             self.ctx.clone(),
             self.vms.clone(),
         );
-        if let Some(idle) = self.ctx.opts.idle_release {
+        if let Some(idle) = self.idle_release {
             let (ctx, vms) = (self.ctx.clone(), self.vms.clone());
             std::thread::Builder::new()
                 .name("idle-release".into())
@@ -211,22 +214,13 @@ impl Mounted {
                         slot.release(&ctx, Some(idle));
                     }
                 })
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| Error::System("idle-release thread", e))?;
         }
         let result = self.session.run();
-        thaw_all(&self.ctx, &self.vms);
-        tracing::info!("unmounted {}", self.ctx.mountpoint.display());
-        result.map_err(|e| format!("FUSE session: {e}"))
+        crate::vm::thaw_all(&self.ctx, &self.vms);
+        tracing::info!("unmounted {}", self.mountpoint.display());
+        result.map_err(Error::Session)
     }
-}
-
-/// Thaws every VM in parallel: each may be a snapshot removal on a remote server.
-pub fn thaw_all(ctx: &Arc<Ctx>, vms: &[Arc<VmSlot>]) {
-    std::thread::scope(|s| {
-        for slot in vms {
-            s.spawn(move || slot.thaw_final(ctx));
-        }
-    });
 }
 
 /// After the mount is live the daemon has no terminal: stdio goes to the log file

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use nix::sys::signal::{SigSet, Signal};
 
-use super::lifecycle::{Ctx, VmSlot};
+use crate::vm::{Ctx, VmSlot};
 
 fn set() -> SigSet {
     let mut s = SigSet::empty();
@@ -48,7 +48,7 @@ pub fn spawn_handler(
             // Normally the session ends now and the main thread thaws and exits; if open
             // handles keep the connection alive, thaw here and leave.
             std::thread::sleep(Duration::from_secs(5));
-            super::thaw_all(&ctx, &vms);
+            crate::vm::thaw_all(&ctx, &vms);
             tracing::info!("exiting with the mount still referenced by open files");
             std::process::exit(0);
         });

@@ -3,24 +3,52 @@
 
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::fuse::PID_XATTR;
 
-pub fn run(mountpoint: &Path, lazy: bool, timeout: Duration) -> Result<(), String> {
-    let mountpoint =
-        &std::fs::canonicalize(mountpoint).map_err(|e| format!("{}: {e}", mountpoint.display()))?;
+#[derive(Debug, thiserror::Error)]
+pub enum UmountError {
+    #[error("{}: {source}", path.display())]
+    Path {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{} is a {fs_type} mount, not vmsnapfs", path.display())]
+    NotOurs { path: PathBuf, fs_type: String },
+    #[error("{} is not a mountpoint", .0.display())]
+    NotMounted(PathBuf),
+    #[error("fusermount3: {0}")]
+    Helper(#[source] std::io::Error),
+    #[error("fusermount3 -u {} failed", .0.display())]
+    HelperFailed(PathBuf),
+    #[error("umount {}: {source}", path.display())]
+    Umount {
+        path: PathBuf,
+        #[source]
+        source: nix::errno::Errno,
+    },
+    #[error("unmounted, but process {pid} is still thawing after {timeout:?}")]
+    StillThawing { pid: i32, timeout: Duration },
+}
+
+pub fn run(mountpoint: &Path, lazy: bool, timeout: Duration) -> Result<(), UmountError> {
+    let mountpoint = &std::fs::canonicalize(mountpoint).map_err(|source| UmountError::Path {
+        path: mountpoint.to_path_buf(),
+        source,
+    })?;
     match fs_type(mountpoint) {
         Some(t) if t == super::kernel::FS_TYPE => {}
-        Some(t) => {
-            return Err(format!(
-                "{} is a {t} mount, not vmsnapfs",
-                mountpoint.display()
-            ))
+        Some(fs_type) => {
+            return Err(UmountError::NotOurs {
+                path: mountpoint.clone(),
+                fs_type,
+            })
         }
-        None => return Err(format!("{} is not a mountpoint", mountpoint.display())),
+        None => return Err(UmountError::NotMounted(mountpoint.clone())),
     }
     let pid = serving_pid(mountpoint);
     let flags = if lazy {
@@ -37,23 +65,23 @@ pub fn run(mountpoint: &Path, lazy: bool, timeout: Duration) -> Result<(), Strin
             if lazy {
                 cmd.arg("-z");
             }
-            let st = cmd
-                .arg(mountpoint)
-                .status()
-                .map_err(|e| format!("fusermount3: {e}"))?;
+            let st = cmd.arg(mountpoint).status().map_err(UmountError::Helper)?;
             if !st.success() {
-                return Err(format!("fusermount3 -u {} failed", mountpoint.display()));
+                return Err(UmountError::HelperFailed(mountpoint.clone()));
             }
         }
-        Err(e) => return Err(format!("umount {}: {e}", mountpoint.display())),
+        Err(source) => {
+            return Err(UmountError::Umount {
+                path: mountpoint.clone(),
+                source,
+            })
+        }
     }
     let Some(pid) = pid else { return Ok(()) };
     let deadline = Instant::now() + timeout;
     while alive(pid) {
         if Instant::now() > deadline {
-            return Err(format!(
-                "unmounted, but process {pid} is still thawing after {timeout:?}"
-            ));
+            return Err(UmountError::StillThawing { pid, timeout });
         }
         std::thread::sleep(Duration::from_millis(50));
     }

@@ -2,7 +2,8 @@
 
 use vmsnapfs_io::ReadAt;
 
-use super::{read_exact, types, Partition, PartitionError};
+use super::entry::{read_exact, Partition, PartitionError};
+use super::types;
 
 const SIGNATURE: &[u8; 8] = b"EFI PART";
 /// The spec's minimum array is 16 KiB; anything past this bound is corrupt, and the bound

@@ -4,7 +4,8 @@ use std::collections::HashSet;
 
 use vmsnapfs_io::ReadAt;
 
-use super::{read_exact, types, Partition, PartitionError, SECTOR};
+use super::entry::{read_exact, Partition, PartitionError, SECTOR};
+use super::types;
 
 pub const GPT_PROTECTIVE: u8 = 0xEE;
 

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use vmsnapfs_io::{Lent, ReadAt};
 use vmsnapfs_vmdk::Disk;
 
-use super::DiskImage;
+use super::api::DiskImage;
 
 /// A VMDK chain as a frozen disk, whatever resolver its files came through.
 pub(crate) struct VmdkImage(pub(crate) Disk);

@@ -10,10 +10,8 @@ use std::sync::{Arc, Mutex};
 
 use vmsnapfs_vmdk::Disk;
 
-use crate::mount::options::MountOptions;
-
+use super::api::{Frozen, FrozenDisk, SnapshotInfo, Source, SourceKeys, VmEntry};
 use super::disk::VmdkImage;
-use super::{Frozen, FrozenDisk, SnapshotInfo, Source, VmEntry};
 
 pub mod client;
 pub mod credentials;
@@ -24,6 +22,18 @@ pub mod http;
 pub mod inventory;
 pub mod journal;
 pub mod readahead;
+pub mod settings {
+    //! The option keys the vSphere source reads.
+    pub const KEYS: &[&str] = &[
+        "quiesce",
+        "credentials",
+        "thumbprint",
+        "insecure",
+        "datastore_map",
+        "state_dir",
+        "direct_host",
+    ];
+}
 pub mod snapshot;
 pub mod soap;
 pub mod task;
@@ -177,8 +187,12 @@ pub fn connect(settings: &Settings) -> Result<Arc<Client>> {
 }
 
 impl VsphereSource {
-    pub fn open(source: &str, opts: &MountOptions) -> Result<VsphereSource> {
-        let settings = Settings::parse(source, &opts.source_opts)?;
+    pub fn open(
+        source: &str,
+        keys: &SourceKeys,
+        mountpoint: Option<&std::path::Path>,
+    ) -> Result<VsphereSource> {
+        let settings = Settings::parse(source, keys)?;
         let journal = Journal::open(&settings.state_dir)?;
         let client = connect(&settings)?;
         let root = inventory::resolve(&client, &settings.inventory_path)?;
@@ -188,9 +202,7 @@ impl VsphereSource {
             root,
             journal,
             datastores,
-            mountpoint: opts
-                .mountpoint
-                .as_ref()
+            mountpoint: mountpoint
                 .map(|p| p.display().to_string())
                 .unwrap_or_default(),
             held: Mutex::new(HashMap::new()),
@@ -387,7 +399,7 @@ impl VsphereSource {
             _ => None,
         };
         let mut disks = Vec::new();
-        for d in &parsed.disks {
+        for (index, d) in parsed.disks.iter().enumerate() {
             let (ds, path) = datastore::parse_ds_path(&d.file)
                 .ok_or_else(|| c.protocol("snapshot config", format!("disk file {:?}", d.file)))?;
             let dir = path
@@ -415,9 +427,12 @@ impl VsphereSource {
                 .map_err(|e| VsError::Config(format!("{}: disk {}: {e}", info.name, d.file)))?;
             let chain = disk.chain().to_vec();
             disks.push(FrozenDisk {
+                index,
                 key: Some(d.key.clone()),
+                file: d.file.clone(),
                 chain,
                 image: Arc::new(VmdkImage(disk)),
+                notes: Vec::new(),
             });
         }
         let vmx_name = parsed
@@ -430,6 +445,7 @@ impl VsphereSource {
         Ok(Frozen {
             config: Some((vmx_name, vmx_text)),
             disks,
+            unserved: Vec::new(),
             snapshot: SnapshotInfo {
                 id: Some(created.node.snapshot.value.clone()),
                 name: Some(created.node.name.clone()),
@@ -558,6 +574,11 @@ impl Source for VsphereSource {
             out.push(VmEntry {
                 name,
                 id: v.moref.value,
+                location: if self.single {
+                    self.settings.inventory_path.clone()
+                } else {
+                    format!("{}/{}", self.settings.inventory_path, v.name)
+                },
             });
         }
         // Listing is all a mount does until a VM's folder is used.

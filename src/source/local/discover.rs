@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use vmsnapfs_vmdk::sparse_extent_header::{self, SparseExtentHeader};
 use vmsnapfs_vmdk::Descriptor;
 
-use crate::vmx::Vmx;
+use crate::vmx::{Vmx, VmxDisk};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DiscoveryKind {
@@ -25,9 +25,45 @@ pub struct LocalVm {
     pub name: String,
     pub dir: PathBuf,
     pub vmx: Option<PathBuf>,
-    /// Chain heads as the .vmx (or the folder) names them, in disk-index order; relative
-    /// to `dir` or absolute.
-    pub disks: Vec<String>,
+    /// Chain heads as the .vmx (or the folder) names them, in disk-index order.
+    pub disks: Vec<LocalDisk>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalDisk {
+    /// The controller slot ("scsi0:0"); None for disks found without a .vmx.
+    pub key: Option<String>,
+    /// Relative to the VM's folder or absolute.
+    pub file: String,
+    pub note: Option<String>,
+}
+
+impl LocalDisk {
+    fn bare(file: String) -> LocalDisk {
+        LocalDisk {
+            key: None,
+            file,
+            note: None,
+        }
+    }
+}
+
+/// The disks a .vmx attaches, in VMware's order.
+pub fn vmx_disks(vmx: &Vmx) -> Vec<LocalDisk> {
+    vmx.disks()
+        .into_iter()
+        .map(
+            |VmxDisk {
+                 key,
+                 file_name,
+                 note,
+             }| LocalDisk {
+                key: Some(key),
+                file: file_name,
+                note,
+            },
+        )
+        .collect()
 }
 
 #[derive(Debug)]
@@ -47,6 +83,18 @@ pub enum LocalError {
     NothingFound(PathBuf),
     #[error("{0}: not a .vmdk file or a folder")]
     NotADiskOrFolder(PathBuf),
+}
+
+/// The kind survives for callers that speak `std::io` (the mount's one-line error).
+impl From<LocalError> for std::io::Error {
+    fn from(e: LocalError) -> std::io::Error {
+        let kind = match &e {
+            LocalError::Io { source, .. } => source.kind(),
+            LocalError::NothingFound(_) => std::io::ErrorKind::NotFound,
+            LocalError::NotADiskOrFolder(_) => std::io::ErrorKind::InvalidInput,
+        };
+        std::io::Error::new(kind, e)
+    }
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> LocalError + '_ {
@@ -77,7 +125,7 @@ pub fn discover(path: &Path) -> Result<Discovery, LocalError> {
                 name,
                 dir: dir.to_path_buf(),
                 vmx: None,
-                disks: vec![file],
+                disks: vec![LocalDisk::bare(file)],
             }],
         });
     }
@@ -126,7 +174,7 @@ fn vm_in(dir: &Path) -> Result<Option<LocalVm>, LocalError> {
             name,
             dir: dir.to_path_buf(),
             vmx: Some((*vmx_path).clone()),
-            disks: vmx.disks().into_iter().map(|d| d.file_name).collect(),
+            disks: vmx_disks(&vmx),
         }));
     }
     let vmdks: Vec<&PathBuf> = entries
@@ -140,7 +188,10 @@ fn vm_in(dir: &Path) -> Result<Option<LocalVm>, LocalError> {
         name,
         dir: dir.to_path_buf(),
         vmx: None,
-        disks: chain_heads(&vmdks),
+        disks: chain_heads(&vmdks)
+            .into_iter()
+            .map(LocalDisk::bare)
+            .collect(),
     }))
 }
 
@@ -264,10 +315,8 @@ mod tests {
         );
         let found = discover(d).unwrap();
         assert_eq!(found.kind, DiscoveryKind::SingleVm);
-        assert_eq!(
-            found.vms[0].disks,
-            ["base-000001.vmdk", "data.vmdk", "self.vmdk"]
-        );
+        let files: Vec<_> = found.vms[0].disks.iter().map(|d| d.file.as_str()).collect();
+        assert_eq!(files, ["base-000001.vmdk", "data.vmdk", "self.vmdk"]);
     }
 
     #[test]
@@ -287,7 +336,8 @@ mod tests {
         assert_eq!(found.kind, DiscoveryKind::Folder);
         let names: Vec<_> = found.vms.iter().map(|v| v.name.as_str()).collect();
         assert_eq!(names, ["a-vm", "b-vm"]);
-        assert_eq!(found.vms[0].disks, ["d.vmdk"]);
+        assert_eq!(found.vms[0].disks[0].file, "d.vmdk");
+        assert_eq!(found.vms[0].disks[0].key.as_deref(), Some("scsi0:0"));
 
         let single = discover(&root.join("a-vm")).unwrap();
         assert_eq!(single.kind, DiscoveryKind::SingleVm);

@@ -3,16 +3,17 @@
 //! different VMs freeze in parallel; requests for a VM that is freezing wait for it.
 
 use std::path::PathBuf;
-use std::process::Command;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::cache::BlockCache;
-use crate::fuse::view::FrozenVm;
 use crate::source::{Source, VmEntry};
 
-use super::options::MountOptions;
+use super::error::{Error, Result};
+use super::frozen::FrozenVm;
+use super::hooks::{self, Phase};
+use super::options::LifecycleOptions;
 
 const RETRY_FAILED: Duration = Duration::from_secs(10);
 
@@ -22,15 +23,31 @@ enum State {
     Frozen(Arc<FrozenVm>),
     /// Why, and when: the next access after `RETRY_FAILED` tries again (a hook or a
     /// server may have recovered) instead of failing until the mount is remade.
-    Failed(String, Instant),
+    Failed(Arc<String>, Instant),
 }
 
 /// Shared context for hooks and freezing.
 pub struct Ctx {
     pub source: Arc<dyn Source>,
-    pub opts: MountOptions,
-    pub mountpoint: PathBuf,
+    pub options: LifecycleOptions,
+    /// Told to the hooks (VMSNAPFS_MOUNTPOINT); None for `inspect`.
+    pub mountpoint: Option<PathBuf>,
     pub cache: Arc<BlockCache>,
+}
+
+impl Ctx {
+    pub fn new(
+        source: Arc<dyn Source>,
+        options: LifecycleOptions,
+        mountpoint: Option<PathBuf>,
+    ) -> Arc<Ctx> {
+        Arc::new(Ctx {
+            cache: BlockCache::new(options.cache_bytes),
+            source,
+            options,
+            mountpoint,
+        })
+    }
 }
 
 pub struct VmSlot {
@@ -73,7 +90,7 @@ impl VmSlot {
     }
 
     /// Returns the frozen VM, freezing it first if needed.
-    pub fn use_frozen(self: &Arc<Self>, ctx: &Ctx) -> Result<Use, String> {
+    pub fn use_frozen(self: &Arc<Self>, ctx: &Ctx) -> Result<Use> {
         let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
         loop {
             match &*st {
@@ -86,7 +103,12 @@ impl VmSlot {
                         vm: vm.clone(),
                     });
                 }
-                State::Failed(why, at) if at.elapsed() < RETRY_FAILED => return Err(why.clone()),
+                State::Failed(why, at) if at.elapsed() < RETRY_FAILED => {
+                    return Err(Error::Failed {
+                        vm: self.entry.name.clone(),
+                        why: why.to_string(),
+                    })
+                }
                 State::Failed(..) => *st = State::Thawed,
                 State::Busy => {
                     st = self.changed.wait(st).unwrap_or_else(|p| p.into_inner());
@@ -98,9 +120,13 @@ impl VmSlot {
                     st = self.state.lock().unwrap_or_else(|p| p.into_inner());
                     *st = match result {
                         Ok(vm) => State::Frozen(Arc::new(vm)),
-                        Err(why) => {
-                            tracing::error!("{}: {why}", self.entry.name);
-                            State::Failed(why, Instant::now())
+                        Err(e) => {
+                            tracing::error!("{e}");
+                            // The first caller gets the whole error; later ones, until
+                            // the retry, get its words.
+                            *st = State::Failed(Arc::new(failure(&e)), Instant::now());
+                            self.changed.notify_all();
+                            return Err(e);
                         }
                     };
                     self.changed.notify_all();
@@ -114,11 +140,16 @@ impl VmSlot {
         self.last_used.store(ms, Ordering::Release);
     }
 
-    fn freeze(&self, ctx: &Ctx) -> Result<FrozenVm, String> {
+    fn freeze(&self, ctx: &Ctx) -> Result<FrozenVm> {
         let t = Instant::now();
-        if let Some(script) = &ctx.opts.pre_backup {
-            run_hook(ctx, self, script, "pre_backup")
-                .map_err(|e| format!("pre_backup hook failed: {e}"))?;
+        if let Some(script) = &ctx.options.pre_backup {
+            hooks::run(script, Phase::PreBackup, &self.hook_env(ctx)).map_err(|source| {
+                Error::Hook {
+                    vm: self.entry.name.clone(),
+                    phase: Phase::PreBackup.name(),
+                    source,
+                }
+            })?;
         }
         match ctx.source.freeze(&self.entry) {
             Ok(frozen) => {
@@ -132,14 +163,13 @@ impl VmSlot {
                 );
                 Ok(vm)
             }
-            Err(e) => {
+            Err(source) => {
                 // The admin's post_backup undoes what pre_backup did, even on failure.
-                if let Some(script) = &ctx.opts.post_backup {
-                    if let Err(e) = run_hook(ctx, self, script, "post_backup") {
-                        tracing::error!("{}: post_backup hook failed: {e}", self.entry.name);
-                    }
-                }
-                Err(format!("freeze failed: {e}"))
+                self.post_backup(ctx);
+                Err(Error::Freeze {
+                    vm: self.entry.name.clone(),
+                    source,
+                })
             }
         }
     }
@@ -163,11 +193,7 @@ impl VmSlot {
         if let Err(e) = ctx.source.thaw(&self.entry, &vm.frozen) {
             tracing::error!("{}: thaw failed: {e}", self.entry.name);
         }
-        if let Some(script) = &ctx.opts.post_backup {
-            if let Err(e) = run_hook(ctx, self, script, "post_backup") {
-                tracing::error!("{}: post_backup hook failed: {e}", self.entry.name);
-            }
-        }
+        self.post_backup(ctx);
         tracing::info!("{}: thawed", self.entry.name);
         let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
         *st = State::Thawed;
@@ -194,34 +220,41 @@ impl VmSlot {
     }
 }
 
-fn run_hook(ctx: &Ctx, slot: &VmSlot, script: &PathBuf, phase: &str) -> Result<(), String> {
-    tracing::info!("{}: running {phase} {}", slot.entry.name, script.display());
-    let out = Command::new(script)
-        .env("VMSNAPFS_PHASE", phase)
-        .env("VMSNAPFS_VM", &slot.entry.name)
-        .env("VMSNAPFS_VM_ID", &slot.entry.id)
-        .env("VMSNAPFS_SOURCE", ctx.source.describe())
-        .env("VMSNAPFS_MOUNTPOINT", &ctx.mountpoint)
-        .env("VMSNAPFS_VM_DIR", &slot.dir)
-        .stdin(std::process::Stdio::null())
-        .output()
-        .map_err(|e| format!("{}: {e}", script.display()))?;
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    if !stderr.trim().is_empty() {
-        tracing::info!("{} {phase}: {}", slot.entry.name, stderr.trim());
+impl VmSlot {
+    fn hook_env<'a>(&'a self, ctx: &'a Ctx) -> hooks::HookEnv<'a> {
+        hooks::HookEnv {
+            vm: &self.entry.name,
+            vm_id: &self.entry.id,
+            source: ctx.source.describe(),
+            vm_dir: &self.dir,
+            mountpoint: ctx.mountpoint.as_deref(),
+        }
     }
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "{} exited with {}{}",
-            script.display(),
-            out.status,
-            stderr
-                .lines()
-                .last()
-                .map(|l| format!(": {l}"))
-                .unwrap_or_default()
-        ))
+
+    fn post_backup(&self, ctx: &Ctx) {
+        if let Some(script) = &ctx.options.post_backup {
+            if let Err(e) = hooks::run(script, Phase::PostBackup, &self.hook_env(ctx)) {
+                tracing::error!("{}: post_backup hook failed: {e}", self.entry.name);
+            }
+        }
     }
+}
+
+/// What later callers are told of a failed freeze until it is retried: the error
+/// without the VM's name, which `Error::Failed` adds back.
+fn failure(e: &Error) -> String {
+    match e {
+        Error::Freeze { source, .. } => format!("freeze failed: {source}"),
+        Error::Hook { phase, source, .. } => format!("{phase} hook failed: {source}"),
+        other => other.to_string(),
+    }
+}
+
+/// Thaws every VM in parallel: each may be a snapshot removal on a remote server.
+pub fn thaw_all(ctx: &Ctx, vms: &[Arc<VmSlot>]) {
+    std::thread::scope(|s| {
+        for slot in vms {
+            s.spawn(move || slot.thaw_final(ctx));
+        }
+    });
 }

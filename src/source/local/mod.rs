@@ -5,11 +5,14 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::local::{self, DiscoveryKind, LocalVm};
-use crate::mount::options::MountOptions;
 use crate::vmx::Vmx;
 
-use super::{disk, Frozen, FrozenDisk, SnapshotInfo, Source, VmEntry};
+use super::api::{Frozen, FrozenDisk, SnapshotInfo, Source, SourceKeys, UnservedDisk, VmEntry};
+use super::disk;
+
+mod discover;
+
+pub use discover::{discover, Discovery, DiscoveryKind, LocalDisk, LocalError, LocalVm};
 
 pub struct LocalSource {
     root: PathBuf,
@@ -18,14 +21,16 @@ pub struct LocalSource {
 }
 
 impl LocalSource {
-    pub fn open(path: &Path, opts: &MountOptions) -> io::Result<Self> {
-        if let Some((k, _)) = opts.source_opts.first() {
+    /// The local source reads no `-o` keys: one given is a mistake worth stopping for
+    /// (a vSphere option on a folder means the wrong SOURCE).
+    pub fn open(path: &Path, keys: &SourceKeys) -> io::Result<Self> {
+        if let Some((k, _)) = keys.first() {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 format!("option {k} only applies to vCenter/ESXi sources"),
             ));
         }
-        let found = local::discover(path).map_err(|e| io::Error::other(e.to_string()))?;
+        let found = discover(path).map_err(io::Error::from)?;
         Ok(Self {
             root: std::fs::canonicalize(path)?,
             kind: found.kind,
@@ -60,42 +65,53 @@ impl Source for LocalSource {
             .map(|(i, vm)| VmEntry {
                 name: vm.name.clone(),
                 id: i.to_string(),
+                location: vm.dir.display().to_string(),
             })
             .collect())
     }
 
     fn freeze(&self, entry: &VmEntry) -> io::Result<Frozen> {
         let vm = self.vm(entry)?;
-        let (config, keys) = match &vm.vmx {
+        // The .vmx as it is now decides the disks: it may have changed since the mount.
+        let (config, heads) = match &vm.vmx {
             Some(path) => {
-                let text = String::from_utf8_lossy(&std::fs::read(path)?).into_owned();
-                let keys: Vec<String> = Vmx::parse(&text)
-                    .disks()
-                    .into_iter()
-                    .map(|d| d.key)
-                    .collect();
+                let bytes = std::fs::read(path)
+                    .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+                let text = String::from_utf8_lossy(&bytes).into_owned();
+                let heads = discover::vmx_disks(&Vmx::parse(&text));
                 let name = path
                     .file_name()
                     .map(|n| n.to_string_lossy().into_owned())
                     .unwrap_or_else(|| format!("{}.vmx", vm.name));
-                (Some((name, text)), keys)
+                (Some((name, text)), heads)
             }
-            None => (None, Vec::new()),
+            None => (None, vm.disks.clone()),
         };
         let mut disks = Vec::new();
-        for (i, head) in vm.disks.iter().enumerate() {
-            let path = vm.dir.join(head);
-            let (image, chain) = disk::open(&path)
-                .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
-            disks.push(FrozenDisk {
-                key: keys.get(i).cloned(),
-                chain,
-                image,
-            });
+        let mut unserved = Vec::new();
+        for (index, head) in heads.into_iter().enumerate() {
+            let path = vm.dir.join(&head.file);
+            match disk::open(&path) {
+                Ok((image, chain)) => disks.push(FrozenDisk {
+                    index,
+                    key: head.key,
+                    file: head.file,
+                    chain,
+                    image,
+                    notes: head.note.into_iter().collect(),
+                }),
+                Err(e) => unserved.push(UnservedDisk {
+                    index,
+                    key: head.key,
+                    file: head.file,
+                    why: format!("{}: {e}", path.display()),
+                }),
+            }
         }
         Ok(Frozen {
             config,
             disks,
+            unserved,
             snapshot: SnapshotInfo::default(),
             quiesced: false,
             consistency: "files at rest: consistent only if the VM is powered off or \
