@@ -35,5 +35,7 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "== layers"
+python3 scripts/check_layers.py src
 echo "== cargo test"
 cargo test --workspace --locked 2>&1 | tee /tmp/vmsnapfs-test.log
