@@ -47,28 +47,19 @@ impl Utc {
 
     /// RFC 3339 / ISO 8601: `YYYY-MM-DDTHH:MM:SSZ`.
     pub fn iso8601(&self) -> String {
-        let Utc {
-            year,
-            month,
-            day,
-            hour,
-            minute,
-            second,
-        } = *self;
-        format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}Z")
+        self.format("-", ":")
     }
 
     /// `YYYYMMDDTHHMMSSZ`: sorts like the time and is safe in any name.
     pub fn compact(&self) -> String {
-        let Utc {
-            year,
-            month,
-            day,
-            hour,
-            minute,
-            second,
-        } = *self;
-        format!("{year:04}{month:02}{day:02}T{hour:02}{minute:02}{second:02}Z")
+        self.format("", "")
+    }
+
+    fn format(&self, date_sep: &str, time_sep: &str) -> String {
+        format!(
+            "{:04}{date_sep}{:02}{date_sep}{:02}T{:02}{time_sep}{:02}{time_sep}{:02}Z",
+            self.year, self.month, self.day, self.hour, self.minute, self.second
+        )
     }
 }
 
