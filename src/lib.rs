@@ -8,6 +8,7 @@ pub mod guestfs;
 pub mod inspect;
 pub mod local;
 pub mod mount;
+pub mod net;
 pub mod partition;
 pub mod snapshots;
 pub mod source;

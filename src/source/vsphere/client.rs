@@ -9,10 +9,11 @@ use std::time::{Duration, Instant};
 use reqwest::blocking::{Client as Http, RequestBuilder, Response};
 use reqwest::header::{CONTENT_TYPE, COOKIE, SET_COOKIE};
 
+use crate::net::{http, tls};
+
 use super::credentials::Credentials;
 use super::errors::{Result, VsError};
 use super::soap::{self, escape, Element, Moref};
-use super::tls;
 
 /// How to reach and trust one vCenter/ESXi.
 #[derive(Debug, Clone)]
@@ -64,7 +65,7 @@ pub struct ObjectContent {
 pub struct Client {
     http: Http,
     /// The data path's pool (datastore reads), trusting what `http` trusts.
-    pub data: Arc<super::http::Pool>,
+    pub data: Arc<http::Pool>,
     pub cfg: ConnectConfig,
     /// `host:port`: names the server in messages and in the journal.
     pub server: String,
@@ -119,7 +120,7 @@ impl Client {
             .map_err(|e| VsError::Config(format!("HTTP client: {e}")))?;
         let mut client = Client {
             http,
-            data: Arc::new(super::http::Pool::new(data_tls)),
+            data: Arc::new(http::Pool::new(data_tls)),
             cfg,
             server,
             version: String::new(),

@@ -12,10 +12,11 @@ use std::time::{Duration, Instant};
 use vmsnapfs_io::{FileSource, ReadAt};
 use vmsnapfs_vmdk::Resolver;
 
+use crate::net::http::{Pool, Response};
+
 use super::client::Client;
 use super::errors::VsError;
 use super::host_route::HostRoute;
-use super::http::{Pool, Response};
 use super::readahead::HttpFile;
 
 /// `[datastore] folder/file.vmdk` split into its parts.

@@ -7,9 +7,10 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
+use crate::net::http::Pool;
+use crate::net::tls;
+
 use super::client::Client;
-use super::http::Pool;
-use super::tls;
 
 pub struct HostRoute {
     /// The host's inventory name (address), as vCenter knows it.

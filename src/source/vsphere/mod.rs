@@ -12,6 +12,8 @@ use vmsnapfs_vmdk::Disk;
 
 use crate::mount::options::MountOptions;
 
+use crate::net::tls;
+
 use super::disk::VmdkImage;
 use super::{Frozen, FrozenDisk, SnapshotInfo, Source, VmEntry};
 
@@ -20,14 +22,12 @@ pub mod credentials;
 pub mod datastore;
 pub mod errors;
 pub mod host_route;
-pub mod http;
 pub mod inventory;
 pub mod journal;
 pub mod readahead;
 pub mod snapshot;
 pub mod soap;
 pub mod task;
-pub mod tls;
 mod vmconfig;
 
 use client::{Client, ConnectConfig};

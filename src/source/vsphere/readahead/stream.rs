@@ -12,8 +12,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::net::http::Response;
+
 use super::super::datastore::{Attempt, Remote};
-use super::super::http::Response;
 use super::{Fill, Inner, Slot, State, AHEAD, STREAMS};
 
 /// One request's length: long enough that the server's work per request is nothing,

@@ -1,9 +1,9 @@
-//! HTTP/1.1 for the data path: HEAD and Range GETs of datastore files on pooled
-//! keep-alive connections, each body read by the calling thread straight into the
+//! HTTP/1.1 for bulk reads (the vSphere data path's): HEAD and Range GETs of files on
+//! pooled keep-alive connections, each body read by the calling thread straight into the
 //! buffer it fills. The SOAP client (reqwest) drives every connection from one runtime
 //! thread and hands bodies over piece by piece, and the small blocking clients read
 //! through an 8 KiB buffer: both cost more CPU per byte than the network does here, and
-//! a backup streams whole disks. Only what datastore reads need: no redirects, no
+//! a backup streams whole disks. Only what such reads need: no redirects, no
 //! compression, no request bodies.
 
 use std::collections::HashMap;
