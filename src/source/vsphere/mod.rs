@@ -19,12 +19,10 @@ use super::{Frozen, FrozenDisk, SnapshotInfo, Source, VmEntry};
 
 pub mod client;
 pub mod credentials;
-pub mod datastore;
+pub mod datapath;
 pub mod errors;
-pub mod host_route;
 pub mod inventory;
 pub mod journal;
-pub mod readahead;
 pub mod snapshot;
 pub mod soap;
 pub mod task;
@@ -377,7 +375,7 @@ impl VsphereSource {
                     "http"
                 };
                 (!name.is_empty()).then(|| {
-                    Arc::new(host_route::HostRoute::new(
+                    Arc::new(datapath::HostRoute::new(
                         name,
                         scheme.into(),
                         c.cfg.insecure,
@@ -388,7 +386,7 @@ impl VsphereSource {
         };
         let mut disks = Vec::new();
         for d in &parsed.disks {
-            let (ds, path) = datastore::parse_ds_path(&d.file)
+            let (ds, path) = datapath::parse_ds_path(&d.file)
                 .ok_or_else(|| c.protocol("snapshot config", format!("disk file {:?}", d.file)))?;
             let dir = path
                 .rsplit_once('/')
@@ -403,7 +401,7 @@ impl VsphereSource {
                     Some((base, f.clone()))
                 })
                 .collect();
-            let resolver = Arc::new(datastore::DsResolver {
+            let resolver = Arc::new(datapath::DsResolver {
                 client: c.clone(),
                 dc_of: dc_of.clone(),
                 local: self.settings.datastore_map.clone(),
