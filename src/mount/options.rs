@@ -91,15 +91,7 @@ const IGNORED: &[&str] = &[
 ];
 
 /// Remote-source options (the vSphere source reads them from `source_opts`).
-const SOURCE_KEYS: &[&str] = &[
-    "quiesce",
-    "credentials",
-    "thumbprint",
-    "insecure",
-    "datastore_map",
-    "state_dir",
-    "direct_host",
-];
+const SOURCE_KEYS: &[&str] = crate::source::vsphere::settings::KEYS;
 
 impl MountOptions {
     /// Applies a comma-separated `-o` list; may be called once per `-o`.

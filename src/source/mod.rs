@@ -88,7 +88,11 @@ pub fn open(
     opts: &crate::mount::options::MountOptions,
 ) -> io::Result<Arc<dyn Source>> {
     if source.starts_with("https://") || source.starts_with("http://") {
-        return Ok(Arc::new(vsphere::VsphereSource::open(source, opts)?));
+        return Ok(Arc::new(vsphere::VsphereSource::open(
+            source,
+            &opts.source_opts,
+            opts.mountpoint.as_deref(),
+        )?));
     }
     Ok(Arc::new(local::LocalSource::open(
         std::path::Path::new(source),
