@@ -4,7 +4,6 @@
 
 use std::process::ExitCode;
 
-use crate::mount::options::MountOptions;
 use crate::source::vsphere::{self, inventory, journal::Journal, snapshot, Settings};
 
 #[derive(clap::Args)]
@@ -53,11 +52,7 @@ pub fn run(args: Args) -> ExitCode {
 }
 
 fn go(cleanup: bool, t: &Target) -> Result<(), String> {
-    let mut opts = MountOptions::default();
-    for o in &t.options {
-        opts.apply(o)?;
-    }
-    let settings = Settings::parse(&t.source, &opts.source_opts).map_err(|e| e.to_string())?;
+    let settings = Settings::parse(&t.source, &keys(&t.options)).map_err(|e| e.to_string())?;
     let journal = Journal::open(&settings.state_dir).map_err(|e| e.to_string())?;
     let c = vsphere::connect(&settings).map_err(|e| e.to_string())?;
     let result = if cleanup {
@@ -69,6 +64,21 @@ fn go(cleanup: bool, t: &Target) -> Result<(), String> {
     };
     c.logout();
     result
+}
+
+/// `-o` lists as `key[=value]` pairs, in order, as the mount's options parser splits
+/// them; only the vSphere keys (`settings::KEYS`) mean anything here.
+fn keys(lists: &[String]) -> Vec<(String, Option<String>)> {
+    lists
+        .iter()
+        .flat_map(|l| l.split(','))
+        .map(str::trim)
+        .filter(|o| !o.is_empty())
+        .map(|o| match o.split_once('=') {
+            Some((k, v)) => (k.to_owned(), Some(v.to_owned())),
+            None => (o.to_owned(), None),
+        })
+        .collect()
 }
 
 fn list(c: &vsphere::client::Client, journal: &Journal, settings: &Settings) -> Result<(), String> {
