@@ -14,6 +14,10 @@ use std::time::{Duration, Instant};
 
 use rustls::pki_types::ServerName;
 
+use head::{Body, Head};
+
+mod head;
+
 /// A response head larger than this is not a datastore's.
 const MAX_HEAD: usize = 64 << 10;
 const IDLE_PER_HOST: usize = 32;
@@ -285,17 +289,12 @@ pub fn parse_canned(
     Ok((status, body))
 }
 
-struct Head {
-    status: u16,
-    headers: Vec<(String, String)>,
-    keep_alive: bool,
-}
-
 fn read_head(conn: &mut Conn, deadline: Instant, host: &str) -> io::Result<Head> {
     let mut buf = Vec::with_capacity(4096);
-    let end = loop {
-        if let Some(at) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break at;
+    loop {
+        if let Some((head, len)) = head::parse(&buf, host)? {
+            conn.extra = buf.split_off(len);
+            return Ok(head);
         }
         if buf.len() > MAX_HEAD {
             return Err(io::Error::other(format!(
@@ -315,45 +314,7 @@ fn read_head(conn: &mut Conn, deadline: Instant, host: &str) -> io::Result<Head>
         }
         buf.extend_from_slice(&chunk[..n]);
         left(deadline, host)?;
-    };
-    conn.extra = buf.split_off(end + 4);
-    let text = String::from_utf8_lossy(&buf[..end]);
-    let mut lines = text.split("\r\n");
-    let status_line = lines.next().unwrap_or("");
-    let mut parts = status_line.splitn(3, ' ');
-    let version = parts.next().unwrap_or("");
-    let status = parts
-        .next()
-        .and_then(|s| s.parse::<u16>().ok())
-        .filter(|_| version.starts_with("HTTP/1."))
-        .ok_or_else(|| io::Error::other(format!("{host}: not an HTTP answer: {status_line:?}")))?;
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        .collect();
-    let connection = headers
-        .iter()
-        .find(|(k, _)| k == "connection")
-        .map(|(_, v)| v.to_ascii_lowercase());
-    let keep_alive = match connection.as_deref() {
-        Some(c) if c.contains("close") => false,
-        Some(c) if c.contains("keep-alive") => true,
-        _ => version == "HTTP/1.1",
-    };
-    Ok(Head {
-        status,
-        headers,
-        keep_alive,
-    })
-}
-
-enum Body {
-    /// `left` bytes to come; the connection is reusable after them if `reuse`.
-    Length { left: u64, reuse: bool },
-    /// Chunked transfer coding; `in_chunk` bytes of the current chunk still to come.
-    Chunked { reuse: bool, in_chunk: u64 },
-    /// Until the server closes the connection.
-    Close,
+    }
 }
 
 /// A response whose body is read by its owner; it holds its pool, so a long body can be
@@ -368,38 +329,6 @@ pub struct Response {
     body_started: u64,
     deadline: Instant,
     host: String,
-}
-
-impl Head {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// How the body that follows this head is delimited (RFC 9112, 6.3).
-    fn framing(&self, method: &str, host: &str) -> io::Result<Body> {
-        let reuse = self.keep_alive;
-        if method == "HEAD" || matches!(self.status, 100..=199 | 204 | 304) {
-            return Ok(Body::Length { left: 0, reuse });
-        }
-        let chunked = self
-            .header("transfer-encoding")
-            .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
-        if chunked {
-            return Ok(Body::Chunked { reuse, in_chunk: 0 });
-        }
-        match self.header("content-length") {
-            Some(v) => {
-                let left = v
-                    .parse::<u64>()
-                    .map_err(|_| io::Error::other(format!("{host}: bad Content-Length {v:?}")))?;
-                Ok(Body::Length { left, reuse })
-            }
-            None => Ok(Body::Close),
-        }
-    }
 }
 
 impl Response {
