@@ -13,6 +13,7 @@ pub mod guestfs;
 pub mod inspect;
 pub mod logging;
 pub mod mount;
+pub mod net;
 pub mod options;
 pub mod partition;
 pub mod snapshots;

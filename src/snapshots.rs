@@ -4,7 +4,8 @@
 
 use std::process::ExitCode;
 
-use crate::mount::options::MountOptions;
+use crate::options::Opt;
+use crate::source::vsphere::errors::Result;
 use crate::source::vsphere::{self, inventory, journal::Journal, snapshot, Settings};
 
 #[derive(clap::Args)]
@@ -36,13 +37,11 @@ pub fn run(args: Args) -> ExitCode {
         Action::List(t) => (false, t),
         Action::Cleanup(t) => (true, t),
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("VMSNAPFS_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .without_time()
-        .try_init();
+    crate::logging::init(crate::logging::Logging {
+        verbose: true,
+        colour: true,
+        time: false,
+    });
     match go(cleanup, &t) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -52,18 +51,13 @@ pub fn run(args: Args) -> ExitCode {
     }
 }
 
-fn go(cleanup: bool, t: &Target) -> Result<(), String> {
-    let mut opts = MountOptions::default();
-    for o in &t.options {
-        opts.apply(o).map_err(|e| e.to_string())?;
-    }
-    let settings = Settings::parse(&t.source, &opts.source_keys).map_err(|e| e.to_string())?;
-    let journal = Journal::open(&settings.state_dir).map_err(|e| e.to_string())?;
-    let c = vsphere::connect(&settings).map_err(|e| e.to_string())?;
+fn go(cleanup: bool, t: &Target) -> Result<()> {
+    let settings = Settings::parse(&t.source, &keys(&t.options))?;
+    let journal = Journal::open(&settings.state_dir)?;
+    let c = vsphere::connect(&settings)?;
     let result = if cleanup {
         vsphere::reap(&c, &journal)
             .map(|n| println!("removed {n} snapshot(s) left by vmsnapfs processes that are gone"))
-            .map_err(|e| e.to_string())
     } else {
         list(&c, &journal, &settings)
     };
@@ -71,10 +65,18 @@ fn go(cleanup: bool, t: &Target) -> Result<(), String> {
     result
 }
 
-fn list(c: &vsphere::client::Client, journal: &Journal, settings: &Settings) -> Result<(), String> {
-    let entries = journal
-        .entries(&c.server, &c.sc.instance_uuid)
-        .map_err(|e| e.to_string())?;
+/// `-o` lists as `key[=value]` pairs, in order, as the mount's options parser splits
+/// them; only the vSphere keys (`settings::KEYS`) mean anything here.
+fn keys(lists: &[String]) -> Vec<(String, Option<String>)> {
+    lists
+        .iter()
+        .flat_map(|l| Opt::list(l))
+        .map(|o| (o.key.to_owned(), o.value.map(str::to_owned)))
+        .collect()
+}
+
+fn list(c: &vsphere::client::Client, journal: &Journal, settings: &Settings) -> Result<()> {
+    let entries = journal.entries(&c.server, &c.sc.instance_uuid)?;
     println!(
         "journal {} ({} entries for {}):",
         settings.state_dir.display(),
@@ -105,7 +107,7 @@ fn list(c: &vsphere::client::Client, journal: &Journal, settings: &Settings) -> 
             state
         );
     }
-    let root = inventory::resolve(c, &settings.inventory_path).map_err(|e| e.to_string())?;
+    let root = inventory::resolve(c, &settings.inventory_path)?;
     let paths = [
         "name",
         "snapshot.rootSnapshotList",
@@ -115,11 +117,11 @@ fn list(c: &vsphere::client::Client, journal: &Journal, settings: &Settings) -> 
     ];
     let objs = if root.kind == "VirtualMachine" {
         vec![vsphere::client::ObjectContent {
-            props: c.properties(&root, &paths).map_err(|e| e.to_string())?,
+            props: c.properties(&root, &paths)?,
             obj: root.clone(),
         }]
     } else {
-        inventory::in_view(c, &root, "VirtualMachine", &paths).map_err(|e| e.to_string())?
+        inventory::in_view(c, &root, "VirtualMachine", &paths)?
     };
     let mut ours = Vec::new();
     let mut consolidate = Vec::new();

@@ -1739,3 +1739,62 @@ fn soap_calls_time_out_on_a_hung_server() {
     assert!(sim.snapshots("DC0_H0_VM2").is_empty());
     assert!(journal(&sim.state).is_empty());
 }
+
+/// `vmsnapfs inspect` reads a vCenter URL through the same source and disk scan as a
+/// mount: each VM is frozen for the look and thawed before it returns.
+#[test]
+fn inspect_a_vm_url_prints_its_disks_and_leaves_no_snapshot() {
+    let sim = Vcsim::start(false);
+    place_fixtures(&sim);
+    let w = vms().join("winvm");
+    let json = |args: &[&str]| -> serde_json::Value {
+        let (ok, out, err) = vmsnapfs(args, &[]);
+        assert!(ok, "inspect {args:?}: {err}");
+        serde_json::from_str(&out).unwrap()
+    };
+    let local = json(&["inspect", "--json", w.join("winvm.vmdk").to_str().unwrap()]);
+    let url = format!("{}/DC0/vm/DC0_H0_VM0", sim.base);
+    let remote = json(&["inspect", "--json", &url, "-o", &sim.opts()]);
+    let (l, r) = (&local["vms"][0]["disks"][0], &remote["vms"][0]["disks"][0]);
+    assert_eq!(remote["vms"][0]["name"], "DC0_H0_VM0");
+    assert_eq!(remote["vms"][0]["disks"].as_array().unwrap().len(), 1);
+    for field in ["capacity", "table", "filesystem", "partitions"] {
+        assert_eq!(l[field], r[field], "{field}: {r}");
+    }
+    assert!(!r["partitions"].as_array().unwrap().is_empty(), "{r}");
+    assert!(
+        r["file"].as_str().unwrap().starts_with('['),
+        "a datastore path: {r}"
+    );
+
+    // The folder form: every VM, VM1 with its three-link chain.
+    let all = json(&[
+        "inspect",
+        "--json",
+        &format!("{}/DC0/vm", sim.base),
+        "-o",
+        &sim.opts(),
+    ]);
+    let names: Vec<&str> = all["vms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["DC0_H0_VM0", "DC0_H0_VM1"]);
+    assert_eq!(
+        all["vms"][1]["disks"][0]["chain"].as_array().unwrap().len(),
+        3
+    );
+
+    // Text form too; and nothing is left behind.
+    let (ok, text, err) = vmsnapfs(&["inspect", &url, "-o", &sim.opts()], &[]);
+    assert!(ok, "{err}");
+    assert!(text.contains("disk0") && text.contains("ntfs"), "{text}");
+    assert_all_thawed(&sim);
+    assert!(journal(&sim.state).is_empty());
+    // A mount-only option is not an inspect option.
+    let (ok, _, err) = vmsnapfs(&["inspect", &url, "-o", "uid=5"], &[]);
+    assert!(!ok);
+    one_line(&err, "uid=5");
+}

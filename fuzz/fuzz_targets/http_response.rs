@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use vmsnapfs::source::vsphere::http::parse_canned;
+use vmsnapfs::net::http::parse_canned;
 
 fuzz_target!(|data: &[u8]| {
     let [sel, cut, answer @ ..] = data else {

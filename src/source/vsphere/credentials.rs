@@ -67,9 +67,15 @@ pub fn from_env() -> Option<Credentials> {
     let url = reqwest::Url::parse(&std::env::var("GOVC_URL").ok()?).ok()?;
     let password = url.password()?;
     (!url.username().is_empty()).then(|| Credentials {
-        username: super::percent_decode(url.username()),
-        password: super::percent_decode(password),
+        username: decoded(url.username()),
+        password: decoded(password),
     })
+}
+
+fn decoded(s: &str) -> String {
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 /// GOVC_INSECURE=1/true, as govc reads it.

@@ -7,9 +7,11 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use super::client::Client;
-use super::http::Pool;
-use super::tls;
+use crate::net::http::Pool;
+use crate::net::tls;
+
+use super::super::client::Client;
+use super::super::soap::escape;
 
 pub struct HostRoute {
     /// The host's inventory name (address), as vCenter knows it.
@@ -91,7 +93,7 @@ impl HostRoute {
         let spec = format!(
             "<spec xsi:type=\"SessionManagerHttpServiceRequestSpec\"><method>{kind}</method>\
              <url>{}</url></spec>",
-            super::soap::escape(url.as_str())
+            escape(url.as_str())
         );
         let r = c
             .call("AcquireGenericServiceTicket", &c.sc.session_manager, &spec)

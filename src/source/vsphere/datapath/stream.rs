@@ -12,9 +12,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::super::datastore::{Attempt, Remote};
-use super::super::http::Response;
-use super::{Fill, Inner, Slot, State, AHEAD, STREAMS};
+use crate::net::http::Response;
+
+use super::chunks::{Ctl, Fill, Inner, Slot, State, AHEAD, STREAMS};
+use super::remote::{Attempt, Remote};
 
 /// One request's length: long enough that the server's work per request is nothing,
 /// short enough that no request outlives a typical server's idea of a long transfer.
@@ -23,21 +24,6 @@ const SPAN: u64 = 256 << 20;
 const BEHIND: u64 = 4;
 /// A stream whose reader asks for nothing more for this long ends.
 const IDLE: Duration = Duration::from_secs(5);
-
-/// A stream as readers see it: it fills chunk `next`, then the ones after it, up to
-/// (not including) `limit`.
-pub(super) struct Ctl {
-    id: u64,
-    next: u64,
-    limit: u64,
-}
-
-impl Ctl {
-    /// Whether this stream is on its way to chunk `index`.
-    pub(super) fn covers(&self, index: u64) -> bool {
-        self.next <= index && index < self.limit
-    }
-}
 
 /// Under the state lock, for a read of chunks `first..=last` that continues a stream:
 /// moves the stream on (starting one where none is near), and returns each chunk's slot

@@ -1,6 +1,7 @@
-//! TLS trust for the vSphere connection: the system's roots by default; a pinned SHA-256
-//! thumbprint for self-signed hosts (vCenter and ESXi ship with one); and a probe that
-//! fetches a host's thumbprint so a trust failure can say exactly what to pin.
+//! TLS trust for a server connection: the system's roots by default; a pinned SHA-256
+//! (or, as ESXi service tickets give it, SHA-1) thumbprint for self-signed hosts (vCenter
+//! and ESXi ship with one); and a probe that fetches a host's thumbprint so a trust
+//! failure can say exactly what to pin.
 
 use std::net::TcpStream;
 use std::sync::{Arc, Mutex};

@@ -1,44 +1,15 @@
-//! The data path: chain files read as HTTP Range requests of the datastore browser
-//! (`GET /folder/<path>?dcPath=&dsName=`) over the session's pooled keep-alive
-//! connections, or straight from a locally mounted datastore (`-o datastore_map`).
-//! No VDDK: every VMDK format is parsed by our own reader on top of these bytes.
+//! One remote file read by Range requests, and the retries that turn a flaky server into
+//! a slow read or, past the read deadline, an error, never a hang.
 
-use std::collections::HashMap;
 use std::io;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use vmsnapfs_io::{FileSource, ReadAt};
-use vmsnapfs_vmdk::Resolver;
+use crate::net::http::{Pool, Response};
 
-use super::client::Client;
-use super::errors::VsError;
+use super::super::client::Client;
+use super::super::errors::VsError;
 use super::host_route::HostRoute;
-use super::http::{Pool, Response};
-use super::readahead::HttpFile;
-
-/// `[datastore] folder/file.vmdk` split into its parts.
-pub fn parse_ds_path(s: &str) -> Option<(String, String)> {
-    let rest = s.trim().strip_prefix('[')?;
-    let (ds, path) = rest.split_once(']')?;
-    Some((ds.to_owned(), path.trim_start().to_owned()))
-}
-
-/// Removes `.` and `..` so the server sees a canonical path.
-fn normalize(path: &str) -> String {
-    let mut out: Vec<&str> = Vec::new();
-    for part in path.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => {
-                out.pop();
-            }
-            p => out.push(p),
-        }
-    }
-    out.join("/")
-}
 
 /// How long a read keeps retrying before it fails with EIO: a backup must see an error,
 /// never a hang, when the server is gone.
@@ -346,82 +317,5 @@ impl Attempt<()> {
             Attempt::Relogin => Attempt::Relogin,
             Attempt::Fatal(e) => Attempt::Fatal(e),
         }
-    }
-}
-
-/// Resolves chain-file names to datastore files. Names arrive as `[ds] path` (the head,
-/// and parents joined to it by the VMDK reader), or as absolute ESXi hints
-/// (`/vmfs/volumes/<ds>/…`), which are mapped by datastore name or, failing that, by the
-/// file's name among the snapshot's known backing files.
-pub struct DsResolver {
-    pub client: Arc<Client>,
-    /// Datastore name → datacenter name (the dcPath query parameter).
-    pub dc_of: HashMap<String, String>,
-    /// Datastore name → local folder where it is mounted (datastore_map).
-    pub local: HashMap<String, PathBuf>,
-    /// File name → `[ds] path`, from the snapshot's backing chain.
-    pub known: HashMap<String, String>,
-    /// The head's `[ds] folder`, for names that are neither.
-    pub home: (String, String),
-    /// Read from the VM's host directly (`-o direct_host` through a vCenter).
-    pub route: Option<Arc<HostRoute>>,
-}
-
-impl DsResolver {
-    fn locate(&self, name: &str) -> (String, String) {
-        if let Some((ds, path)) = parse_ds_path(name) {
-            // Parent hints joined by the reader keep the `[ds] ` prefix of the head.
-            return (ds, normalize(&path));
-        }
-        let base = name.rsplit(['/', '\\']).next().unwrap_or(name);
-        if let Some(rest) = name.strip_prefix("/vmfs/volumes/") {
-            if let Some((ds, path)) = rest.split_once('/') {
-                if self.dc_of.contains_key(ds) || self.local.contains_key(ds) {
-                    return (ds.to_owned(), normalize(path));
-                }
-            }
-        }
-        if let Some((ds, path)) = self.known.get(base).and_then(|p| parse_ds_path(p)) {
-            return (ds, normalize(&path));
-        }
-        let (ds, dir) = &self.home;
-        (ds.clone(), normalize(&format!("{dir}/{base}")))
-    }
-}
-
-impl Resolver for DsResolver {
-    fn open(&self, name: &str) -> io::Result<Arc<dyn ReadAt>> {
-        let (ds, path) = self.locate(name);
-        if let Some(root) = self.local.get(&ds) {
-            return Ok(Arc::new(FileSource::open(&root.join(&path))?));
-        }
-        let dc = self.dc_of.get(&ds).ok_or_else(|| {
-            io::Error::new(
-                io::ErrorKind::NotFound,
-                format!("{name}: datastore {ds} is not in any datacenter the server lists"),
-            )
-        })?;
-        Ok(Arc::new(HttpFile::new(Remote::open(
-            self.client.clone(),
-            dc,
-            &ds,
-            &path,
-            self.route.clone(),
-        )?)))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn datastore_paths() {
-        assert_eq!(
-            parse_ds_path("[LocalDS_0] vm/disk.vmdk"),
-            Some(("LocalDS_0".into(), "vm/disk.vmdk".into()))
-        );
-        assert_eq!(parse_ds_path("disk.vmdk"), None);
-        assert_eq!(normalize("a/./b/../c.vmdk"), "a/c.vmdk");
     }
 }
