@@ -28,7 +28,6 @@ mod disk;
 mod error;
 mod extent;
 mod grain_directory;
-mod le;
 mod link;
 pub mod marker;
 mod ranges;
