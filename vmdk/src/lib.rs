@@ -33,7 +33,6 @@ pub mod marker;
 mod ranges;
 mod resolver;
 pub mod sesparse_header;
-mod sharded_lru;
 mod sparse_extent;
 pub mod sparse_extent_header;
 
