@@ -53,6 +53,15 @@ pub fn u64_at(b: &[u8], offset: usize) -> Result<u64, ShortBuffer> {
     array_at(b, offset).map(u64::from_le_bytes)
 }
 
+/// `count` little-endian u16s at `offset`: the UTF-16 code units of an on-disk name.
+pub fn u16s_at(b: &[u8], offset: usize, count: usize) -> Result<Vec<u16>, ShortBuffer> {
+    let len = count.saturating_mul(2);
+    Ok(bytes_at(b, offset, len)?
+        .chunks_exact(2)
+        .map(|c| u16::from_le_bytes([c[0], c[1]]))
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -65,6 +74,8 @@ mod tests {
         assert_eq!(u32_at(&b, 6), Ok(0x0a09_0807));
         assert_eq!(u64_at(&b, 2), Ok(0x0a09_0807_0605_0403));
         assert_eq!(array_at::<3>(&b, 7), Ok([8, 9, 10]));
+        assert_eq!(u16s_at(&b, 6, 2), Ok(vec![0x0807, 0x0a09]));
+        assert_eq!(u16s_at(&b, 10, 0), Ok(vec![]));
         assert_eq!(bytes_at(&b, 10, 0), Ok(&[][..]));
         assert_eq!(bytes_at(&b, 0, 10), Ok(&b[..]));
     }
@@ -83,6 +94,7 @@ mod tests {
         assert_eq!(u64_at(&b, 3), Err(short(3, 8)));
         assert_eq!(bytes_at(&b, 11, 0), Err(short(11, 0)));
         assert_eq!(array_at::<4>(&b, 100), Err(short(100, 4)));
+        assert_eq!(u16s_at(&b, 4, 4), Err(short(4, 8)));
         assert_eq!(
             u64_at(&[], 0),
             Err(ShortBuffer {
@@ -98,6 +110,7 @@ mod tests {
         let b = [0u8; 10];
         assert!(u64_at(&b, usize::MAX - 3).is_err());
         assert!(bytes_at(&b, 2, usize::MAX).is_err());
+        assert!(u16s_at(&b, 0, usize::MAX / 2 + 1).is_err());
     }
 
     #[test]
