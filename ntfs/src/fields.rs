@@ -1,39 +1,12 @@
-//! Bounds-checked little-endian field access: every on-disk offset goes through these so a
-//! corrupt length can only produce `None`, never a panic.
+//! What NTFS adds to the shared little-endian readers of `vmsnapfs_io::le`: file
+//! references, and how a field that does not fit becomes a parser's message.
 
-pub(crate) fn u8_at(b: &[u8], off: usize) -> Option<u8> {
-    b.get(off).copied()
-}
+use vmsnapfs_io::ShortBuffer;
 
-pub(crate) fn u16_at(b: &[u8], off: usize) -> Option<u16> {
-    let s = b.get(off..off.checked_add(2)?)?;
-    Some(u16::from_le_bytes([s[0], s[1]]))
-}
-
-pub(crate) fn u32_at(b: &[u8], off: usize) -> Option<u32> {
-    let s = b.get(off..off.checked_add(4)?)?;
-    Some(u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
-}
-
-pub(crate) fn u64_at(b: &[u8], off: usize) -> Option<u64> {
-    let s = b.get(off..off.checked_add(8)?)?;
-    let mut a = [0u8; 8];
-    a.copy_from_slice(s);
-    Some(u64::from_le_bytes(a))
-}
-
-pub(crate) fn slice(b: &[u8], off: usize, len: usize) -> Option<&[u8]> {
-    b.get(off..off.checked_add(len)?)
-}
-
-/// UTF-16LE code units of `len` characters at `off`.
-pub(crate) fn utf16_at(b: &[u8], off: usize, len: usize) -> Option<Vec<u16>> {
-    let s = slice(b, off, len.checked_mul(2)?)?;
-    Some(
-        s.chunks_exact(2)
-            .map(|c| u16::from_le_bytes([c[0], c[1]]))
-            .collect(),
-    )
+/// Turns a short field into the parser's message: `what` says which structure, the
+/// buffer error says where in it. Callers add the MFT record the structure came from.
+pub(crate) fn short(what: &'static str) -> impl Fn(ShortBuffer) -> String {
+    move |e| format!("{what}: {e}")
 }
 
 /// The 48-bit record number of a file reference (the top 16 bits are the sequence number).

@@ -13,9 +13,9 @@ use crate::attribute_header::{
     REPARSE_POINT,
 };
 use crate::boot_sector::BootSector;
-use crate::bytes::ref_record;
 use crate::cache::ShardedCache;
 use crate::error::{Error, Result};
+use crate::fields::ref_record;
 use crate::file_info::{self, FileInfo};
 use crate::file_name::{self, ATTR_DIRECTORY_INDEX, NAMESPACE_DOS};
 use crate::file_record::{self, FileRecord, FLAG_DIRECTORY, FLAG_IN_USE};
@@ -278,7 +278,9 @@ impl Volume {
             }
             if let Some(Value::Resident(v)) = f.find(ah::VOLUME_INFORMATION, &[]).map(|a| &a.value)
             {
-                if let Some((maj, min, flags)) = volume_information::parse(v) {
+                // Version and dirty flag are informational: a short attribute leaves the
+                // defaults rather than failing the mount.
+                if let Ok((maj, min, flags)) = volume_information::parse(v) {
                     self.info.major_version = maj;
                     self.info.minor_version = min;
                     self.info.dirty = flags & volume_information::FLAG_DIRTY != 0;

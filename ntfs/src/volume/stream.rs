@@ -180,7 +180,8 @@ impl Volume {
             return Ok(());
         }
         let tag = match self.reparse_data(f)? {
-            Some(rp) => reparse_point::tag(&rp).unwrap_or(0),
+            Some(rp) => reparse_point::tag(&rp)
+                .map_err(|e| Error::corrupt(f.record, format!("reparse data truncated: {e}")))?,
             None => return Ok(()),
         };
         if reparse_point::is_link_tag(tag) {
@@ -208,7 +209,7 @@ impl Volume {
         let Some(rp) = self.reparse_data(f)? else {
             return Ok(None);
         };
-        if reparse_point::tag(&rp) != Some(reparse_point::TAG_WOF) {
+        if reparse_point::tag(&rp) != Ok(reparse_point::TAG_WOF) {
             return Ok(None);
         }
         let alg = wof::parse_reparse(&rp).map_err(|msg| Error::Unsupported {
