@@ -34,7 +34,6 @@
 //! Modules are named after the on-disk structures they parse. The structure parsers are
 //! public (but hidden from docs) so fuzz targets can drive them directly.
 
-mod cache;
 mod error;
 mod fields;
 mod file_info;

@@ -13,7 +13,6 @@ use crate::attribute_header::{
     REPARSE_POINT,
 };
 use crate::boot_sector::BootSector;
-use crate::cache::ShardedCache;
 use crate::error::{Error, Result};
 use crate::fields::ref_record;
 use crate::file_info::{self, FileInfo};
@@ -29,6 +28,7 @@ use crate::types::*;
 use crate::upcase::UpCase;
 use crate::wof;
 use crate::{lznt1, volume_information};
+use vmsnapfs_io::ShardedLru;
 
 mod directory;
 mod metadata;
@@ -77,9 +77,9 @@ pub struct Volume {
     mft_records: u64,
     upcase: UpCase,
     info: VolumeInfo,
-    files: ShardedCache<u64, FileInfo>,
-    index_blocks: ShardedCache<(u64, IndexKind, u64), Vec<IndexEntry>>,
-    units: ShardedCache<(u64, u64, u64), Vec<u8>>,
+    files: ShardedLru<u64, Arc<FileInfo>>,
+    index_blocks: ShardedLru<(u64, IndexKind, u64), Arc<Vec<IndexEntry>>>,
+    units: ShardedLru<(u64, u64, u64), Arc<Vec<u8>>>,
     security: OnceLock<std::result::Result<SecurityMap, String>>,
     counters: Counters,
 }
@@ -145,9 +145,9 @@ impl Volume {
             mft_records: BOOTSTRAP_RECORDS,
             upcase: UpCase::identity(),
             info,
-            files: ShardedCache::new(4096),
-            index_blocks: ShardedCache::new(4096),
-            units: ShardedCache::new(256),
+            files: ShardedLru::new(4096),
+            index_blocks: ShardedLru::new(4096),
+            units: ShardedLru::new(256),
             security: OnceLock::new(),
             counters: Counters::default(),
         };
@@ -424,7 +424,8 @@ impl Volume {
     }
 
     fn file(&self, n: u64) -> Result<Arc<FileInfo>> {
-        self.files.get_or_try(n, || self.load_file(n))
+        self.files
+            .get_or_try_insert(n, || self.load_file(n).map(Arc::new))
     }
 
     fn load_file(&self, n: u64) -> Result<FileInfo> {

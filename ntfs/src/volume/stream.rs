@@ -83,9 +83,9 @@ impl Volume {
         while done < buf.len() {
             let pos = offset + done as u64;
             let unit = pos / ub;
-            let data = self
-                .units
-                .get_or_try((n, key, unit), || self.decode_unit(n, nr, unit, ub))?;
+            let data = self.units.get_or_try_insert((n, key, unit), || {
+                self.decode_unit(n, nr, unit, ub).map(Arc::new)
+            })?;
             let in_unit = (pos % ub) as usize;
             let take = (data.len() - in_unit).min(buf.len() - done);
             buf[done..done + take].copy_from_slice(&data[in_unit..in_unit + take]);
@@ -259,7 +259,7 @@ impl Volume {
         while done < len {
             let pos = offset + done as u64;
             let idx = pos / chunk;
-            let data = self.units.get_or_try((n, key, idx), || {
+            let data = self.units.get_or_try_insert((n, key, idx), || {
                 let mut read = |off: u64, b: &mut [u8]| -> std::result::Result<(), String> {
                     match self.read_attr(n, sa, off, b) {
                         Ok(got) if got == b.len() => Ok(()),
@@ -268,12 +268,14 @@ impl Volume {
                     }
                 };
                 self.counters.units_decoded.fetch_add(1, Relaxed);
-                wof::read_chunk(w, idx, &mut read).map_err(|msg| Error::Decompress {
-                    record: n,
-                    what: "WOF chunk",
-                    offset: idx * chunk,
-                    msg,
-                })
+                wof::read_chunk(w, idx, &mut read)
+                    .map(Arc::new)
+                    .map_err(|msg| Error::Decompress {
+                        record: n,
+                        what: "WOF chunk",
+                        offset: idx * chunk,
+                        msg,
+                    })
             })?;
             let in_chunk = (pos % chunk) as usize;
             let take = (data.len().saturating_sub(in_chunk)).min(len - done);
