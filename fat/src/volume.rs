@@ -130,7 +130,11 @@ impl Volume {
         });
         let bpb_label = b
             .volume_label
-            .map(|l| ShortEntry::parse(&[&l[..], &[0u8; 21]].concat(), false).label())
+            .and_then(|l| {
+                // The label as the name of an otherwise empty entry: cannot be short.
+                let entry = [&l[..], &[0u8; 21]].concat();
+                ShortEntry::parse(&entry, false).ok().map(|e| e.label())
+            })
             .filter(|l| !l.is_empty() && l != "NO NAME");
         let info = VolumeInfo {
             fat_type: b.fat_type,
@@ -157,7 +161,7 @@ impl Volume {
         // The root's volume-label entry wins over the BPB copy, as on Windows. A
         // damaged root is reported when it is listed, not here.
         if let Ok(data) = vol.fat_dir_data(FileId::ROOT) {
-            if let Some(label) = fat_dir::parse(&data, fat32, true).1 {
+            if let Ok((_, Some(label))) = fat_dir::parse(&data, fat32, true) {
                 vol.info.label = Some(label).filter(|l| !l.is_empty());
             }
         }
@@ -199,7 +203,7 @@ impl Volume {
         // The root holds the bitmap, up-case table and label; without a readable root
         // nothing on the volume is reachable, so that one failure fails the open.
         let root = vol.exfat_dir_data(FileId::ROOT)?;
-        let meta = exfat::scan_root_metadata(&root, bs.active_fat());
+        let meta = exfat::scan_root_metadata(&root, bs.active_fat())?;
         vol.info.label = meta.label;
         // A bitmap shorter than one bit per cluster would count the rest as free.
         let bytes_needed = u64::from(bs.cluster_count).div_ceil(8);
@@ -352,10 +356,11 @@ impl Volume {
                 }
                 let mut e = [0u8; 32];
                 read_exact(&*self.reader, off, &mut e)?;
-                if slot_kind(&e) != SlotKind::Short {
+                let short = Error::short_entry(off);
+                if slot_kind(&e).map_err(&short)? != SlotKind::Short {
                     return Err(Error::InvalidFileId(id));
                 }
-                let s = ShortEntry::parse(&e, *fat32);
+                let s = ShortEntry::parse(&e, *fat32).map_err(&short)?;
                 if s.is_volume_label() || s.is_dot() {
                     return Err(Error::InvalidFileId(id));
                 }
@@ -380,7 +385,7 @@ impl Volume {
         let entries = match &self.flavor {
             Flavor::Fat { fat32, .. } => {
                 let data = self.fat_dir_data(dir)?;
-                fat_dir::parse(&data, *fat32, dir == FileId::ROOT).0
+                fat_dir::parse(&data, *fat32, dir == FileId::ROOT)?.0
             }
             Flavor::ExFat(x) => {
                 let data = self.exfat_dir_data(dir)?;
