@@ -4,10 +4,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use vmsnapfs_io::ReadAt;
+use vmsnapfs_io::{ReadAt, ShardedLru};
 
-use crate::cache::WeightedLru;
-use crate::dir_cache::{DirCache, Listing, MAX_ENTRIES};
+use crate::dir_cache::{dir_cache, DirCache, Listing};
 use crate::dir_data::{DirData, DirMap};
 use crate::dir_entry::{slot_kind, ShortEntry, SlotKind};
 use crate::error::{Error, Result};
@@ -23,6 +22,12 @@ const MAX_COUNTED_CLUSTERS: u64 = 2 * 1024 * 1024;
 /// Runs held in all cached chains (16 bytes each): a badly fragmented 4 GiB file in
 /// 512-byte clusters alone can have 8 Mi runs.
 const MAX_CACHED_RUNS: usize = 1 << 20;
+
+/// Chains weighed by their runs. One shard, for the reason the directory cache has one:
+/// a fragmented file's chain may take most of the budget, and a shard only has its part.
+fn chain_cache() -> ShardedLru<(u32, u64, bool), Arc<Chain>> {
+    ShardedLru::weighted(MAX_CACHED_RUNS, |c: &Arc<Chain>| c.weight()).with_shards(1)
+}
 
 enum FatRoot {
     Fixed { offset: u64, len: u64 },
@@ -43,7 +48,7 @@ pub struct Volume {
     fat: FatTable,
     flavor: Flavor,
     dirs: DirCache,
-    chains: WeightedLru<(u32, u64, bool), Chain>,
+    chains: ShardedLru<(u32, u64, bool), Arc<Chain>>,
 }
 
 impl std::fmt::Debug for Volume {
@@ -155,8 +160,8 @@ impl Volume {
             data_start: b.data_start_sector * u64::from(b.bytes_per_sector),
             fat,
             flavor: Flavor::Fat { fat32, root },
-            dirs: DirCache::new(MAX_ENTRIES),
-            chains: WeightedLru::new(MAX_CACHED_RUNS),
+            dirs: dir_cache(),
+            chains: chain_cache(),
         };
         // The root's volume-label entry wins over the BPB copy, as on Windows. A
         // damaged root is reported when it is listed, not here.
@@ -197,8 +202,8 @@ impl Volume {
             data_start: bs.cluster_heap_offset_bytes(),
             fat,
             flavor: Flavor::ExFat(exfat::ExFat::new(bs.root_cluster)),
-            dirs: DirCache::new(MAX_ENTRIES),
-            chains: WeightedLru::new(MAX_CACHED_RUNS),
+            dirs: dir_cache(),
+            chains: chain_cache(),
         };
         // The root holds the bitmap, up-case table and label; without a readable root
         // nothing on the volume is reachable, so that one failure fails the open.
