@@ -126,7 +126,9 @@ impl Volume {
         let at = off
             .checked_add(hdr as u64)
             .ok_or_else(|| Error::corrupt(SECURE_RECORD, format!("$SDS offset {off}")))?;
-        let got = self.read(FileId(SECURE_RECORD), Some("$SDS"), at, &mut buf)?;
+        let got = fill(&mut buf, |done, b| {
+            self.read(FileId(SECURE_RECORD), Some("$SDS"), at + done as u64, b)
+        })?;
         if got != buf.len() {
             return Err(Error::corrupt(
                 SECURE_RECORD,

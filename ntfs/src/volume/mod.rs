@@ -6,7 +6,7 @@ use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock};
 
-use vmsnapfs_io::ReadAt;
+use vmsnapfs_io::{fill, ReadAt};
 
 use crate::attribute_header::{
     self as ah, Attribute, NonResident, Value, ATTRIBUTE_LIST, DATA, INDEX_ALLOCATION, INDEX_ROOT,
@@ -298,7 +298,7 @@ impl Volume {
             return false;
         };
         let mut sig = [0u8; 4];
-        match self.read(id, None, 0, &mut sig) {
+        match fill(&mut sig, |at, b| self.read(id, None, at as u64, b)) {
             Ok(4) => {
                 let s = sig.to_ascii_lowercase();
                 s == *b"hibr" || s == *b"wake" || s == *b"rstr"
@@ -329,7 +329,9 @@ impl Volume {
         let total_bytes = total.div_ceil(8);
         while byte_off < total_bytes {
             let want = ((total_bytes - byte_off) as usize).min(buf.len());
-            let n = self.read(FileId(BITMAP_RECORD), None, byte_off, &mut buf[..want])?;
+            let n = fill(&mut buf[..want], |at, b| {
+                self.read(FileId(BITMAP_RECORD), None, byte_off + at as u64, b)
+            })?;
             if n == 0 {
                 break;
             }
@@ -499,7 +501,7 @@ impl Volume {
                     ));
                 }
                 let mut buf = vec![0u8; nr.data_size as usize];
-                let got = self.read_attr(n, a, 0, &mut buf)?;
+                let got = fill(&mut buf, |at, b| self.read_attr(n, a, at as u64, b))?;
                 buf.truncate(got);
                 Ok(buf)
             }

@@ -261,7 +261,7 @@ impl Volume {
             let idx = pos / chunk;
             let data = self.units.get_or_try_insert((n, key, idx), || {
                 let mut read = |off: u64, b: &mut [u8]| -> std::result::Result<(), String> {
-                    match self.read_attr(n, sa, off, b) {
+                    match fill(b, |at, piece| self.read_attr(n, sa, off + at as u64, piece)) {
                         Ok(got) if got == b.len() => Ok(()),
                         Ok(_) => Err("compressed stream shorter than its chunk table says".into()),
                         Err(e) => Err(e.to_string()),
