@@ -1,27 +1,23 @@
 //! The in-process block cache between virtual disks and the file-system readers.
 //!
-//! Blocks are fixed-size and aligned, keyed by (source, block number). The cache is
-//! split into shards, each behind its own short-lived mutex, so concurrent readers of
-//! different blocks rarely meet; and the lock is never held during I/O, so one slow disk
-//! (a remote datastore) cannot stall readers of another.
+//! Blocks are fixed-size and aligned, keyed by (source, block number), and held in the
+//! readers' shared [`ShardedLru`]: concurrent readers of different blocks rarely meet on
+//! a lock, and no lock is held during I/O, so one slow disk (a remote datastore) cannot
+//! stall readers of another.
 //!
 //! Bulk reads (a backup streaming an image or a big file) pass by the cache: the kernel's
 //! page cache already keeps what FUSE served, and copying megabytes through 64 KiB blocks
 //! would only cost copies and evict the metadata blocks the cache is really for.
 
-use std::hash::{Hash, Hasher};
 use std::io;
-use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use lru::LruCache;
-use vmsnapfs_io::{check_bounds, Lent, ReadAt};
+use vmsnapfs_io::{check_bounds, Lent, ReadAt, ShardedLru};
 
 /// Large enough that sequential reads cost few lookups, small enough that a random 4 KiB
 /// read of an NTFS record does not drag in much more than it needs.
 pub const BLOCK_SIZE: usize = 64 * 1024;
-const SHARDS: usize = 16;
 pub const DEFAULT_CAPACITY: u64 = 256 << 20;
 /// A run of this many uncached whole blocks is read straight into the caller's buffer.
 const BYPASS_BLOCKS: usize = 4;
@@ -29,22 +25,19 @@ const BYPASS_BLOCKS: usize = 4;
 type Key = (u64, u64);
 
 pub struct BlockCache {
-    shards: Vec<Mutex<LruCache<Key, Arc<[u8]>>>>,
+    blocks: ShardedLru<Key, Arc<[u8]>>,
     next_source: AtomicU64,
     hits: AtomicU64,
     misses: AtomicU64,
 }
 
 impl BlockCache {
-    /// A cache holding at most `capacity_bytes` of blocks (rounded down to whole blocks per
-    /// shard; at least one block per shard).
+    /// A cache holding at most `capacity_bytes` of blocks (rounded down to whole blocks;
+    /// at least one block per shard of the LRU).
     pub fn new(capacity_bytes: u64) -> Arc<Self> {
         let blocks = (capacity_bytes / BLOCK_SIZE as u64) as usize;
-        let per_shard = NonZeroUsize::new((blocks / SHARDS).max(1)).expect("at least one");
         Arc::new(Self {
-            shards: (0..SHARDS)
-                .map(|_| Mutex::new(LruCache::new(per_shard)))
-                .collect(),
+            blocks: ShardedLru::new(blocks),
             next_source: AtomicU64::new(0),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
@@ -68,19 +61,8 @@ impl BlockCache {
         )
     }
 
-    fn shard(&self, key: &Key) -> &Mutex<LruCache<Key, Arc<[u8]>>> {
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        key.hash(&mut h);
-        &self.shards[h.finish() as usize % SHARDS]
-    }
-
     fn get(&self, key: &Key) -> Option<Arc<[u8]>> {
-        let found = self
-            .shard(key)
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(key)
-            .cloned();
+        let found = self.blocks.get(key);
         let counter = if found.is_some() {
             &self.hits
         } else {
@@ -91,10 +73,7 @@ impl BlockCache {
     }
 
     fn put(&self, key: Key, block: Arc<[u8]>) {
-        self.shard(&key)
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .put(key, block);
+        self.blocks.put(key, block);
     }
 }
 
@@ -126,15 +105,7 @@ impl CachedSource {
     /// How many whole blocks from `index` on (at most `max`) are not cached.
     fn uncached_run(&self, index: u64, max: usize) -> usize {
         (0..max as u64)
-            .take_while(|i| {
-                let key = (self.id, index + i);
-                !self
-                    .cache
-                    .shard(&key)
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .contains(&key)
-            })
+            .take_while(|i| !self.cache.blocks.contains(&(self.id, index + i)))
             .count()
     }
 }
@@ -257,14 +228,14 @@ mod tests {
     #[test]
     fn capacity_bounds_what_is_kept() {
         let src = source(64 * BLOCK_SIZE);
-        let cache = BlockCache::new((SHARDS * BLOCK_SIZE) as u64);
+        let cache = BlockCache::new((vmsnapfs_io::DEFAULT_SHARDS * BLOCK_SIZE) as u64);
         let cached = cache.wrap(src.clone());
         let mut buf = vec![0u8; BLOCK_SIZE];
         for i in 0..64u64 {
             cached.read_at(i * BLOCK_SIZE as u64, &mut buf).unwrap();
         }
-        let kept: usize = cache.shards.iter().map(|s| s.lock().unwrap().len()).sum();
-        assert!(kept <= SHARDS, "{kept} blocks kept");
+        let kept = cache.blocks.len();
+        assert!(kept <= vmsnapfs_io::DEFAULT_SHARDS, "{kept} blocks kept");
     }
 
     #[test]
@@ -272,12 +243,7 @@ mod tests {
         let src = source(16 * BLOCK_SIZE + 100);
         let cache = BlockCache::new(16 << 20);
         let cached = cache.wrap(src.clone());
-        let kept = |c: &BlockCache| {
-            c.shards
-                .iter()
-                .map(|s| s.lock().unwrap().len())
-                .sum::<usize>()
-        };
+        let kept = |c: &BlockCache| c.blocks.len();
         // Block 5 is cached by a small read first.
         let mut small = [0u8; 10];
         cached

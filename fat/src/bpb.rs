@@ -1,7 +1,8 @@
 //! The FAT12/16/32 boot sector and BIOS Parameter Block (Microsoft FAT spec §3).
 
-use crate::bytes::{u16_at, u32_at, u8_at};
 use crate::FatType;
+use vmsnapfs_io::le::{array_at, u16_at, u32_at, u8_at};
+use vmsnapfs_io::ShortBuffer;
 
 /// FAT32 volumes cannot address more clusters than the 28-bit entry allows.
 const MAX_FAT32_CLUSTERS: u64 = 0x0FFF_FFF5;
@@ -56,6 +57,7 @@ impl Bpb {
 /// Parses and sanity-checks a boot sector. The checks are what keeps `probe` from
 /// taking an NTFS or random sector for FAT: NTFS has zero reserved sectors and FATs.
 pub(crate) fn parse(bs: &[u8]) -> Result<Bpb, String> {
+    let truncated = |e: ShortBuffer| format!("boot sector truncated: {e}");
     if bs.len() < 512 {
         return Err("boot sector shorter than 512 bytes".into());
     }
@@ -65,30 +67,30 @@ pub(crate) fn parse(bs: &[u8]) -> Result<Bpb, String> {
     if &bs[3..11] == b"NTFS    " || &bs[3..11] == b"EXFAT   " {
         return Err("OEM name says NTFS/exFAT".into());
     }
-    let bytes_per_sector = u32::from(u16_at(bs, 11));
+    let bytes_per_sector = u32::from(u16_at(bs, 11).map_err(truncated)?);
     if !matches!(bytes_per_sector, 512 | 1024 | 2048 | 4096) {
         return Err(format!("bad bytes per sector {bytes_per_sector}"));
     }
-    let sectors_per_cluster = u32::from(u8_at(bs, 13));
+    let sectors_per_cluster = u32::from(u8_at(bs, 13).map_err(truncated)?);
     if sectors_per_cluster == 0 || !sectors_per_cluster.is_power_of_two() {
         return Err(format!("bad sectors per cluster {sectors_per_cluster}"));
     }
-    let reserved_sectors = u32::from(u16_at(bs, 14));
+    let reserved_sectors = u32::from(u16_at(bs, 14).map_err(truncated)?);
     if reserved_sectors == 0 {
         return Err("zero reserved sectors".into());
     }
-    let num_fats = u32::from(u8_at(bs, 16));
+    let num_fats = u32::from(u8_at(bs, 16).map_err(truncated)?);
     if num_fats == 0 || num_fats > 16 {
         return Err(format!("bad number of FATs {num_fats}"));
     }
-    let root_entry_count = u32::from(u16_at(bs, 17));
-    let total16 = u16_at(bs, 19);
-    let media = u8_at(bs, 21);
+    let root_entry_count = u32::from(u16_at(bs, 17).map_err(truncated)?);
+    let total16 = u16_at(bs, 19).map_err(truncated)?;
+    let media = u8_at(bs, 21).map_err(truncated)?;
     if media != 0xF0 && media < 0xF8 {
         return Err(format!("bad media byte {media:#04x}"));
     }
-    let fat_size16 = u16_at(bs, 22);
-    let total32 = u32_at(bs, 32);
+    let fat_size16 = u16_at(bs, 22).map_err(truncated)?;
+    let total32 = u32_at(bs, 32).map_err(truncated)?;
     let total_sectors = if total16 != 0 {
         u64::from(total16)
     } else {
@@ -96,7 +98,7 @@ pub(crate) fn parse(bs: &[u8]) -> Result<Bpb, String> {
     };
     let is_fat32 = fat_size16 == 0;
     let fat_size_sectors = if is_fat32 {
-        u32_at(bs, 36)
+        u32_at(bs, 36).map_err(truncated)?
     } else {
         u32::from(fat_size16)
     };
@@ -150,9 +152,9 @@ pub(crate) fn parse(bs: &[u8]) -> Result<Bpb, String> {
     let (ext, ext_flags, root_cluster, fs_info_sector) = if is_fat32 {
         (
             64,
-            u16_at(bs, 40),
-            u32_at(bs, 44),
-            u32::from(u16_at(bs, 48)),
+            u16_at(bs, 40).map_err(truncated)?,
+            u32_at(bs, 44).map_err(truncated)?,
+            u32::from(u16_at(bs, 48).map_err(truncated)?),
         )
     } else {
         (36, 0, 0, 0)
@@ -160,10 +162,9 @@ pub(crate) fn parse(bs: &[u8]) -> Result<Bpb, String> {
     if is_fat32 && !(2..=cluster_count.saturating_add(1)).contains(&root_cluster) {
         return Err(format!("FAT32 root cluster {root_cluster} out of range"));
     }
-    let (volume_id, volume_label) = if u8_at(bs, ext + 2) == 0x29 {
-        let mut label = [0u8; 11];
-        label.copy_from_slice(&bs[ext + 7..ext + 18]);
-        (Some(u32_at(bs, ext + 3)), Some(label))
+    let (volume_id, volume_label) = if u8_at(bs, ext + 2).map_err(truncated)? == 0x29 {
+        let label = array_at(bs, ext + 7).map_err(truncated)?;
+        (Some(u32_at(bs, ext + 3).map_err(truncated)?), Some(label))
     } else {
         (None, None)
     };
@@ -180,7 +181,7 @@ pub(crate) fn parse(bs: &[u8]) -> Result<Bpb, String> {
         fs_info_sector,
         volume_id,
         volume_label,
-        nt_flags: u8_at(bs, ext + 1),
+        nt_flags: u8_at(bs, ext + 1).map_err(truncated)?,
         cluster_count,
         data_start_sector,
     })

@@ -3,7 +3,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::cache::{Weight, WeightedLru};
+use vmsnapfs_io::ShardedLru;
+
 use crate::{DirEntry, FileId};
 
 /// Entries held in all cached listings: about 64 MiB at roughly 250 bytes each. Only
@@ -16,10 +17,11 @@ pub(crate) struct Listing {
     pub index: HashMap<String, usize>,
 }
 
-impl Weight for Listing {
-    fn weight(&self) -> usize {
-        self.entries.len() + 1
-    }
-}
+pub(crate) type DirCache = ShardedLru<FileId, Arc<Listing>>;
 
-pub(crate) type DirCache = WeightedLru<FileId, Listing>;
+/// Listings weighed by their entries, so that one 65 536-entry directory counts for
+/// what it holds. One shard: a single listing may take most of the budget, and a shard
+/// only has its part of it; a lookup holds the lock for a hash probe only.
+pub(crate) fn dir_cache() -> DirCache {
+    ShardedLru::weighted(MAX_ENTRIES, |l: &Arc<Listing>| l.entries.len() + 1).with_shards(1)
+}

@@ -1,8 +1,9 @@
 //! The 32-byte short (8.3) directory entry (FAT spec §6).
 
-use crate::bytes::{u16_at, u32_at, u8_at};
 use crate::oem;
 use crate::time::{self, Timestamp};
+use vmsnapfs_io::le::{array_at, u16_at, u32_at, u8_at};
+use vmsnapfs_io::ShortBuffer;
 
 pub(crate) const ATTR_READ_ONLY: u8 = 0x01;
 pub(crate) const ATTR_VOLUME_ID: u8 = 0x08;
@@ -25,13 +26,13 @@ pub(crate) enum SlotKind {
     Short,
 }
 
-pub(crate) fn slot_kind(e: &[u8]) -> SlotKind {
-    match u8_at(e, 0) {
+pub(crate) fn slot_kind(e: &[u8]) -> Result<SlotKind, ShortBuffer> {
+    Ok(match u8_at(e, 0)? {
         0x00 => SlotKind::End,
         0xE5 => SlotKind::Deleted,
-        _ if u8_at(e, 11) & ATTR_LONG_NAME_MASK == ATTR_LONG_NAME => SlotKind::LongName,
+        _ if u8_at(e, 11)? & ATTR_LONG_NAME_MASK == ATTR_LONG_NAME => SlotKind::LongName,
         _ => SlotKind::Short,
-    }
+    })
 }
 
 #[derive(Debug, Clone)]
@@ -51,25 +52,22 @@ pub(crate) struct ShortEntry {
 
 impl ShortEntry {
     /// `fat32` decides whether DIR_FstClusHI counts: FAT12/16 leave it to OS/2 EAs.
-    pub fn parse(e: &[u8], fat32: bool) -> ShortEntry {
-        let mut name = [0u8; 11];
-        if let Some(s) = e.get(..11) {
-            name.copy_from_slice(s);
-        }
-        let hi = if fat32 { u32::from(u16_at(e, 20)) } else { 0 };
-        ShortEntry {
+    pub fn parse(e: &[u8], fat32: bool) -> Result<ShortEntry, ShortBuffer> {
+        let name = array_at(e, 0)?;
+        let hi = if fat32 { u32::from(u16_at(e, 20)?) } else { 0 };
+        Ok(ShortEntry {
             name,
-            attr: u8_at(e, 11),
-            nt_res: u8_at(e, 12),
-            crt_time_tenth: u8_at(e, 13),
-            crt_time: u16_at(e, 14),
-            crt_date: u16_at(e, 16),
-            acc_date: u16_at(e, 18),
-            first_cluster: (hi << 16) | u32::from(u16_at(e, 26)),
-            wrt_time: u16_at(e, 22),
-            wrt_date: u16_at(e, 24),
-            size: u32_at(e, 28),
-        }
+            attr: u8_at(e, 11)?,
+            nt_res: u8_at(e, 12)?,
+            crt_time_tenth: u8_at(e, 13)?,
+            crt_time: u16_at(e, 14)?,
+            crt_date: u16_at(e, 16)?,
+            acc_date: u16_at(e, 18)?,
+            first_cluster: (hi << 16) | u32::from(u16_at(e, 26)?),
+            wrt_time: u16_at(e, 22)?,
+            wrt_date: u16_at(e, 24)?,
+            size: u32_at(e, 28)?,
+        })
     }
 
     pub fn is_dir(&self) -> bool {
@@ -158,7 +156,7 @@ mod tests {
         let mut e = [0u8; 32];
         e[..11].copy_from_slice(name);
         e[12] = nt;
-        ShortEntry::parse(&e, true)
+        ShortEntry::parse(&e, true).unwrap()
     }
 
     #[test]

@@ -56,6 +56,14 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
+    /// For a directory entry at volume `offset` too short for one of its fields.
+    pub(crate) fn short_entry(offset: u64) -> impl Fn(vmsnapfs_io::ShortBuffer) -> Error {
+        move |e| Error::CorruptEntry {
+            offset,
+            reason: format!("entry truncated: {e}"),
+        }
+    }
+
     /// True when the error comes from the data on the volume rather than from the
     /// underlying source: the FUSE layer can map these to EIO/EUCLEAN per file.
     pub fn is_corruption(&self) -> bool {

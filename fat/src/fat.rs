@@ -49,13 +49,12 @@ pub(crate) struct Chain {
     clusters: u64,
 }
 
-impl crate::cache::Weight for Chain {
-    fn weight(&self) -> usize {
+impl Chain {
+    /// Roughly proportional to the memory the chain holds; at least 1.
+    pub(crate) fn weight(&self) -> usize {
         self.runs.len() + 1
     }
-}
 
-impl Chain {
     fn push(&mut self, c: u32) {
         if let Some(last) = self.runs.last_mut() {
             if last.start.checked_add(last.len) == Some(c) && last.len < u32::MAX {

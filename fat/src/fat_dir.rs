@@ -3,6 +3,7 @@
 
 use crate::dir_data::DirData;
 use crate::dir_entry::{slot_kind, ShortEntry, SlotKind, ATTR_READ_ONLY};
+use crate::error::{Error, Result};
 use crate::lfn_entry::{LfnAssembler, LfnEntry};
 use crate::oem::sanitize;
 use crate::{Attributes, DirEntry, FileId, FileKind, Metadata};
@@ -29,17 +30,22 @@ pub(crate) fn metadata(s: &ShortEntry) -> Metadata {
 }
 
 /// Returns the entries and, for the root, the volume label entry's text.
-pub(crate) fn parse(data: &DirData, fat32: bool, is_root: bool) -> (Vec<DirEntry>, Option<String>) {
+pub(crate) fn parse(
+    data: &DirData,
+    fat32: bool,
+    is_root: bool,
+) -> Result<(Vec<DirEntry>, Option<String>)> {
     let mut entries = Vec::new();
     let mut label = None;
     let mut lfn = LfnAssembler::default();
     for (i, e) in data.bytes.chunks_exact(32).enumerate() {
-        match slot_kind(e) {
+        let short = |e| Error::short_entry(data.offset(i * 32))(e);
+        match slot_kind(e).map_err(short)? {
             SlotKind::End => break,
             SlotKind::Deleted => lfn.reset(),
-            SlotKind::LongName => lfn.push(&LfnEntry::parse(e)),
+            SlotKind::LongName => lfn.push(&LfnEntry::parse(e).map_err(short)?),
             SlotKind::Short => {
-                let s = ShortEntry::parse(e, fat32);
+                let s = ShortEntry::parse(e, fat32).map_err(short)?;
                 let long = lfn.finish(s.checksum());
                 if s.is_volume_label() {
                     if is_root && label.is_none() {
@@ -66,7 +72,7 @@ pub(crate) fn parse(data: &DirData, fat32: bool, is_root: bool) -> (Vec<DirEntry
             }
         }
     }
-    (entries, label)
+    Ok((entries, label))
 }
 
 #[cfg(test)]
@@ -102,7 +108,7 @@ mod tests {
 
     #[test]
     fn slots_in_order() {
-        let target = ShortEntry::parse(&short(b"HELLOW~1TXT", 0x20, 0), false);
+        let target = ShortEntry::parse(&short(b"HELLOW~1TXT", 0x20, 0), false).unwrap();
         let sum = target.checksum();
         let slots: Vec<[u8; 32]> = vec![
             short(b"MYVOLUME   ", 0x08, 0),
@@ -124,7 +130,7 @@ mod tests {
         ];
         let bytes: Vec<u8> = slots.iter().flatten().copied().collect();
         let data = DirData::new(bytes, DirMap::Linear(1024), 512, 1024);
-        let (entries, label) = parse(&data, false, true);
+        let (entries, label) = parse(&data, false, true).unwrap();
         assert_eq!(label.as_deref(), Some("MYVOLUME"));
         let names: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();
         assert_eq!(

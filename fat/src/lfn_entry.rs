@@ -1,6 +1,7 @@
 //! VFAT long-name slots (FAT spec §7) and the rules that tie them to their 8.3 entry.
 
-use crate::bytes::{u16_at, u8_at};
+use vmsnapfs_io::le::{u16_at, u8_at};
+use vmsnapfs_io::ShortBuffer;
 
 const LAST_LONG_ENTRY: u8 = 0x40;
 /// 255 UCS-2 characters need at most 20 slots of 13.
@@ -14,17 +15,17 @@ pub(crate) struct LfnEntry {
 }
 
 impl LfnEntry {
-    pub fn parse(e: &[u8]) -> LfnEntry {
+    pub fn parse(e: &[u8]) -> Result<LfnEntry, ShortBuffer> {
         let mut units = [0u16; 13];
         let offs = [1, 3, 5, 7, 9, 14, 16, 18, 20, 22, 24, 28, 30];
         for (u, off) in units.iter_mut().zip(offs) {
-            *u = u16_at(e, off);
+            *u = u16_at(e, off)?;
         }
-        LfnEntry {
-            ord: u8_at(e, 0),
-            checksum: u8_at(e, 13),
+        Ok(LfnEntry {
+            ord: u8_at(e, 0)?,
+            checksum: u8_at(e, 13)?,
             units,
-        }
+        })
     }
 }
 

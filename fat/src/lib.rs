@@ -21,8 +21,6 @@
 #![forbid(unsafe_code)]
 
 mod bpb;
-mod bytes;
-mod cache;
 mod dir_cache;
 mod dir_data;
 mod dir_entry;

@@ -4,10 +4,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use vmsnapfs_io::ReadAt;
+use vmsnapfs_io::{ReadAt, ShardedLru};
 
-use crate::cache::WeightedLru;
-use crate::dir_cache::{DirCache, Listing, MAX_ENTRIES};
+use crate::dir_cache::{dir_cache, DirCache, Listing};
 use crate::dir_data::{DirData, DirMap};
 use crate::dir_entry::{slot_kind, ShortEntry, SlotKind};
 use crate::error::{Error, Result};
@@ -23,6 +22,12 @@ const MAX_COUNTED_CLUSTERS: u64 = 2 * 1024 * 1024;
 /// Runs held in all cached chains (16 bytes each): a badly fragmented 4 GiB file in
 /// 512-byte clusters alone can have 8 Mi runs.
 const MAX_CACHED_RUNS: usize = 1 << 20;
+
+/// Chains weighed by their runs. One shard, for the reason the directory cache has one:
+/// a fragmented file's chain may take most of the budget, and a shard only has its part.
+fn chain_cache() -> ShardedLru<(u32, u64, bool), Arc<Chain>> {
+    ShardedLru::weighted(MAX_CACHED_RUNS, |c: &Arc<Chain>| c.weight()).with_shards(1)
+}
 
 enum FatRoot {
     Fixed { offset: u64, len: u64 },
@@ -43,7 +48,7 @@ pub struct Volume {
     fat: FatTable,
     flavor: Flavor,
     dirs: DirCache,
-    chains: WeightedLru<(u32, u64, bool), Chain>,
+    chains: ShardedLru<(u32, u64, bool), Arc<Chain>>,
 }
 
 impl std::fmt::Debug for Volume {
@@ -130,7 +135,11 @@ impl Volume {
         });
         let bpb_label = b
             .volume_label
-            .map(|l| ShortEntry::parse(&[&l[..], &[0u8; 21]].concat(), false).label())
+            .and_then(|l| {
+                // The label as the name of an otherwise empty entry: cannot be short.
+                let entry = [&l[..], &[0u8; 21]].concat();
+                ShortEntry::parse(&entry, false).ok().map(|e| e.label())
+            })
             .filter(|l| !l.is_empty() && l != "NO NAME");
         let info = VolumeInfo {
             fat_type: b.fat_type,
@@ -151,13 +160,13 @@ impl Volume {
             data_start: b.data_start_sector * u64::from(b.bytes_per_sector),
             fat,
             flavor: Flavor::Fat { fat32, root },
-            dirs: DirCache::new(MAX_ENTRIES),
-            chains: WeightedLru::new(MAX_CACHED_RUNS),
+            dirs: dir_cache(),
+            chains: chain_cache(),
         };
         // The root's volume-label entry wins over the BPB copy, as on Windows. A
         // damaged root is reported when it is listed, not here.
         if let Ok(data) = vol.fat_dir_data(FileId::ROOT) {
-            if let Some(label) = fat_dir::parse(&data, fat32, true).1 {
+            if let Ok((_, Some(label))) = fat_dir::parse(&data, fat32, true) {
                 vol.info.label = Some(label).filter(|l| !l.is_empty());
             }
         }
@@ -193,13 +202,13 @@ impl Volume {
             data_start: bs.cluster_heap_offset_bytes(),
             fat,
             flavor: Flavor::ExFat(exfat::ExFat::new(bs.root_cluster)),
-            dirs: DirCache::new(MAX_ENTRIES),
-            chains: WeightedLru::new(MAX_CACHED_RUNS),
+            dirs: dir_cache(),
+            chains: chain_cache(),
         };
         // The root holds the bitmap, up-case table and label; without a readable root
         // nothing on the volume is reachable, so that one failure fails the open.
         let root = vol.exfat_dir_data(FileId::ROOT)?;
-        let meta = exfat::scan_root_metadata(&root, bs.active_fat());
+        let meta = exfat::scan_root_metadata(&root, bs.active_fat())?;
         vol.info.label = meta.label;
         // A bitmap shorter than one bit per cluster would count the rest as free.
         let bytes_needed = u64::from(bs.cluster_count).div_ceil(8);
@@ -352,10 +361,11 @@ impl Volume {
                 }
                 let mut e = [0u8; 32];
                 read_exact(&*self.reader, off, &mut e)?;
-                if slot_kind(&e) != SlotKind::Short {
+                let short = Error::short_entry(off);
+                if slot_kind(&e).map_err(&short)? != SlotKind::Short {
                     return Err(Error::InvalidFileId(id));
                 }
-                let s = ShortEntry::parse(&e, *fat32);
+                let s = ShortEntry::parse(&e, *fat32).map_err(&short)?;
                 if s.is_volume_label() || s.is_dot() {
                     return Err(Error::InvalidFileId(id));
                 }
@@ -380,7 +390,7 @@ impl Volume {
         let entries = match &self.flavor {
             Flavor::Fat { fat32, .. } => {
                 let data = self.fat_dir_data(dir)?;
-                fat_dir::parse(&data, *fat32, dir == FileId::ROOT).0
+                fat_dir::parse(&data, *fat32, dir == FileId::ROOT)?.0
             }
             Flavor::ExFat(x) => {
                 let data = self.exfat_dir_data(dir)?;

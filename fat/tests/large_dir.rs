@@ -13,14 +13,16 @@ use std::fs;
 use std::time::Instant;
 
 use common::*;
+use vmsnapfs_io::le;
 
 const ENTRIES: usize = 65_536;
 
+// A field past the end of the image fails the test, saying where.
 fn u16_at(b: &[u8], o: usize) -> usize {
-    usize::from(u16::from_le_bytes([b[o], b[o + 1]]))
+    le::u16_at(b, o).unwrap().into()
 }
 fn u32_at(b: &[u8], o: usize) -> usize {
-    u32::from_le_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]]) as usize
+    le::u32_at(b, o).unwrap() as usize
 }
 
 #[test]

@@ -1,6 +1,17 @@
 //! The one primitive every vmsnapfs reader stands on: fill a buffer from an offset,
-//! through `&self`, so that many FUSE threads can read the same source at once.
+//! through `&self`, so that many FUSE threads can read the same source at once; and the
+//! few helpers every reader needs on top of it, kept here once so that they behave the
+//! same in every crate: little-endian fields ([`le`]), a sharded LRU ([`ShardedLru`])
+//! and a fill loop for partial reads ([`fill`]).
 #![forbid(unsafe_code)]
+
+mod fill;
+pub mod le;
+mod sharded_lru;
+
+pub use fill::fill;
+pub use le::ShortBuffer;
+pub use sharded_lru::{ShardedLru, DEFAULT_SHARDS};
 
 use std::fs::File;
 use std::io;

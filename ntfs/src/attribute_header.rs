@@ -1,8 +1,9 @@
 //! Attribute records inside a file record: the common header, then either the resident
 //! value or the non-resident sizes and runlist.
 
-use crate::bytes::{u16_at, u32_at, u64_at, u8_at, utf16_at};
+use crate::fields::short;
 use crate::runlist::{self, Run};
+use vmsnapfs_io::le::{bytes_at, u16_at, u16s_at, u32_at, u64_at, u8_at};
 
 pub const STANDARD_INFORMATION: u32 = 0x10;
 pub const ATTRIBUTE_LIST: u32 = 0x20;
@@ -48,32 +49,32 @@ pub struct Attribute {
 
 /// Parses one attribute record; `b` is exactly the record's `length` bytes.
 pub fn parse(b: &[u8]) -> Result<Attribute, String> {
-    let type_code = u32_at(b, 0).ok_or("truncated header")?;
-    let non_resident = u8_at(b, 8).ok_or("truncated header")?;
-    let name_len = u8_at(b, 9).ok_or("truncated header")? as usize;
-    let name_off = u16_at(b, 10).ok_or("truncated header")? as usize;
-    let flags = u16_at(b, 12).ok_or("truncated header")?;
-    let instance = u16_at(b, 14).ok_or("truncated header")?;
+    let type_code = u32_at(b, 0).map_err(short("truncated header"))?;
+    let non_resident = u8_at(b, 8).map_err(short("truncated header"))?;
+    let name_len = u8_at(b, 9).map_err(short("truncated header"))? as usize;
+    let name_off = u16_at(b, 10).map_err(short("truncated header"))? as usize;
+    let flags = u16_at(b, 12).map_err(short("truncated header"))?;
+    let instance = u16_at(b, 14).map_err(short("truncated header"))?;
     let name = if name_len == 0 {
         Vec::new()
     } else {
-        utf16_at(b, name_off, name_len).ok_or("name out of bounds")?
+        u16s_at(b, name_off, name_len).map_err(short("name out of bounds"))?
     };
     let value = match non_resident {
         0 => {
-            let len = u32_at(b, 16).ok_or("truncated resident header")? as usize;
-            let off = u16_at(b, 20).ok_or("truncated resident header")? as usize;
-            let v = crate::bytes::slice(b, off, len).ok_or("resident value out of bounds")?;
+            let len = u32_at(b, 16).map_err(short("truncated resident header"))? as usize;
+            let off = u16_at(b, 20).map_err(short("truncated resident header"))? as usize;
+            let v = bytes_at(b, off, len).map_err(short("resident value out of bounds"))?;
             Value::Resident(v.to_vec())
         }
         1 => {
-            let start_vcn = u64_at(b, 16).ok_or("truncated non-resident header")?;
-            let last_vcn = u64_at(b, 24).ok_or("truncated non-resident header")?;
-            let runs_off = u16_at(b, 32).ok_or("truncated non-resident header")? as usize;
-            let cu = u16_at(b, 34).ok_or("truncated non-resident header")?;
-            let allocated_size = u64_at(b, 40).ok_or("truncated non-resident header")?;
-            let data_size = u64_at(b, 48).ok_or("truncated non-resident header")?;
-            let initialized_size = u64_at(b, 56).ok_or("truncated non-resident header")?;
+            let start_vcn = u64_at(b, 16).map_err(short("truncated non-resident header"))?;
+            let last_vcn = u64_at(b, 24).map_err(short("truncated non-resident header"))?;
+            let runs_off = u16_at(b, 32).map_err(short("truncated non-resident header"))? as usize;
+            let cu = u16_at(b, 34).map_err(short("truncated non-resident header"))?;
+            let allocated_size = u64_at(b, 40).map_err(short("truncated non-resident header"))?;
+            let data_size = u64_at(b, 48).map_err(short("truncated non-resident header"))?;
+            let initialized_size = u64_at(b, 56).map_err(short("truncated non-resident header"))?;
             let run_bytes = b.get(runs_off..).ok_or("runlist offset out of bounds")?;
             if runs_off < 64 {
                 return Err(format!("runlist offset {runs_off} inside the header"));

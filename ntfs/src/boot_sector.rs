@@ -1,7 +1,8 @@
 //! The NTFS boot sector ($Boot, sector 0): geometry and where the MFT starts.
 
-use crate::bytes::{u16_at, u64_at, u8_at};
 use crate::error::{Error, Result};
+use vmsnapfs_io::le::{u16_at, u64_at, u8_at};
+use vmsnapfs_io::ShortBuffer;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BootSector {
@@ -45,39 +46,40 @@ fn record_size(raw: u8, cluster_size: u32) -> Option<u32> {
 impl BootSector {
     pub fn parse(b: &[u8]) -> Result<Self> {
         let bad = |m: &str| Error::BootSector(m.to_string());
+        let truncated = |e: ShortBuffer| bad(&format!("truncated: {e}"));
         if b.len() < 512 {
             return Err(bad("shorter than 512 bytes"));
         }
         if &b[3..11] != b"NTFS    " {
             return Err(bad("OEM id is not \"NTFS    \""));
         }
-        let bytes_per_sector = u16_at(b, 0x0B).ok_or_else(|| bad("truncated"))? as u32;
+        let bytes_per_sector = u16_at(b, 0x0B).map_err(truncated)? as u32;
         if !bytes_per_sector.is_power_of_two() || !(256..=4096).contains(&bytes_per_sector) {
             return Err(bad(&format!("bytes per sector {bytes_per_sector}")));
         }
-        let spc_raw = u8_at(b, 0x0D).ok_or_else(|| bad("truncated"))?;
+        let spc_raw = u8_at(b, 0x0D).map_err(truncated)?;
         let spc = sectors_per_cluster(spc_raw)
             .ok_or_else(|| bad(&format!("sectors per cluster byte {spc_raw:#x}")))?;
         let cluster_size = bytes_per_sector
             .checked_mul(spc)
             .filter(|c| (512..=2 * 1024 * 1024).contains(c))
             .ok_or_else(|| bad(&format!("cluster size {bytes_per_sector}*{spc}")))?;
-        let total_sectors = u64_at(b, 0x28).ok_or_else(|| bad("truncated"))?;
+        let total_sectors = u64_at(b, 0x28).map_err(truncated)?;
         let total_clusters = total_sectors / spc as u64;
-        let mft_lcn = u64_at(b, 0x30).ok_or_else(|| bad("truncated"))?;
-        let mft_mirror_lcn = u64_at(b, 0x38).ok_or_else(|| bad("truncated"))?;
+        let mft_lcn = u64_at(b, 0x30).map_err(truncated)?;
+        let mft_mirror_lcn = u64_at(b, 0x38).map_err(truncated)?;
         if mft_lcn == 0 || mft_lcn >= total_clusters {
             return Err(bad(&format!(
                 "MFT cluster {mft_lcn} outside {total_clusters} clusters"
             )));
         }
-        let frs_raw = u8_at(b, 0x40).ok_or_else(|| bad("truncated"))?;
+        let frs_raw = u8_at(b, 0x40).map_err(truncated)?;
         let file_record_size = record_size(frs_raw, cluster_size)
             .ok_or_else(|| bad(&format!("file record size byte {frs_raw:#x}")))?;
-        let irs_raw = u8_at(b, 0x44).ok_or_else(|| bad("truncated"))?;
+        let irs_raw = u8_at(b, 0x44).map_err(truncated)?;
         let index_record_size = record_size(irs_raw, cluster_size)
             .ok_or_else(|| bad(&format!("index record size byte {irs_raw:#x}")))?;
-        let serial_number = u64_at(b, 0x48).ok_or_else(|| bad("truncated"))?;
+        let serial_number = u64_at(b, 0x48).map_err(truncated)?;
         Ok(BootSector {
             bytes_per_sector,
             cluster_size,

@@ -1,6 +1,7 @@
 //! $FILE_NAME: one hard link (parent + name), also the key of every directory index entry.
 
-use crate::bytes::{u32_at, u64_at, u8_at, utf16_at};
+use crate::fields::short;
+use vmsnapfs_io::le::{u16s_at, u32_at, u64_at, u8_at};
 
 pub const NAMESPACE_POSIX: u8 = 0;
 pub const NAMESPACE_WIN32: u8 = 1;
@@ -20,12 +21,12 @@ pub struct FileName {
 }
 
 pub fn parse(b: &[u8]) -> Result<FileName, String> {
-    let len = u8_at(b, 64).ok_or("$FILE_NAME truncated")? as usize;
+    let len = u8_at(b, 64).map_err(short("$FILE_NAME truncated"))? as usize;
     Ok(FileName {
-        parent: u64_at(b, 0).ok_or("$FILE_NAME truncated")?,
-        attributes: u32_at(b, 56).ok_or("$FILE_NAME truncated")?,
-        reparse_tag: u32_at(b, 60).ok_or("$FILE_NAME truncated")?,
-        namespace: u8_at(b, 65).ok_or("$FILE_NAME truncated")?,
-        name: utf16_at(b, 66, len).ok_or("$FILE_NAME name out of bounds")?,
+        parent: u64_at(b, 0).map_err(short("$FILE_NAME truncated"))?,
+        attributes: u32_at(b, 56).map_err(short("$FILE_NAME truncated"))?,
+        reparse_tag: u32_at(b, 60).map_err(short("$FILE_NAME truncated"))?,
+        namespace: u8_at(b, 65).map_err(short("$FILE_NAME truncated"))?,
+        name: u16s_at(b, 66, len).map_err(short("$FILE_NAME name out of bounds"))?,
     })
 }

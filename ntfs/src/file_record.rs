@@ -1,8 +1,9 @@
 //! FILE records: the MFT entry header and the walk over its attribute records.
 
 use crate::attribute_header::{self, Attribute, END};
-use crate::bytes::{ref_record, u16_at, u32_at, u64_at};
+use crate::fields::{ref_record, short};
 use crate::fixup::apply_fixups;
+use vmsnapfs_io::le::{u16_at, u32_at, u64_at};
 
 pub const FLAG_IN_USE: u16 = 0x0001;
 pub const FLAG_DIRECTORY: u16 = 0x0002;
@@ -26,12 +27,12 @@ pub fn parse(mut buf: Vec<u8>) -> Result<FileRecord, String> {
         _ => return Err("no FILE signature".into()),
     }
     apply_fixups(&mut buf)?;
-    let sequence = u16_at(&buf, 16).ok_or("truncated")?;
-    let link_count = u16_at(&buf, 18).ok_or("truncated")?;
-    let attrs_off = u16_at(&buf, 20).ok_or("truncated")? as usize;
-    let flags = u16_at(&buf, 22).ok_or("truncated")?;
-    let used = u32_at(&buf, 24).ok_or("truncated")? as usize;
-    let base_record = ref_record(u64_at(&buf, 32).ok_or("truncated")?);
+    let sequence = u16_at(&buf, 16).map_err(short("truncated"))?;
+    let link_count = u16_at(&buf, 18).map_err(short("truncated"))?;
+    let attrs_off = u16_at(&buf, 20).map_err(short("truncated"))? as usize;
+    let flags = u16_at(&buf, 22).map_err(short("truncated"))?;
+    let used = u32_at(&buf, 24).map_err(short("truncated"))? as usize;
+    let base_record = ref_record(u64_at(&buf, 32).map_err(short("truncated"))?);
     if used > buf.len() || attrs_off >= used || attrs_off < 42 {
         return Err(format!(
             "bytes in use {used} / attribute offset {attrs_off} out of bounds"
@@ -40,11 +41,11 @@ pub fn parse(mut buf: Vec<u8>) -> Result<FileRecord, String> {
     let mut attributes = Vec::new();
     let mut pos = attrs_off;
     loop {
-        let type_code = u32_at(&buf, pos).ok_or("attribute list runs off the record")?;
+        let type_code = u32_at(&buf, pos).map_err(short("attribute list runs off the record"))?;
         if type_code == END {
             break;
         }
-        let len = u32_at(&buf, pos + 4).ok_or("attribute header truncated")? as usize;
+        let len = u32_at(&buf, pos + 4).map_err(short("attribute header truncated"))? as usize;
         if len < 24 || !len.is_multiple_of(8) || pos + len > used {
             return Err(format!("attribute at offset {pos} has bad length {len}"));
         }

@@ -1,6 +1,7 @@
 //! Index entries and the index node header shared by $INDEX_ROOT and INDX blocks.
 
-use crate::bytes::{u16_at, u32_at, u64_at, u8_at};
+use crate::fields::short;
+use vmsnapfs_io::le::{u16_at, u32_at, u64_at, u8_at};
 
 pub const ENTRY_HAS_CHILD: u16 = 0x0001;
 pub const ENTRY_LAST: u16 = 0x0002;
@@ -26,10 +27,10 @@ impl IndexEntry {
 /// Parses the node header at `node_off` in `b` and every entry it holds. `view` says
 /// whether entries carry view-index data (offset/length in the first 4 bytes).
 pub fn parse_node(b: &[u8], node_off: usize, view: bool) -> Result<Vec<IndexEntry>, String> {
-    let entries_off = u32_at(b, node_off).ok_or("node header truncated")? as usize;
-    let used = u32_at(b, node_off + 4).ok_or("node header truncated")? as usize;
+    let entries_off = u32_at(b, node_off).map_err(short("node header truncated"))? as usize;
+    let used = u32_at(b, node_off + 4).map_err(short("node header truncated"))? as usize;
     // The node's "has children" flag is not trusted: each entry's own flag decides.
-    u8_at(b, node_off + 12).ok_or("node header truncated")?;
+    u8_at(b, node_off + 12).map_err(short("node header truncated"))?;
     let start = node_off
         .checked_add(entries_off)
         .ok_or("entries offset overflow")?;
@@ -46,10 +47,10 @@ pub fn parse_node(b: &[u8], node_off: usize, view: bool) -> Result<Vec<IndexEntr
         if pos + 16 > end {
             return Err("index entries end without a last entry".into());
         }
-        let header = u64_at(b, pos).ok_or("entry truncated")?;
-        let len = u16_at(b, pos + 8).ok_or("entry truncated")? as usize;
-        let key_len = u16_at(b, pos + 10).ok_or("entry truncated")? as usize;
-        let flags = u16_at(b, pos + 12).ok_or("entry truncated")?;
+        let header = u64_at(b, pos).map_err(short("entry truncated"))?;
+        let len = u16_at(b, pos + 8).map_err(short("entry truncated"))? as usize;
+        let key_len = u16_at(b, pos + 10).map_err(short("entry truncated"))? as usize;
+        let flags = u16_at(b, pos + 12).map_err(short("entry truncated"))?;
         if len < 16 || !len.is_multiple_of(8) || pos + len > end {
             return Err(format!("index entry at {pos} has bad length {len}"));
         }
@@ -60,7 +61,7 @@ pub fn parse_node(b: &[u8], node_off: usize, view: bool) -> Result<Vec<IndexEntr
                     "index entry at {pos} too short for a child pointer"
                 ));
             }
-            Some(u64_at(e, len - 8).ok_or("entry truncated")?)
+            Some(u64_at(e, len - 8).map_err(short("entry truncated"))?)
         } else {
             None
         };

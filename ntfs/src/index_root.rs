@@ -1,7 +1,8 @@
 //! $INDEX_ROOT: the resident top node of a directory (or view index) B+ tree.
 
-use crate::bytes::u32_at;
+use crate::fields::short;
 use crate::index_entry::{parse_node, IndexEntry};
+use vmsnapfs_io::le::u32_at;
 
 pub struct IndexRoot {
     pub indexed_type: u32,
@@ -11,9 +12,9 @@ pub struct IndexRoot {
 }
 
 pub fn parse(b: &[u8], view: bool) -> Result<IndexRoot, String> {
-    let indexed_type = u32_at(b, 0).ok_or("$INDEX_ROOT truncated")?;
-    let collation = u32_at(b, 4).ok_or("$INDEX_ROOT truncated")?;
-    let block_size = u32_at(b, 8).ok_or("$INDEX_ROOT truncated")?;
+    let indexed_type = u32_at(b, 0).map_err(short("$INDEX_ROOT truncated"))?;
+    let collation = u32_at(b, 4).map_err(short("$INDEX_ROOT truncated"))?;
+    let block_size = u32_at(b, 8).map_err(short("$INDEX_ROOT truncated"))?;
     if !block_size.is_power_of_two() || !(512..=65536).contains(&block_size) {
         return Err(format!("index block size {block_size}"));
     }

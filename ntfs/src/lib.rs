@@ -34,9 +34,8 @@
 //! Modules are named after the on-disk structures they parse. The structure parsers are
 //! public (but hidden from docs) so fuzz targets can drive them directly.
 
-mod bytes;
-mod cache;
 mod error;
+mod fields;
 mod file_info;
 mod types;
 mod volume;

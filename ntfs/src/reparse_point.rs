@@ -1,6 +1,8 @@
 //! $REPARSE_POINT: symlinks, junctions, and the tags other filter drivers own.
 
-use crate::bytes::{u16_at, u32_at, utf16_at};
+use crate::fields::short;
+use vmsnapfs_io::le::{bytes_at, u16_at, u16s_at, u32_at};
+use vmsnapfs_io::ShortBuffer;
 
 pub const TAG_MOUNT_POINT: u32 = 0xA000_0003;
 pub const TAG_SYMLINK: u32 = 0xA000_000C;
@@ -41,19 +43,17 @@ pub struct ReparseTarget {
     pub print_name: String,
 }
 
-pub fn tag(b: &[u8]) -> Option<u32> {
+pub fn tag(b: &[u8]) -> Result<u32, ShortBuffer> {
     u32_at(b, 0)
 }
 
 pub fn parse_link(b: &[u8]) -> Result<ReparseTarget, String> {
-    let tag = u32_at(b, 0).ok_or("reparse data truncated")?;
-    let data_len = u16_at(b, 4).ok_or("reparse data truncated")? as usize;
-    let data = b
-        .get(8..8 + data_len)
-        .ok_or("reparse data length out of bounds")?;
+    let tag = u32_at(b, 0).map_err(short("reparse data truncated"))?;
+    let data_len = u16_at(b, 4).map_err(short("reparse data truncated"))? as usize;
+    let data = bytes_at(b, 8, data_len).map_err(short("reparse data length out of bounds"))?;
     let (kind, path_base, relative) = match tag {
         TAG_SYMLINK => {
-            let flags = u32_at(data, 8).ok_or("symlink data truncated")?;
+            let flags = u32_at(data, 8).map_err(short("symlink data truncated"))?;
             (LinkKind::Symlink, 12, flags & SYMLINK_FLAG_RELATIVE != 0)
         }
         TAG_MOUNT_POINT => (LinkKind::Junction, 8, false),
@@ -74,9 +74,10 @@ pub fn parse_link(b: &[u8]) -> Result<ReparseTarget, String> {
     };
     // Name offsets are relative to the path buffer, lengths in bytes.
     let get = |o: usize| -> Result<String, String> {
-        let off = u16_at(data, o).ok_or("link data truncated")? as usize;
-        let len = u16_at(data, o + 2).ok_or("link data truncated")? as usize;
-        let units = utf16_at(data, path_base + off, len / 2).ok_or("link name out of bounds")?;
+        let off = u16_at(data, o).map_err(short("link data truncated"))? as usize;
+        let len = u16_at(data, o + 2).map_err(short("link data truncated"))? as usize;
+        let units =
+            u16s_at(data, path_base + off, len / 2).map_err(short("link name out of bounds"))?;
         Ok(crate::name::from_utf16(&units))
     };
     let substitute_name = get(0)?;

@@ -1,7 +1,8 @@
 //! $Secure: security descriptors are stored once in the $SDS stream and found through
 //! the $SII view index (security id → SECURITY_DESCRIPTOR_HEADER).
 
-use crate::bytes::{u32_at, u64_at};
+use vmsnapfs_io::le::{u32_at, u64_at};
+use vmsnapfs_io::ShortBuffer;
 
 /// Size of the SECURITY_DESCRIPTOR_HEADER in front of each descriptor in $SDS.
 pub const SDS_HEADER_LEN: u32 = 20;
@@ -18,8 +19,8 @@ pub struct SdsLocation {
 
 /// Parses the data part of a $SII index entry (a SECURITY_DESCRIPTOR_HEADER: hash,
 /// security id, offset, length).
-pub fn parse_sii_data(d: &[u8]) -> Option<SdsLocation> {
-    Some(SdsLocation {
+pub fn parse_sii_data(d: &[u8]) -> Result<SdsLocation, ShortBuffer> {
+    Ok(SdsLocation {
         security_id: u32_at(d, 4)?,
         offset: u64_at(d, 8)?,
         length: u32_at(d, 16)?,

@@ -2,7 +2,8 @@
 //! content sits in the `WofCompressedData` stream as independently compressed chunks
 //! behind a chunk offset table (the same layout as a WIM resource).
 
-use crate::bytes::u32_at;
+use crate::fields::short;
+use vmsnapfs_io::le::u32_at;
 
 pub const STREAM_NAME: &str = "WofCompressedData";
 const WOF_PROVIDER_FILE: u32 = 2;
@@ -45,13 +46,13 @@ pub struct WofFile {
 /// Parses the WOF reparse buffer (tag, length, reserved, then WOF_EXTERNAL_INFO and
 /// FILE_PROVIDER_EXTERNAL_INFO_V1).
 pub fn parse_reparse(b: &[u8]) -> Result<Algorithm, String> {
-    let provider = u32_at(b, 12).ok_or("WOF reparse data truncated")?;
+    let provider = u32_at(b, 12).map_err(short("WOF reparse data truncated"))?;
     if provider != WOF_PROVIDER_FILE {
         return Err(format!(
             "WOF provider {provider} (WIM-backed files need their WIM image)"
         ));
     }
-    match u32_at(b, 20).ok_or("WOF reparse data truncated")? {
+    match u32_at(b, 20).map_err(short("WOF reparse data truncated"))? {
         0 => Ok(Algorithm::Xpress4K),
         1 => Ok(Algorithm::Lzx),
         2 => Ok(Algorithm::Xpress8K),

@@ -8,11 +8,8 @@ mod common;
 use common::*;
 use std::collections::BTreeSet;
 use std::path::Path;
+use vmsnapfs_io::le::u64_at;
 use vmsnapfs_ntfs::wof::{self, Algorithm, WofFile};
-
-fn u64_at(b: &[u8], o: usize) -> u64 {
-    u64::from_le_bytes(b[o..o + 8].try_into().unwrap())
-}
 
 /// Source files: text, random, a real x86 executable (E8 call opcodes exercise LZX's
 /// call translation), zeros, and sizes around chunk boundaries.
@@ -67,15 +64,15 @@ fn check(compress: &str, alg: Algorithm) {
         alg.chunk_size()
     );
     // Blob table: resource header at 48 (size:56 flags:8, offset, original size).
-    let table_off = u64_at(&w, 56) as usize;
-    let table_len = u64_at(&w, 64) as usize;
+    let table_off = u64_at(&w, 56).unwrap() as usize;
+    let table_len = u64_at(&w, 64).unwrap() as usize;
     let mut got = BTreeSet::new();
     let mut compressed_chunks = 0;
     for e in w[table_off..table_off + table_len].chunks_exact(50) {
-        let size_in_wim = u64_at(e, 0) & 0x00FF_FFFF_FFFF_FFFF;
+        let size_in_wim = u64_at(e, 0).unwrap() & 0x00FF_FFFF_FFFF_FFFF;
         let flags = e[7];
-        let off = u64_at(e, 8) as usize;
-        let orig = u64_at(e, 16);
+        let off = u64_at(e, 8).unwrap() as usize;
+        let orig = u64_at(e, 16).unwrap();
         if flags & 0x02 != 0 {
             continue; // metadata resource
         }

@@ -5,6 +5,7 @@
 
 mod common;
 use common::*;
+use vmsnapfs_io::le;
 use vmsnapfs_ntfs::runlist::{self, Run};
 
 const RS: usize = 1024;
@@ -12,14 +13,15 @@ const CS: usize = 4096;
 const EXT: u64 = 20;
 const SPLIT_VCN: u64 = 8;
 
+// A field past the end of the image fails the test, saying where.
 fn le16(b: &[u8], o: usize) -> usize {
-    u16::from_le_bytes([b[o], b[o + 1]]) as usize
+    le::u16_at(b, o).unwrap().into()
 }
 fn le32(b: &[u8], o: usize) -> usize {
-    u32::from_le_bytes(b[o..o + 4].try_into().unwrap()) as usize
+    le::u32_at(b, o).unwrap() as usize
 }
 fn le64(b: &[u8], o: usize) -> u64 {
-    u64::from_le_bytes(b[o..o + 8].try_into().unwrap())
+    le::u64_at(b, o).unwrap()
 }
 
 fn encode_runs(runs: &[Run]) -> Vec<u8> {

@@ -5,11 +5,8 @@
 mod common;
 use common::*;
 use std::path::Path;
+use vmsnapfs_io::le::u64_at;
 use vmsnapfs_ntfs::{FileKind, Volume};
-
-fn u64_at(b: &[u8], o: usize) -> u64 {
-    u64::from_le_bytes(b[o..o + 8].try_into().unwrap())
-}
 
 /// Compresses `data` with wimlib and returns the resource bytes (chunk table + chunks).
 fn wimlib_resource(tmp: &Path, data: &[u8], compress: &str, chunk: usize) -> Vec<u8> {
@@ -28,12 +25,12 @@ fn wimlib_resource(tmp: &Path, data: &[u8], compress: &str, chunk: usize) -> Vec
         ],
     );
     let w = std::fs::read(&wim).unwrap();
-    let table_off = u64_at(&w, 56) as usize;
-    let table_len = u64_at(&w, 64) as usize;
+    let table_off = u64_at(&w, 56).unwrap() as usize;
+    let table_len = u64_at(&w, 64).unwrap() as usize;
     for e in w[table_off..table_off + table_len].chunks_exact(50) {
-        let size = (u64_at(e, 0) & 0x00FF_FFFF_FFFF_FFFF) as usize;
-        let off = u64_at(e, 8) as usize;
-        if e[7] & 0x02 == 0 && u64_at(e, 16) == data.len() as u64 {
+        let size = (u64_at(e, 0).unwrap() & 0x00FF_FFFF_FFFF_FFFF) as usize;
+        let off = u64_at(e, 8).unwrap() as usize;
+        if e[7] & 0x02 == 0 && u64_at(e, 16).unwrap() == data.len() as u64 {
             assert!(e[7] & 0x04 != 0, "sample must be compressible");
             return w[off..off + size].to_vec();
         }

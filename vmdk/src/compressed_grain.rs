@@ -99,10 +99,9 @@ fn fetch(
     }
     buf.resize(guess as usize, 0);
     read_exact(file, src, at, buf)?;
-    let mut m = [0u8; 16];
-    let ml = buf.len().min(16);
-    m[..ml].copy_from_slice(&buf[..ml]);
-    let len = match Marker::parse(&m) {
+    let marker = Marker::parse(buf)
+        .map_err(|e| Error::corrupt(file, at, format!("truncated grain marker: {e}")))?;
+    let len = match marker {
         Marker::Grain { size, .. } => size as u64,
         Marker::Meta { .. } => {
             return Err(Error::corrupt(

@@ -1,6 +1,6 @@
 //! The header of a "COWD" redo log (ESX 2/3 `vmfsSparse` snapshot extents).
 
-use crate::le::u32_at;
+use vmsnapfs_io::le::u32_at;
 
 pub const MAGIC: &[u8; 4] = b"COWD";
 /// The part of the header the reader needs (the full header is 2048 bytes).
@@ -28,14 +28,15 @@ impl CowdHeader {
         if &b[0..4] != MAGIC {
             return Err("no COWD magic".into());
         }
+        let f = |offset| u32_at(b, offset).map_err(|e| format!("COWD header: {e}"));
         let h = Self {
-            version: u32_at(b, 4),
-            flags: u32_at(b, 8),
-            capacity: u32_at(b, 12),
-            grain_size: u32_at(b, 16),
-            gd_offset: u32_at(b, 20),
-            num_gd_entries: u32_at(b, 24),
-            free_sector: u32_at(b, 28),
+            version: f(4)?,
+            flags: f(8)?,
+            capacity: f(12)?,
+            grain_size: f(16)?,
+            gd_offset: f(20)?,
+            num_gd_entries: f(24)?,
+            free_sector: f(28)?,
         };
         if h.grain_size == 0 || h.grain_size > MAX_GRAIN_SECTORS {
             return Err(format!("grain size {} sectors out of range", h.grain_size));

@@ -8,7 +8,7 @@ use vmsnapfs_io::ReadAt;
 
 use crate::error::{Error, Result};
 use crate::sesparse_header::{self, SeGte};
-use crate::sharded_lru::ShardedLru;
+use vmsnapfs_io::ShardedLru;
 
 /// qemu's bound on GD entries; also far above any real disk (2 TB at 64 KiB grains is 64 Ki).
 pub(crate) const MAX_GD_ENTRIES: u64 = 32 * 1024 * 1024;
@@ -53,7 +53,7 @@ pub(crate) struct GrainDirectory {
     entry_len: u64,
     grain_sectors: u64,
     format: TableFormat,
-    cache: ShardedLru<Arc<[u64]>>,
+    cache: ShardedLru<u64, Arc<[u64]>>,
 }
 
 impl GrainDirectory {
@@ -156,7 +156,7 @@ impl GrainDirectory {
                 format!("grain directory entry {gd_index} is invalid"),
             ));
         }
-        if let Some(t) = self.cache.get(gd_index) {
+        if let Some(t) = self.cache.get(&gd_index) {
             return Ok(Some(t));
         }
         let bytes = self.gtes_per_gt * self.entry_len;

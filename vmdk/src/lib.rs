@@ -28,13 +28,11 @@ mod disk;
 mod error;
 mod extent;
 mod grain_directory;
-mod le;
 mod link;
 pub mod marker;
 mod ranges;
 mod resolver;
 pub mod sesparse_header;
-mod sharded_lru;
 mod sparse_extent;
 pub mod sparse_extent_header;
 

@@ -1,7 +1,8 @@
 //! Stream markers of streamOptimized extents: a grain marker (`lba`, compressed `size`,
 //! then data) or, with size 0, a metadata marker whose type says what follows.
 
-use crate::le::{u32_at, u64_at};
+use vmsnapfs_io::le::{u32_at, u64_at};
+use vmsnapfs_io::ShortBuffer;
 
 pub const GRAIN_HEADER_LEN: usize = 12;
 pub const MARKER_LEN: usize = 512;
@@ -20,38 +21,36 @@ pub enum Marker {
 }
 
 impl Marker {
-    /// Decodes the 16 bytes every marker starts with.
-    pub fn parse(b: &[u8; 16]) -> Marker {
-        let val = u64_at(b, 0);
-        let size = u32_at(b, 8);
-        if size != 0 {
+    /// Decodes the start of a marker: 12 bytes for a grain marker, 16 for a metadata
+    /// marker (its type follows the size).
+    pub fn parse(b: &[u8]) -> Result<Marker, ShortBuffer> {
+        let val = u64_at(b, 0)?;
+        let size = u32_at(b, 8)?;
+        Ok(if size != 0 {
             Marker::Grain { lba: val, size }
         } else {
             Marker::Meta {
                 sectors: val,
-                kind: u32_at(b, 12),
+                kind: u32_at(b, 12)?,
             }
-        }
+        })
     }
 }
 
 /// The 1536 bytes at the end of a streamOptimized file whose header says GD_AT_END: footer
 /// marker, footer (a copy of the header with the real gdOffset), end-of-stream marker.
 pub fn check_footer(tail: &[u8; 3 * MARKER_LEN]) -> Result<[u8; 512], String> {
-    let mut m = [0u8; 16];
-    m.copy_from_slice(&tail[..16]);
     if !matches!(
-        Marker::parse(&m),
-        Marker::Meta {
+        Marker::parse(tail),
+        Ok(Marker::Meta {
             kind: TYPE_FOOTER,
             ..
-        }
+        })
     ) {
         return Err("no footer marker before the end-of-stream marker".into());
     }
-    m.copy_from_slice(&tail[2 * MARKER_LEN..2 * MARKER_LEN + 16]);
-    if Marker::parse(&m)
-        != (Marker::Meta {
+    if Marker::parse(&tail[2 * MARKER_LEN..])
+        != Ok(Marker::Meta {
             sectors: 0,
             kind: TYPE_EOS,
         })
@@ -72,14 +71,28 @@ mod tests {
         let mut b = [0u8; 16];
         b[0] = 8;
         b[8] = 100;
-        assert_eq!(Marker::parse(&b), Marker::Grain { lba: 8, size: 100 });
+        assert_eq!(Marker::parse(&b), Ok(Marker::Grain { lba: 8, size: 100 }));
+        // A grain marker is whole in 12 bytes.
+        assert_eq!(
+            Marker::parse(&b[..12]),
+            Ok(Marker::Grain { lba: 8, size: 100 })
+        );
         b[8] = 0;
         b[12] = 2;
         assert_eq!(
             Marker::parse(&b),
-            Marker::Meta {
+            Ok(Marker::Meta {
                 sectors: 8,
                 kind: TYPE_GD
+            })
+        );
+        // A metadata marker is not, and a short one is an error, not a type of zero.
+        assert_eq!(
+            Marker::parse(&b[..12]).unwrap_err(),
+            ShortBuffer {
+                offset: 12,
+                len: 4,
+                available: 12
             }
         );
     }

@@ -2,7 +2,7 @@
 //! The format is undocumented; qemu's strict checks are the reference: anything it would not
 //! accept, neither do we.
 
-use crate::le::u64_at;
+use vmsnapfs_io::le;
 
 pub const CONST_MAGIC: u64 = 0x0000_0000_cafe_babe;
 pub const VOLATILE_MAGIC: u64 = 0x0000_0000_cafe_cafe;
@@ -40,33 +40,33 @@ pub struct SeSparseConstHeader {
 
 impl SeSparseConstHeader {
     pub fn parse(b: &[u8; SIZE]) -> Result<Self, String> {
-        let magic = u64_at(b, 0);
+        let f = |i: usize| field(b, i * 8);
+        let magic = f(0)?;
         if magic != CONST_MAGIC {
             return Err(format!("bad SEsparse constant header magic {magic:#x}"));
         }
-        let f = |i: usize| u64_at(b, i * 8);
         let h = Self {
-            version: f(1),
-            capacity: f(2),
-            grain_size: f(3),
-            grain_table_size: f(4),
-            flags: f(5),
-            volatile_header_offset: f(10),
-            volatile_header_size: f(11),
-            journal_header_offset: f(12),
-            journal_header_size: f(13),
-            journal_offset: f(14),
-            journal_size: f(15),
-            grain_dir_offset: f(16),
-            grain_dir_size: f(17),
-            grain_tables_offset: f(18),
-            grain_tables_size: f(19),
-            free_bitmap_offset: f(20),
-            free_bitmap_size: f(21),
-            backmap_offset: f(22),
-            backmap_size: f(23),
-            grains_offset: f(24),
-            grains_size: f(25),
+            version: f(1)?,
+            capacity: f(2)?,
+            grain_size: f(3)?,
+            grain_table_size: f(4)?,
+            flags: f(5)?,
+            volatile_header_offset: f(10)?,
+            volatile_header_size: f(11)?,
+            journal_header_offset: f(12)?,
+            journal_header_size: f(13)?,
+            journal_offset: f(14)?,
+            journal_size: f(15)?,
+            grain_dir_offset: f(16)?,
+            grain_dir_size: f(17)?,
+            grain_tables_offset: f(18)?,
+            grain_tables_size: f(19)?,
+            free_bitmap_offset: f(20)?,
+            free_bitmap_size: f(21)?,
+            backmap_offset: f(22)?,
+            backmap_size: f(23)?,
+            grains_offset: f(24)?,
+            grains_size: f(25)?,
         };
         if h.version != VERSION {
             return Err(format!("unsupported SEsparse version {:#018x}", h.version));
@@ -83,8 +83,10 @@ impl SeSparseConstHeader {
         if h.flags != 0 {
             return Err(format!("unsupported SEsparse flags {:#x}", h.flags));
         }
-        if (6..10).any(|i| f(i) != 0) {
-            return Err("SEsparse reserved fields are not zero".into());
+        for i in 6..10 {
+            if f(i)? != 0 {
+                return Err("SEsparse reserved fields are not zero".into());
+            }
         }
         Ok(h)
     }
@@ -99,16 +101,22 @@ pub struct SeSparseVolatileHeader {
 
 impl SeSparseVolatileHeader {
     pub fn parse(b: &[u8; SIZE]) -> Result<Self, String> {
-        let magic = u64_at(b, 0);
+        let magic = field(b, 0)?;
         if magic != VOLATILE_MAGIC {
             return Err(format!("bad SEsparse volatile header magic {magic:#x}"));
         }
         Ok(Self {
-            free_gt_number: u64_at(b, 8),
-            next_txn_seq_number: u64_at(b, 16),
-            replay_journal: u64_at(b, 24),
+            free_gt_number: field(b, 8)?,
+            next_txn_seq_number: field(b, 16)?,
+            replay_journal: field(b, 24)?,
         })
     }
+}
+
+/// A header field, its failure in the reason the caller turns into a `Corrupt` error
+/// at the header's offset.
+fn field(b: &[u8], offset: usize) -> Result<u64, String> {
+    le::u64_at(b, offset).map_err(|e| format!("SEsparse header: {e}"))
 }
 
 /// A grain directory entry: 0, or type nibble 1 with the grain table's index in the low

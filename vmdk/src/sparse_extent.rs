@@ -13,9 +13,9 @@ use crate::error::{Error, Result};
 use crate::grain_directory::{read_exact, Grain, GrainDirectory, TableFormat};
 use crate::marker;
 use crate::sesparse_header::{self, SeSparseConstHeader, SeSparseVolatileHeader};
-use crate::sharded_lru::ShardedLru;
 use crate::sparse_extent_header::{self as seh, SparseExtentHeader};
 use crate::Class;
+use vmsnapfs_io::ShardedLru;
 
 /// Inflated grains kept per compressed extent, so small sequential reads inflate each grain
 /// once.
@@ -29,7 +29,7 @@ pub(crate) struct SparseExtent {
     gd: GrainDirectory,
     grain_bytes: u64,
     markers: bool,
-    inflated: Option<ShardedLru<Arc<Vec<u8>>>>,
+    inflated: Option<ShardedLru<u64, Arc<Vec<u8>>>>,
 }
 
 /// Reads the KDMV header, and for streamOptimized files whose header defers the grain
@@ -295,7 +295,7 @@ impl SparseExtent {
             }
             return Ok(());
         }
-        let g = match cache.and_then(|c| c.get(gi)) {
+        let g = match cache.and_then(|c| c.get(&gi)) {
             Some(g) => g,
             None => {
                 let mut v = vec![0u8; self.grain_bytes as usize];

@@ -1,7 +1,7 @@
 //! `SparseExtentHeader`: the first sector of a hosted sparse ("KDMV") extent, and the copy of
 //! it in a streamOptimized footer.
 
-use crate::le::{u16_at, u32_at, u64_at};
+use vmsnapfs_io::le::{u16_at, u32_at, u64_at, u8_at};
 
 pub const MAGIC: &[u8; 4] = b"KDMV";
 pub const SIZE: usize = 512;
@@ -47,20 +47,23 @@ impl SparseExtentHeader {
         if &b[0..4] != MAGIC {
             return Err("no KDMV magic".into());
         }
-        Ok(Self {
-            version: u32_at(b, 4),
-            flags: u32_at(b, 8),
-            capacity: u64_at(b, 12),
-            grain_size: u64_at(b, 20),
-            descriptor_offset: u64_at(b, 28),
-            descriptor_size: u64_at(b, 36),
-            num_gtes_per_gt: u32_at(b, 44),
-            rgd_offset: u64_at(b, 48),
-            gd_offset: u64_at(b, 56),
-            overhead: u64_at(b, 64),
-            unclean_shutdown: b[72] != 0,
-            compress_algorithm: u16_at(b, 77),
-        })
+        let h = || {
+            Ok(Self {
+                version: u32_at(b, 4)?,
+                flags: u32_at(b, 8)?,
+                capacity: u64_at(b, 12)?,
+                grain_size: u64_at(b, 20)?,
+                descriptor_offset: u64_at(b, 28)?,
+                descriptor_size: u64_at(b, 36)?,
+                num_gtes_per_gt: u32_at(b, 44)?,
+                rgd_offset: u64_at(b, 48)?,
+                gd_offset: u64_at(b, 56)?,
+                overhead: u64_at(b, 64)?,
+                unclean_shutdown: u8_at(b, 72)? != 0,
+                compress_algorithm: u16_at(b, 77)?,
+            })
+        };
+        h().map_err(|e: vmsnapfs_io::ShortBuffer| format!("sparse extent header: {e}"))
     }
 
     /// Checks what the grain lookup relies on.

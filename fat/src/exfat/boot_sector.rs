@@ -2,9 +2,10 @@
 
 use vmsnapfs_io::ReadAt;
 
-use crate::bytes::{u16_at, u32_at, u64_at, u8_at};
 use crate::error::{Error, Result};
 use crate::read_exact;
+use vmsnapfs_io::le::{u16_at, u32_at, u64_at, u8_at};
+use vmsnapfs_io::ShortBuffer;
 
 #[derive(Debug, Clone)]
 pub(crate) struct BootSector {
@@ -48,6 +49,7 @@ impl BootSector {
 }
 
 pub(crate) fn parse(bs: &[u8]) -> Result<BootSector, String> {
+    let truncated = |e: ShortBuffer| format!("boot sector truncated: {e}");
     if bs.len() < 512 {
         return Err("boot sector shorter than 512 bytes".into());
     }
@@ -57,18 +59,18 @@ pub(crate) fn parse(bs: &[u8]) -> Result<BootSector, String> {
     if bs[11..64].iter().any(|&b| b != 0) {
         return Err("MustBeZero field is not zero".into());
     }
-    if u16_at(bs, 510) != 0xAA55 {
+    if u16_at(bs, 510).map_err(truncated)? != 0xAA55 {
         return Err("no boot signature".into());
     }
-    let volume_length = u64_at(bs, 72);
-    let fat_offset = u32_at(bs, 80);
-    let fat_length = u32_at(bs, 84);
-    let cluster_heap_offset = u32_at(bs, 88);
-    let cluster_count = u32_at(bs, 92);
-    let root_cluster = u32_at(bs, 96);
-    let bps_shift = u8_at(bs, 108);
-    let spc_shift = u8_at(bs, 109);
-    let number_of_fats = u8_at(bs, 110);
+    let volume_length = u64_at(bs, 72).map_err(truncated)?;
+    let fat_offset = u32_at(bs, 80).map_err(truncated)?;
+    let fat_length = u32_at(bs, 84).map_err(truncated)?;
+    let cluster_heap_offset = u32_at(bs, 88).map_err(truncated)?;
+    let cluster_count = u32_at(bs, 92).map_err(truncated)?;
+    let root_cluster = u32_at(bs, 96).map_err(truncated)?;
+    let bps_shift = u8_at(bs, 108).map_err(truncated)?;
+    let spc_shift = u8_at(bs, 109).map_err(truncated)?;
+    let number_of_fats = u8_at(bs, 110).map_err(truncated)?;
     if !(9..=12).contains(&bps_shift) {
         return Err(format!("BytesPerSectorShift {bps_shift} out of range"));
     }
@@ -105,8 +107,8 @@ pub(crate) fn parse(bs: &[u8]) -> Result<BootSector, String> {
         cluster_heap_offset,
         cluster_count,
         root_cluster,
-        serial: u32_at(bs, 100),
-        volume_flags: u16_at(bs, 106),
+        serial: u32_at(bs, 100).map_err(truncated)?,
+        volume_flags: u16_at(bs, 106).map_err(truncated)?,
         bytes_per_sector_shift: bps_shift,
         sectors_per_cluster_shift: spc_shift,
         number_of_fats,
@@ -137,7 +139,8 @@ fn read_region(reader: &dyn ReadAt, base_sector: u64) -> Result<BootSector> {
     read_exact(reader, base, &mut region)?;
     let bs = parse(&region).map_err(Error::NotFat)?;
     let computed = boot_checksum(&region[..(11 * bps) as usize]);
-    let stored = u32_at(&region, (11 * bps) as usize);
+    let stored = u32_at(&region, (11 * bps) as usize)
+        .map_err(|e| Error::NotFat(format!("boot region truncated: {e}")))?;
     if computed != stored {
         return Err(Error::BootChecksum { computed, stored });
     }
@@ -162,7 +165,7 @@ pub(crate) fn read_boot_region(reader: &dyn ReadAt) -> Result<(BootSector, bool)
                             continue;
                         }
                         let stored = u32_at(&region, (11 * bps) as usize);
-                        if boot_checksum(&region[..(11 * bps) as usize]) == stored {
+                        if stored == Ok(boot_checksum(&region[..(11 * bps) as usize])) {
                             return Ok((b, true));
                         }
                     }

@@ -39,14 +39,15 @@ pub(crate) fn parse(set: &[u8], offset: u64) -> Result<ParsedSet> {
     {
         return Err(corrupt("truncated or not a File entry set"));
     }
-    let file = fde::FileDirectoryEntry::parse(&set[..32]);
+    let short = Error::short_entry(offset);
+    let file = fde::FileDirectoryEntry::parse(&set[..32]).map_err(&short)?;
     if usize::from(file.secondary_count) + 1 != set.len() / 32 {
         return Err(corrupt("SecondaryCount does not match the set"));
     }
     if set[32] != se::TYPE {
         return Err(corrupt("File entry not followed by a Stream Extension"));
     }
-    let stream = se::StreamExtension::parse(&set[32..64]);
+    let stream = se::StreamExtension::parse(&set[32..64]).map_err(&short)?;
     let computed = set_checksum(set);
     let damage = (computed != file.set_checksum).then_some(Error::SetChecksum {
         offset,
@@ -62,7 +63,8 @@ pub(crate) fn parse(set: &[u8], offset: u64) -> Result<ParsedSet> {
         if e[0] != fne::TYPE {
             break;
         }
-        units.extend(fne::units(e).into_iter().take(name_len - units.len()));
+        let name = fne::units(e).map_err(&short)?;
+        units.extend(name.into_iter().take(name_len - units.len()));
     }
     let name = (units.len() == name_len && name_len > 0)
         .then(|| sanitize(String::from_utf16_lossy(&units)));

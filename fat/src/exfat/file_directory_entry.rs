@@ -1,7 +1,8 @@
 //! The File directory entry, primary of a file's entry set (exFAT spec §7.4).
 
-use crate::bytes::{u16_at, u32_at, u8_at};
 use crate::time::{self, Timestamp};
+use vmsnapfs_io::le::{u16_at, u32_at, u8_at};
+use vmsnapfs_io::ShortBuffer;
 
 pub(crate) const TYPE: u8 = 0x85;
 
@@ -25,20 +26,20 @@ fn stamp(ts: u32, ten_ms: u8, utc: u8) -> Option<Timestamp> {
 }
 
 impl FileDirectoryEntry {
-    pub fn parse(e: &[u8]) -> FileDirectoryEntry {
-        FileDirectoryEntry {
-            secondary_count: u8_at(e, 1),
-            set_checksum: u16_at(e, 2),
-            attributes: u16_at(e, 4),
-            create: u32_at(e, 8),
-            modify: u32_at(e, 12),
-            access: u32_at(e, 16),
-            create_10ms: u8_at(e, 20),
-            modify_10ms: u8_at(e, 21),
-            create_utc: u8_at(e, 22),
-            modify_utc: u8_at(e, 23),
-            access_utc: u8_at(e, 24),
-        }
+    pub fn parse(e: &[u8]) -> Result<FileDirectoryEntry, ShortBuffer> {
+        Ok(FileDirectoryEntry {
+            secondary_count: u8_at(e, 1)?,
+            set_checksum: u16_at(e, 2)?,
+            attributes: u16_at(e, 4)?,
+            create: u32_at(e, 8)?,
+            modify: u32_at(e, 12)?,
+            access: u32_at(e, 16)?,
+            create_10ms: u8_at(e, 20)?,
+            modify_10ms: u8_at(e, 21)?,
+            create_utc: u8_at(e, 22)?,
+            modify_utc: u8_at(e, 23)?,
+            access_utc: u8_at(e, 24)?,
+        })
     }
     pub fn created(&self) -> Option<Timestamp> {
         stamp(self.create, self.create_10ms, self.create_utc)

@@ -9,6 +9,7 @@ pub(crate) mod stream_extension;
 pub(crate) mod upcase_table;
 pub(crate) mod volume_label;
 
+use vmsnapfs_io::le::{u32_at, u64_at};
 use vmsnapfs_io::ReadAt;
 
 use crate::dir_data::DirData;
@@ -44,30 +45,32 @@ pub(crate) struct RootMetadata {
 }
 
 /// `active_fat` picks the bitmap: TexFAT volumes keep one per FAT (BitmapFlags bit 0).
-pub(crate) fn scan_root_metadata(root: &DirData, active_fat: u32) -> RootMetadata {
+pub(crate) fn scan_root_metadata(root: &DirData, active_fat: u32) -> Result<RootMetadata> {
     let mut out = RootMetadata {
         label: None,
         bitmap: None,
         upcase: None,
     };
-    for e in root.bytes.chunks_exact(32) {
+    for (i, e) in root.bytes.chunks_exact(32).enumerate() {
+        let short = |e| Error::short_entry(root.offset(i * 32))(e);
         match e[0] {
             0 => break,
             allocation_bitmap::TYPE
                 if out.bitmap.is_none() && u32::from(e[1] & 1) == active_fat =>
             {
-                out.bitmap = Some((crate::bytes::u32_at(e, 20), crate::bytes::u64_at(e, 24)))
+                let first = u32_at(e, 20).map_err(short)?;
+                out.bitmap = Some((first, u64_at(e, 24).map_err(short)?))
             }
             upcase_table::TYPE if out.upcase.is_none() => {
-                out.upcase = Some(upcase_table::location(e))
+                out.upcase = Some(upcase_table::location(e).map_err(short)?)
             }
             volume_label::TYPE if out.label.is_none() => {
-                out.label = Some(volume_label::parse(e)).filter(|l| !l.is_empty())
+                out.label = Some(volume_label::parse(e).map_err(short)?).filter(|l| !l.is_empty())
             }
             _ => {}
         }
     }
-    out
+    Ok(out)
 }
 
 impl ExFat {

@@ -1,6 +1,7 @@
 //! The Stream Extension directory entry: where a file's data lives (exFAT spec §7.6).
 
-use crate::bytes::{u32_at, u64_at, u8_at};
+use vmsnapfs_io::le::{u32_at, u64_at, u8_at};
+use vmsnapfs_io::ShortBuffer;
 
 pub(crate) const TYPE: u8 = 0xC0;
 
@@ -14,14 +15,14 @@ pub(crate) struct StreamExtension {
 }
 
 impl StreamExtension {
-    pub fn parse(e: &[u8]) -> StreamExtension {
-        StreamExtension {
-            flags: u8_at(e, 1),
-            name_length: u8_at(e, 3),
-            valid_data_length: u64_at(e, 8),
-            first_cluster: u32_at(e, 20),
-            data_length: u64_at(e, 24),
-        }
+    pub fn parse(e: &[u8]) -> Result<StreamExtension, ShortBuffer> {
+        Ok(StreamExtension {
+            flags: u8_at(e, 1)?,
+            name_length: u8_at(e, 3)?,
+            valid_data_length: u64_at(e, 8)?,
+            first_cluster: u32_at(e, 20)?,
+            data_length: u64_at(e, 24)?,
+        })
     }
     /// The data is one contiguous run and the FAT entries for it are undefined.
     pub fn no_fat_chain(&self) -> bool {

@@ -1,7 +1,8 @@
 //! The Up-case Table (exFAT spec §7.2), which defines case-insensitive name matching
 //! on this volume. Stored compressed: 0xFFFF followed by a count of identity mappings.
 
-use crate::bytes::{u16_at, u32_at};
+use vmsnapfs_io::le::{u16_at, u32_at, u64_at};
+use vmsnapfs_io::ShortBuffer;
 
 pub(crate) const TYPE: u8 = 0x82;
 /// An uncompressed table is 128 KiB; anything larger is not a valid table.
@@ -18,12 +19,12 @@ pub(crate) struct UpcaseLocation {
     pub data_length: u64,
 }
 
-pub(crate) fn location(e: &[u8]) -> UpcaseLocation {
-    UpcaseLocation {
-        checksum: u32_at(e, 4),
-        first_cluster: u32_at(e, 20),
-        data_length: crate::bytes::u64_at(e, 24),
-    }
+pub(crate) fn location(e: &[u8]) -> Result<UpcaseLocation, ShortBuffer> {
+    Ok(UpcaseLocation {
+        checksum: u32_at(e, 4)?,
+        first_cluster: u32_at(e, 20)?,
+        data_length: u64_at(e, 24)?,
+    })
 }
 
 pub(crate) fn checksum(bytes: &[u8]) -> u32 {
@@ -65,9 +66,11 @@ impl UpcaseTable {
         let n = bytes.len() / 2;
         let mut i = 0;
         while i < n && idx < map.len() {
-            let u = u16_at(bytes, 2 * i);
+            // In bounds by the loop's own limits; a miss would be a damaged table, which
+            // like a bad checksum means the default one.
+            let u = u16_at(bytes, 2 * i).ok()?;
             if u == 0xFFFF && i + 1 < n {
-                idx += usize::from(u16_at(bytes, 2 * i + 2));
+                idx += usize::from(u16_at(bytes, 2 * i + 2).ok()?);
                 i += 2;
             } else {
                 map[idx] = u;

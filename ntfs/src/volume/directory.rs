@@ -33,7 +33,7 @@ impl Volume {
 
     pub(super) fn index_block(&self, ctx: &IndexCtx<'_>, vcn: u64) -> Result<Arc<Vec<IndexEntry>>> {
         let n = ctx.record;
-        self.index_blocks.get_or_try((n, ctx.kind, vcn), || {
+        self.index_blocks.get_or_try_insert((n, ctx.kind, vcn), || {
             self.counters.index_blocks_read.fetch_add(1, Relaxed);
             let alloc = ctx.alloc.ok_or_else(|| {
                 Error::corrupt(
@@ -57,6 +57,7 @@ impl Volume {
             let mut buf = vec![0u8; bs as usize];
             self.read_runs(&alloc.runs, off, &mut buf, n)?;
             index_record::parse(buf, vcn, ctx.kind == IndexKind::SecurityId)
+                .map(Arc::new)
                 .map_err(|m| Error::corrupt(n, format!("index block: {m}")))
         })
     }

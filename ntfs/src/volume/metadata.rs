@@ -13,8 +13,10 @@ impl Volume {
             .iter()
             .filter(|fnm| fnm.namespace != NAMESPACE_DOS)
             .count() as u32;
+        // Reparse data too short for a tag stats as no reparse point: listing a directory
+        // must not fail on one damaged entry; reading the link or the data says why.
         let reparse_tag = match self.reparse_data(&f)? {
-            Some(rp) => reparse_point::tag(&rp),
+            Some(rp) => reparse_point::tag(&rp).ok(),
             None => None,
         };
         let is_dir = f.flags & FLAG_DIRECTORY != 0;
@@ -83,7 +85,8 @@ impl Volume {
             record: id.0,
             tag: 0,
         })?;
-        let tag = reparse_point::tag(&rp).unwrap_or(0);
+        let tag = reparse_point::tag(&rp)
+            .map_err(|e| Error::corrupt(id.0, format!("reparse data truncated: {e}")))?;
         if !reparse_point::is_link_tag(tag) {
             return Err(Error::NotALink { record: id.0, tag });
         }
@@ -123,7 +126,9 @@ impl Volume {
         let at = off
             .checked_add(hdr as u64)
             .ok_or_else(|| Error::corrupt(SECURE_RECORD, format!("$SDS offset {off}")))?;
-        let got = self.read(FileId(SECURE_RECORD), Some("$SDS"), at, &mut buf)?;
+        let got = fill(&mut buf, |done, b| {
+            self.read(FileId(SECURE_RECORD), Some("$SDS"), at + done as u64, b)
+        })?;
         if got != buf.len() {
             return Err(Error::corrupt(
                 SECURE_RECORD,
@@ -138,7 +143,9 @@ impl Volume {
         let sii: Vec<u16> = "$SII".encode_utf16().collect();
         let mut map = HashMap::new();
         self.walk_index(&f, &sii, IndexKind::SecurityId, &mut |e| {
-            if let Some(loc) = security::parse_sii_data(&e.data) {
+            // An entry too short to locate a descriptor is skipped: its files then have no
+            // descriptor, which the FUSE layer already handles, rather than none having one.
+            if let Ok(loc) = security::parse_sii_data(&e.data) {
                 map.insert(loc.security_id, (loc.offset, loc.length));
             }
             Ok(())

@@ -6,16 +6,15 @@ use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock};
 
-use vmsnapfs_io::ReadAt;
+use vmsnapfs_io::{fill, ReadAt};
 
 use crate::attribute_header::{
     self as ah, Attribute, NonResident, Value, ATTRIBUTE_LIST, DATA, INDEX_ALLOCATION, INDEX_ROOT,
     REPARSE_POINT,
 };
 use crate::boot_sector::BootSector;
-use crate::bytes::ref_record;
-use crate::cache::ShardedCache;
 use crate::error::{Error, Result};
+use crate::fields::ref_record;
 use crate::file_info::{self, FileInfo};
 use crate::file_name::{self, ATTR_DIRECTORY_INDEX, NAMESPACE_DOS};
 use crate::file_record::{self, FileRecord, FLAG_DIRECTORY, FLAG_IN_USE};
@@ -29,6 +28,7 @@ use crate::types::*;
 use crate::upcase::UpCase;
 use crate::wof;
 use crate::{lznt1, volume_information};
+use vmsnapfs_io::ShardedLru;
 
 mod directory;
 mod metadata;
@@ -77,9 +77,9 @@ pub struct Volume {
     mft_records: u64,
     upcase: UpCase,
     info: VolumeInfo,
-    files: ShardedCache<u64, FileInfo>,
-    index_blocks: ShardedCache<(u64, IndexKind, u64), Vec<IndexEntry>>,
-    units: ShardedCache<(u64, u64, u64), Vec<u8>>,
+    files: ShardedLru<u64, Arc<FileInfo>>,
+    index_blocks: ShardedLru<(u64, IndexKind, u64), Arc<Vec<IndexEntry>>>,
+    units: ShardedLru<(u64, u64, u64), Arc<Vec<u8>>>,
     security: OnceLock<std::result::Result<SecurityMap, String>>,
     counters: Counters,
 }
@@ -145,9 +145,9 @@ impl Volume {
             mft_records: BOOTSTRAP_RECORDS,
             upcase: UpCase::identity(),
             info,
-            files: ShardedCache::new(4096),
-            index_blocks: ShardedCache::new(4096),
-            units: ShardedCache::new(256),
+            files: ShardedLru::new(4096),
+            index_blocks: ShardedLru::new(4096),
+            units: ShardedLru::new(256),
             security: OnceLock::new(),
             counters: Counters::default(),
         };
@@ -278,7 +278,9 @@ impl Volume {
             }
             if let Some(Value::Resident(v)) = f.find(ah::VOLUME_INFORMATION, &[]).map(|a| &a.value)
             {
-                if let Some((maj, min, flags)) = volume_information::parse(v) {
+                // Version and dirty flag are informational: a short attribute leaves the
+                // defaults rather than failing the mount.
+                if let Ok((maj, min, flags)) = volume_information::parse(v) {
                     self.info.major_version = maj;
                     self.info.minor_version = min;
                     self.info.dirty = flags & volume_information::FLAG_DIRTY != 0;
@@ -296,7 +298,7 @@ impl Volume {
             return false;
         };
         let mut sig = [0u8; 4];
-        match self.read(id, None, 0, &mut sig) {
+        match fill(&mut sig, |at, b| self.read(id, None, at as u64, b)) {
             Ok(4) => {
                 let s = sig.to_ascii_lowercase();
                 s == *b"hibr" || s == *b"wake" || s == *b"rstr"
@@ -327,7 +329,9 @@ impl Volume {
         let total_bytes = total.div_ceil(8);
         while byte_off < total_bytes {
             let want = ((total_bytes - byte_off) as usize).min(buf.len());
-            let n = self.read(FileId(BITMAP_RECORD), None, byte_off, &mut buf[..want])?;
+            let n = fill(&mut buf[..want], |at, b| {
+                self.read(FileId(BITMAP_RECORD), None, byte_off + at as u64, b)
+            })?;
             if n == 0 {
                 break;
             }
@@ -422,7 +426,8 @@ impl Volume {
     }
 
     fn file(&self, n: u64) -> Result<Arc<FileInfo>> {
-        self.files.get_or_try(n, || self.load_file(n))
+        self.files
+            .get_or_try_insert(n, || self.load_file(n).map(Arc::new))
     }
 
     fn load_file(&self, n: u64) -> Result<FileInfo> {
@@ -496,7 +501,7 @@ impl Volume {
                     ));
                 }
                 let mut buf = vec![0u8; nr.data_size as usize];
-                let got = self.read_attr(n, a, 0, &mut buf)?;
+                let got = fill(&mut buf, |at, b| self.read_attr(n, a, at as u64, b))?;
                 buf.truncate(got);
                 Ok(buf)
             }

@@ -83,9 +83,9 @@ impl Volume {
         while done < buf.len() {
             let pos = offset + done as u64;
             let unit = pos / ub;
-            let data = self
-                .units
-                .get_or_try((n, key, unit), || self.decode_unit(n, nr, unit, ub))?;
+            let data = self.units.get_or_try_insert((n, key, unit), || {
+                self.decode_unit(n, nr, unit, ub).map(Arc::new)
+            })?;
             let in_unit = (pos % ub) as usize;
             let take = (data.len() - in_unit).min(buf.len() - done);
             buf[done..done + take].copy_from_slice(&data[in_unit..in_unit + take]);
@@ -180,7 +180,8 @@ impl Volume {
             return Ok(());
         }
         let tag = match self.reparse_data(f)? {
-            Some(rp) => reparse_point::tag(&rp).unwrap_or(0),
+            Some(rp) => reparse_point::tag(&rp)
+                .map_err(|e| Error::corrupt(f.record, format!("reparse data truncated: {e}")))?,
             None => return Ok(()),
         };
         if reparse_point::is_link_tag(tag) {
@@ -208,7 +209,7 @@ impl Volume {
         let Some(rp) = self.reparse_data(f)? else {
             return Ok(None);
         };
-        if reparse_point::tag(&rp) != Some(reparse_point::TAG_WOF) {
+        if reparse_point::tag(&rp) != Ok(reparse_point::TAG_WOF) {
             return Ok(None);
         }
         let alg = wof::parse_reparse(&rp).map_err(|msg| Error::Unsupported {
@@ -258,21 +259,23 @@ impl Volume {
         while done < len {
             let pos = offset + done as u64;
             let idx = pos / chunk;
-            let data = self.units.get_or_try((n, key, idx), || {
+            let data = self.units.get_or_try_insert((n, key, idx), || {
                 let mut read = |off: u64, b: &mut [u8]| -> std::result::Result<(), String> {
-                    match self.read_attr(n, sa, off, b) {
+                    match fill(b, |at, piece| self.read_attr(n, sa, off + at as u64, piece)) {
                         Ok(got) if got == b.len() => Ok(()),
                         Ok(_) => Err("compressed stream shorter than its chunk table says".into()),
                         Err(e) => Err(e.to_string()),
                     }
                 };
                 self.counters.units_decoded.fetch_add(1, Relaxed);
-                wof::read_chunk(w, idx, &mut read).map_err(|msg| Error::Decompress {
-                    record: n,
-                    what: "WOF chunk",
-                    offset: idx * chunk,
-                    msg,
-                })
+                wof::read_chunk(w, idx, &mut read)
+                    .map(Arc::new)
+                    .map_err(|msg| Error::Decompress {
+                        record: n,
+                        what: "WOF chunk",
+                        offset: idx * chunk,
+                        msg,
+                    })
             })?;
             let in_chunk = (pos % chunk) as usize;
             let take = (data.len().saturating_sub(in_chunk)).min(len - done);

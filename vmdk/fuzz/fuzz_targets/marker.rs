@@ -5,11 +5,7 @@ use libfuzzer_sys::fuzz_target;
 use vmsnapfs_vmdk::fuzzing::{check_footer, open_and_read, Marker};
 
 fuzz_target!(|data: &[u8]| {
-    if let Some(b) = data.get(..16) {
-        let mut m = [0u8; 16];
-        m.copy_from_slice(b);
-        let _ = Marker::parse(&m);
-    }
+    let _ = Marker::parse(data);
     if let Some(b) = data.get(..1536) {
         let mut t = [0u8; 1536];
         t.copy_from_slice(b);
