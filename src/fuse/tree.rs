@@ -8,6 +8,7 @@ use super::inodes::Node;
 use super::{Handle, Listing, VmFs, MIB, PID_XATTR, R, TTL_GUEST, TTL_TOP};
 use crate::guestfs;
 use crate::vm::{status, FrozenVm, Use};
+use vmsnapfs_io::fill;
 
 impl VmFs {
     pub(super) fn getattr_node(&self, ino: u64, node: &Node) -> R<(FileAttr, Duration)> {
@@ -239,36 +240,20 @@ impl VmFs {
             Handle::Dir { .. } => return Err(Errno::EISDIR),
         };
         // Guest files and streams come in pieces (extents, runs) until the end.
-        let fill = |buf: &mut [u8], read: &dyn Fn(u64, &mut [u8]) -> R<usize>| {
-            let mut got = 0;
-            while got < buf.len() {
-                let n = read(offset + got as u64, &mut buf[got..])?;
-                if n == 0 {
-                    break;
-                }
-                got += n;
-            }
-            Ok(got)
-        };
         match node {
             Node::Vmx(_) => Ok(slice(&vm.vmx, buf)),
             Node::Descriptor(_, n) => Ok(slice(&vm.disk(*n as usize)?.descriptor, buf)),
             Node::Flat(_, n) => Ok(vm.read_disk(*n as usize, offset, buf)?),
             Node::Guest(_, vol, id) => {
                 let fs = vm.guest_fs(*vol as usize)?;
-                fill(buf, &|at, b| {
-                    Ok(vm.guest(*vol as usize, "read", fs.read(*id, at, b))?)
-                })
+                let read = |at: usize, b: &mut [u8]| fs.read(*id, offset + at as u64, b);
+                Ok(vm.guest(*vol as usize, "read", fill(buf, read))?)
             }
             Node::Stream(_, vol, id, name) => {
                 let fs = vm.guest_fs(*vol as usize)?;
-                fill(buf, &|at, b| {
-                    Ok(vm.guest(
-                        *vol as usize,
-                        "read stream",
-                        fs.read_stream(*id, name, at, b),
-                    )?)
-                })
+                let read =
+                    |at: usize, b: &mut [u8]| fs.read_stream(*id, name, offset + at as u64, b);
+                Ok(vm.guest(*vol as usize, "read stream", fill(buf, read))?)
             }
             _ => Err(Errno::EISDIR),
         }
@@ -309,18 +294,8 @@ impl VmFs {
                 return Err(Errno::E2BIG);
             }
             let mut buf = vec![0u8; *size as usize];
-            let mut got = 0;
-            while got < buf.len() {
-                let n = vm.guest(
-                    *vol as usize,
-                    "read stream",
-                    fs.read_stream(*id, stream, got as u64, &mut buf[got..]),
-                )?;
-                if n == 0 {
-                    break;
-                }
-                got += n;
-            }
+            let read = |at: usize, b: &mut [u8]| fs.read_stream(*id, stream, at as u64, b);
+            let got = vm.guest(*vol as usize, "read stream", fill(&mut buf, read))?;
             buf.truncate(got);
             return Ok(buf);
         }

@@ -97,13 +97,10 @@ impl Response {
         })
     }
 
-    fn raw_exact(&mut self, mut buf: &mut [u8]) -> io::Result<()> {
-        while !buf.is_empty() {
-            let n = self.raw_read(buf)?;
-            if n == 0 {
-                return Err(self.short());
-            }
-            buf = &mut buf[n..];
+    fn raw_exact(&mut self, buf: &mut [u8]) -> io::Result<()> {
+        let want = buf.len();
+        if vmsnapfs_io::fill(buf, |_, b| self.raw_read(b))? < want {
+            return Err(self.short());
         }
         Ok(())
     }
