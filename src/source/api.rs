@@ -35,6 +35,51 @@ pub trait DiskImage: ReadAt {
     }
 }
 
+/// Whether a disk's changes can be asked for, and why (status.json's `cbt`).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Cbt {
+    pub state: CbtState,
+    pub why: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CbtState {
+    /// Changes since an earlier change id can be listed.
+    Enabled,
+    /// No tracking: every incremental must be a full read.
+    Disabled,
+    /// Tracking was restarted (disk moved, resized, tracking switched off and on):
+    /// earlier ids are void, the next backup must be full.
+    Reset,
+}
+
+impl Cbt {
+    pub fn new(state: CbtState, why: impl Into<String>) -> Cbt {
+        Cbt {
+            state,
+            why: why.into(),
+        }
+    }
+}
+
+/// Asking a frozen disk what changed: answered by the source (a snapshot chain's own
+/// grains, or the hypervisor's changed block tracking).
+pub trait ChangeTracker: Send + Sync {
+    /// The extents changed since the disk's state `id` (an earlier freeze's
+    /// `change_id`), or for `*` every allocated extent: sorted, merged, within the disk.
+    /// An id the disk cannot count from is `ChangeError::Unknown`, never "no changes".
+    fn changed_since(&self, id: &str) -> Result<Vec<Range<u64>>, ChangeError>;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ChangeError {
+    #[error("change id {id:?} is unknown to this disk ({why}): a full backup is needed")]
+    Unknown { id: String, why: String },
+    #[error("{0}")]
+    Io(#[from] io::Error),
+}
+
 /// One disk of a frozen VM.
 pub struct FrozenDisk {
     /// The disk's number in the VM (`disk<N>` in the tree): its place in controller
@@ -49,6 +94,10 @@ pub struct FrozenDisk {
     pub image: Arc<dyn DiskImage>,
     /// What was odd about the disk's config lines, though it is served (status.json).
     pub notes: Vec<String>,
+    /// The id of this frozen state, for the next incremental's `since/<id>/`.
+    pub change_id: Option<String>,
+    pub cbt: Cbt,
+    pub changes: Option<Arc<dyn ChangeTracker>>,
 }
 
 /// A disk the config attaches that cannot be served (missing file, raw device mapping,

@@ -12,7 +12,8 @@ pub mod local;
 pub mod vsphere;
 
 pub use api::{
-    DiskImage, Frozen, FrozenDisk, SnapshotInfo, Source, SourceKeys, UnservedDisk, VmEntry,
+    Cbt, CbtState, ChangeError, ChangeTracker, DiskImage, Frozen, FrozenDisk, SnapshotInfo, Source,
+    SourceKeys, UnservedDisk, VmEntry,
 };
 
 /// Whether `key` is an option some source reads; the mount passes those through.

@@ -42,6 +42,9 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+    /// No disk of the VM can count changes from this id: a full backup is needed.
+    #[error("change id {id:?}: {why}")]
+    UnknownChangeId { id: String, why: String },
     /// A node that belonged to an earlier freeze or a volume that is gone.
     #[error("stale node")]
     Stale,
@@ -57,7 +60,7 @@ impl Error {
             Error::Disk { .. } => libc::EIO,
             Error::Guest { source, .. } => io_errno(source),
             Error::Stale => libc::ESTALE,
-            Error::NotFound => libc::ENOENT,
+            Error::NotFound | Error::UnknownChangeId { .. } => libc::ENOENT,
         }
     }
 

@@ -15,6 +15,7 @@ use crate::cache::BlockCache;
 use crate::guestfs::GuestFs;
 use crate::source::{DiskImage, Frozen};
 
+use super::changes::SinceCache;
 use super::descriptor;
 use super::error::{Error, Result};
 use super::scan::{self, VolumeView};
@@ -60,6 +61,8 @@ pub struct FrozenVm {
     pub errors: Mutex<Vec<String>>,
     /// Unique per freeze: tells the FUSE layer when cached pages may be stale.
     pub freeze_id: u64,
+    /// Changed-block views asked for (`disks/since/<id>/`).
+    pub since: SinceCache,
 }
 
 impl FrozenVm {
@@ -118,6 +121,7 @@ impl FrozenVm {
             frozen_at: SystemTime::now(),
             errors: Mutex::new(errors),
             freeze_id: NEXT_FREEZE.fetch_add(1, Ordering::Relaxed),
+            since: SinceCache::default(),
         }
     }
 

@@ -3,6 +3,7 @@
 //! and the lifecycle around it (hooks, freeze on first use, holds, idle release, thaw).
 //! Nothing here knows FUSE; `fuse` translates calls onto it and `mount` wires it up.
 
+pub mod changes;
 pub mod descriptor;
 pub mod error;
 pub mod frozen;
@@ -10,6 +11,7 @@ pub mod hooks;
 pub mod lifecycle;
 pub mod options;
 pub mod scan;
+mod since;
 pub mod status;
 
 pub use error::Error;

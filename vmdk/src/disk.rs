@@ -185,6 +185,39 @@ impl Disk {
         self.level_ranges(0)
     }
 
+    /// Each link's content ID (CID), head first: a link's CID changes when its content
+    /// does, so it names one state of the disk.
+    pub fn cids(&self) -> Vec<Option<u32>> {
+        self.links.iter().map(Link::cid).collect()
+    }
+
+    /// The byte ranges written since the disk was in the state named by `cid`, i.e. since
+    /// the link with that CID stopped being the top of the chain: every grain the links
+    /// above it hold (data or explicit zeros), sorted and merged. None when no link has
+    /// that CID (the chain was consolidated, or the id is another disk's).
+    pub fn written_since(&self, cid: u32) -> Result<Option<Vec<Range<u64>>>> {
+        let Some(level) = self.links.iter().position(|l| l.cid() == Some(cid)) else {
+            return Ok(None);
+        };
+        let mut all: Vec<Range<u64>> = Vec::new();
+        for link in &self.links[..level] {
+            for p in &link.extents {
+                p.extent.map(p.len, &mut |r, class| {
+                    if class != Class::Unallocated {
+                        let end = (p.start + r.end).min(self.capacity);
+                        all.push(p.start + r.start..end.max(p.start + r.start));
+                    }
+                })?;
+            }
+        }
+        all.sort_by_key(|r| r.start);
+        let mut merged = Vec::with_capacity(all.len());
+        for r in all {
+            push_range(&mut merged, r);
+        }
+        Ok(Some(merged))
+    }
+
     fn level_ranges(&self, level: usize) -> Result<Vec<Range<u64>>> {
         let link = &self.links[level];
         let mut data: Vec<Range<u64>> = Vec::new();

@@ -92,13 +92,16 @@ impl Source for LocalSource {
         for (index, head) in heads.into_iter().enumerate() {
             let path = vm.dir.join(&head.file);
             match disk::open(&path) {
-                Ok((image, chain)) => disks.push(FrozenDisk {
+                Ok(c) => disks.push(FrozenDisk {
                     index,
                     key: head.key,
                     file: head.file,
-                    chain,
-                    image,
+                    chain: c.chain,
+                    image: c.image,
                     notes: head.note.into_iter().collect(),
+                    change_id: c.change_id,
+                    cbt: c.cbt,
+                    changes: Some(c.changes),
                 }),
                 Err(e) => unserved.push(UnservedDisk {
                     index,

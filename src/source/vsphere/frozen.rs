@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use vmsnapfs_vmdk::Disk;
 
-use crate::source::api::{Frozen, FrozenDisk, SnapshotInfo, UnservedDisk};
+use crate::source::api::{Cbt, CbtState, Frozen, FrozenDisk, SnapshotInfo, UnservedDisk};
 use crate::source::disk::VmdkImage;
 
 use super::client::Client;
@@ -65,6 +65,10 @@ pub(super) fn open(
             chain,
             image: Arc::new(VmdkImage(disk)),
             notes: Vec::new(),
+            // Filled from the snapshot's disk backing and CBT (QueryChangedDiskAreas).
+            change_id: None,
+            cbt: Cbt::new(CbtState::Disabled, "not read from this server yet"),
+            changes: None,
         });
     }
     let vmx_name = parsed
