@@ -10,6 +10,11 @@
 // for the tests (GET /calls on the control server), and executed by the simulator itself
 // as the equivalent CreateSnapshot_Task, so its state stays the oracle.
 //
+// The simulator has no changed block tracking; cbtCalls adds it: each
+// snapshot of a VM with config.changeTrackingEnabled records, per disk, hashes of the
+// disk's 64 KiB blocks as qemu-img reads them and gives the snapshot's disk backing a
+// changeId; QueryChangedDiskAreas answers from those records, a page at a time.
+//
 // Build: GO111MODULE=off GOPATH=/usr/share/gocode go build -o vcsim tests/vcsim/main.go
 package main
 
@@ -18,6 +23,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -34,7 +40,10 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"os/exec"
 	"os/signal"
+	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -56,6 +65,7 @@ func main() {
 	folders := flag.Int("folder", 0, "put the datacenter (and its VMs) in a folder")
 	api := flag.String("api", "", "API version to report in ServiceContent and vimServiceVersions.xml (e.g. 8.0.2.0)")
 	noEx := flag.Bool("no-snapshot-ex", false, "answer CreateSnapshotEx_Task with MethodNotFound, as a server without it does")
+	flag.IntVar(&cbtPage, "cbt-page", 8, "changed areas QueryChangedDiskAreas answers at most per call (the client must call again)")
 	flag.Parse()
 
 	model := simulator.VPX()
@@ -77,7 +87,7 @@ func main() {
 	server := model.Service.NewServer()
 	// The server is already listening, but no one knows its address until the control
 	// client below starts and the JSON line is printed.
-	server.Config.Handler = snapshotCalls(server.Config.Handler, *noEx)
+	server.Config.Handler = cbtCalls(snapshotCalls(server.Config.Handler, *noEx))
 
 	control, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -135,8 +145,13 @@ func snapshotNames(list []types.VirtualMachineSnapshotTree, out *[]string) {
 //	POST /snapshot?vm=NAME&name=SNAP    creates a snapshot (someone else's)
 //	GET  /disks?vm=NAME                 JSON list of the VM's disk backing file names
 //	POST /tools?vm=NAME&status=STATUS   sets guest.toolsRunningStatus
-//	GET  /calls?method=METHOD           JSON list of the CreateSnapshotEx_Task or
-//	                                    CreateSnapshot_Task requests received, decoded
+//	GET  /calls?method=METHOD           JSON list of the CreateSnapshotEx_Task,
+//	                                    CreateSnapshot_Task or QueryChangedDiskAreas
+//	                                    requests received, decoded, with the answer
+//	GET  /cbt?vm=NAME                   changeTrackingEnabled, the tracked disks (UUID,
+//	                                    change ids) and each snapshot's change ids
+//	POST /cbt?vm=NAME&enabled=BOOL      ReconfigVM_Task(changeTrackingEnabled=BOOL),
+//	                                    then as GET
 func serveControl(l net.Listener, u *url.URL) {
 	ctx := context.Background()
 	c, err := govmomi.NewClient(ctx, u, true)
@@ -251,8 +266,36 @@ func serveControl(l net.Listener, u *url.URL) {
 		})
 		reply(w, "ok")
 	})
+	mux.HandleFunc("/cbt", func(w http.ResponseWriter, r *http.Request) {
+		vm := findVM(r.URL.Query().Get("vm"))
+		if vm == nil {
+			http.Error(w, "no such VM", 404)
+			return
+		}
+		if r.Method == http.MethodPost {
+			// Through the simulator's own ReconfigVM_Task, as an admin would.
+			on := r.URL.Query().Get("enabled") == "true"
+			obj := object.NewVirtualMachine(c.Client, vm.Reference())
+			task, err := obj.Reconfigure(ctx, types.VirtualMachineConfigSpec{ChangeTrackingEnabled: &on})
+			if err == nil {
+				err = task.Wait(ctx)
+			}
+			if err != nil {
+				http.Error(w, err.Error(), 500)
+				return
+			}
+		}
+		reply(w, cbtReport(vm))
+	})
 	mux.HandleFunc("/calls", func(w http.ResponseWriter, r *http.Request) {
 		method := r.URL.Query().Get("method")
+		if method == "QueryChangedDiskAreas" {
+			cbtMu.Lock()
+			out := append([]cbtCall{}, cbtLog...)
+			cbtMu.Unlock()
+			reply(w, out)
+			return
+		}
 		out := []snapshotCall{}
 		callsMu.Lock()
 		for _, c := range calls {
@@ -336,6 +379,8 @@ func record(c snapshotCall) {
 // values the server refuses (InvalidArgument, with the offending property).
 type badRequest struct {
 	kind, property, msg string
+	// Fault properties, as XML, for faults that have more than invalidProperty.
+	detail string
 }
 
 func (e *badRequest) Error() string { return e.msg }
@@ -783,4 +828,584 @@ func (s *strictDecoder) quiesceSpec(st xml.StartElement, c *snapshotCall) error 
 			msg: fmt.Sprintf("vssBackupContext %q is not a VssBackupContext", *v)}
 	}
 	return nil
+}
+
+// ---- Changed block tracking ----
+//
+// The simulator keeps changeTrackingEnabled (ReconfigVM_Task sets it) but tracks
+// nothing. Here, each snapshot made of a VM whose config has changeTrackingEnabled
+// reads every disk of the VM with an independent reader (qemu-img convert -O raw of the
+// disk's backing file, the chain head, in its datastore folder) and records, per 64 KiB
+// block, a SHA-256 of its bytes and whether qemu-img map says it holds data. The
+// snapshot's disk backing gets a changeId of VMware's form ("52 xx xx xx xx xx xx
+// xx-xx xx xx xx xx xx xx xx/N": the disk's tracking UUID, then a sequence number) and
+// a capacity that is the disk's (the simulator's config keeps its default otherwise).
+// QueryChangedDiskAreas(snapshot S, deviceKey, startOffset, changeId C) then answers
+// the blocks whose hash differs between C's record and S's (for "*": the blocks with
+// data at S), merged into areas, at most -cbt-page areas per call, with length up to
+// the end of the last area returned (or to the capacity when no more changed), as a
+// host does: a client must call again from startOffset+length until the capacity.
+
+const cbtBlock = 64 << 10
+
+var cbtPage = 8
+
+// diskState is one disk's content as recorded at one snapshot.
+type diskState struct {
+	capacity int64
+	hashes   [][32]byte
+	data     []bool
+}
+
+// diskTrack is one disk's tracking: its UUID and the states its change ids name.
+type diskTrack struct {
+	uuid   string
+	n      int
+	states map[string]*diskState
+	file   string
+}
+
+// snapDisk is what a snapshot recorded for one disk.
+type snapDisk struct {
+	ChangeID string `json:"changeId"`
+	Error    string `json:"error,omitempty"`
+	state    *diskState
+}
+
+// cbtCall is one QueryChangedDiskAreas request as received, and how it was answered.
+type cbtCall struct {
+	This        string `json:"this"`
+	Snapshot    string `json:"snapshot"`
+	DeviceKey   *int64 `json:"deviceKey"`
+	StartOffset *int64 `json:"startOffset"`
+	ChangeID    string `json:"changeId"`
+	// "N areas, length L", or the fault.
+	Answer string `json:"answer"`
+}
+
+var (
+	cbtMu   sync.Mutex
+	tracks  = map[string]map[int32]*diskTrack{} // VM moref -> device key
+	snapCbt = map[string]map[int32]*snapDisk{}  // snapshot moref -> device key
+	cbtLog  []cbtCall
+)
+
+func newTrackUUID() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	b[0] = 0x52
+	h := make([]string, 16)
+	for i, x := range b {
+		h[i] = fmt.Sprintf("%02x", x)
+	}
+	return strings.Join(h[:8], " ") + "-" + strings.Join(h[8:], " ")
+}
+
+// datastorePath maps "[ds] dir/file.vmdk" to the file on this machine.
+func datastorePath(name string) (string, error) {
+	if !strings.HasPrefix(name, "[") {
+		return "", fmt.Errorf("%q is not a datastore path", name)
+	}
+	i := strings.Index(name, "]")
+	if i < 0 {
+		return "", fmt.Errorf("%q is not a datastore path", name)
+	}
+	ds, rel := name[1:i], strings.TrimSpace(name[i+1:])
+	for _, obj := range simulator.Map.All("Datastore") {
+		if d := obj.(*simulator.Datastore); d.Name == ds {
+			return d.Info.GetDatastoreInfo().Url + "/" + rel, nil
+		}
+	}
+	return "", fmt.Errorf("no datastore %q", ds)
+}
+
+// readDisk records the disk at path as qemu-img reads it.
+func readDisk(path string) (*diskState, error) {
+	tmp, err := ioutil.TempFile("", "vcsim-cbt-*.raw")
+	if err != nil {
+		return nil, err
+	}
+	tmp.Close()
+	defer os.Remove(tmp.Name())
+	if out, err := exec.Command("qemu-img", "convert", "-O", "raw", path, tmp.Name()).CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("qemu-img convert %s: %v: %s", path, err, out)
+	}
+	raw, err := ioutil.ReadFile(tmp.Name())
+	if err != nil {
+		return nil, err
+	}
+	out, err := exec.Command("qemu-img", "map", "--output=json", path).Output()
+	if err != nil {
+		return nil, fmt.Errorf("qemu-img map %s: %v", path, err)
+	}
+	var extents []struct {
+		Start  int64 `json:"start"`
+		Length int64 `json:"length"`
+		Data   bool  `json:"data"`
+	}
+	if err := json.Unmarshal(out, &extents); err != nil {
+		return nil, fmt.Errorf("qemu-img map %s: %v", path, err)
+	}
+	st := &diskState{capacity: int64(len(raw))}
+	blocks := (st.capacity + cbtBlock - 1) / cbtBlock
+	st.hashes = make([][32]byte, blocks)
+	st.data = make([]bool, blocks)
+	for b := int64(0); b < blocks; b++ {
+		end := (b + 1) * cbtBlock
+		if end > st.capacity {
+			end = st.capacity
+		}
+		st.hashes[b] = sha256.Sum256(raw[b*cbtBlock : end])
+	}
+	for _, e := range extents {
+		if !e.Data || e.Length <= 0 {
+			continue
+		}
+		for b := e.Start / cbtBlock; b*cbtBlock < e.Start+e.Length && b < blocks; b++ {
+			st.data[b] = true
+		}
+	}
+	return st, nil
+}
+
+// recordSnapshot runs after the simulator made snapshot snap of vm: for a VM with
+// changeTrackingEnabled, records each disk's state under a new change id and puts the
+// id (and the disk's real capacity) in the snapshot's config. The snapshot's devices
+// are copied first: the simulator's snapshot config shares them with the VM's.
+func recordSnapshot(vmRef, snapRef types.ManagedObjectReference) {
+	vm, ok := simulator.Map.Get(vmRef).(*simulator.VirtualMachine)
+	if !ok {
+		return
+	}
+	snap, ok := simulator.Map.Get(snapRef).(*simulator.VirtualMachineSnapshot)
+	if !ok {
+		return
+	}
+	enabled := false
+	type diskAt struct {
+		key  int32
+		file string
+	}
+	var disks []diskAt
+	simulator.Map.WithLock(snap, func() {
+		if e := snap.Config.ChangeTrackingEnabled; e != nil && *e {
+			enabled = true
+		}
+		for _, d := range snap.Config.Hardware.Device {
+			if disk, ok := d.(*types.VirtualDisk); ok {
+				if b, ok := disk.Backing.(types.BaseVirtualDeviceFileBackingInfo); ok {
+					disks = append(disks, diskAt{disk.Key, b.GetVirtualDeviceFileBackingInfo().FileName})
+				}
+			}
+		}
+	})
+	if !enabled {
+		return
+	}
+	recorded := map[int32]*snapDisk{}
+	for _, d := range disks {
+		sd := &snapDisk{}
+		path, err := datastorePath(d.file)
+		var st *diskState
+		if err == nil {
+			st, err = readDisk(path)
+		}
+		cbtMu.Lock()
+		byKey := tracks[vm.Self.Value]
+		if byKey == nil {
+			byKey = map[int32]*diskTrack{}
+			tracks[vm.Self.Value] = byKey
+		}
+		t := byKey[d.key]
+		if t == nil || t.file != d.file {
+			// A disk tracked afresh (new, or its backing replaced): a new UUID.
+			t = &diskTrack{uuid: newTrackUUID(), states: map[string]*diskState{}, file: d.file}
+			byKey[d.key] = t
+		}
+		t.n++
+		sd.ChangeID = fmt.Sprintf("%s/%d", t.uuid, t.n)
+		if err != nil {
+			sd.Error = err.Error()
+			log.Printf("cbt: %s disk %d: %v", vm.Name, d.key, err)
+		} else {
+			t.states[sd.ChangeID] = st
+			sd.state = st
+		}
+		recorded[d.key] = sd
+		cbtMu.Unlock()
+	}
+	cbtMu.Lock()
+	snapCbt[snapRef.Value] = recorded
+	cbtMu.Unlock()
+	simulator.Map.WithLock(snap, func() {
+		devs := make([]types.BaseVirtualDevice, len(snap.Config.Hardware.Device))
+		for i, d := range snap.Config.Hardware.Device {
+			devs[i] = d
+			disk, ok := d.(*types.VirtualDisk)
+			if !ok || recorded[disk.Key] == nil {
+				continue
+			}
+			sd := recorded[disk.Key]
+			dc := *disk
+			switch b := disk.Backing.(type) {
+			case *types.VirtualDiskFlatVer2BackingInfo:
+				bc := *b
+				bc.ChangeId = sd.ChangeID
+				dc.Backing = &bc
+			case *types.VirtualDiskSparseVer2BackingInfo:
+				bc := *b
+				bc.ChangeId = sd.ChangeID
+				dc.Backing = &bc
+			case *types.VirtualDiskSeSparseBackingInfo:
+				bc := *b
+				bc.ChangeId = sd.ChangeID
+				dc.Backing = &bc
+			default:
+				continue
+			}
+			if sd.state != nil {
+				dc.CapacityInBytes = sd.state.capacity
+				dc.CapacityInKB = sd.state.capacity / 1024
+			}
+			devs[i] = &dc
+		}
+		snap.Config.Hardware.Device = devs
+	})
+}
+
+// resetUntracked forgets the tracking of VMs whose changeTrackingEnabled is now off:
+// switching it on again starts afresh (new UUIDs), as on a host, so earlier ids are void.
+func resetUntracked() {
+	cbtMu.Lock()
+	defer cbtMu.Unlock()
+	for ref := range tracks {
+		vm, ok := simulator.Map.Get(types.ManagedObjectReference{Type: "VirtualMachine", Value: ref}).(*simulator.VirtualMachine)
+		on := false
+		if ok {
+			simulator.Map.WithLock(vm, func() {
+				on = vm.Config.ChangeTrackingEnabled != nil && *vm.Config.ChangeTrackingEnabled
+			})
+		}
+		if !on {
+			delete(tracks, ref)
+		}
+	}
+}
+
+// changedAreas answers one QueryChangedDiskAreas: the areas from startOffset on, at
+// most cbtPage of them, and the length of disk the answer covers.
+func changedAreas(st *diskState, from *diskState, start int64) ([]types.DiskChangeExtent, int64) {
+	var areas []types.DiskChangeExtent
+	changed := func(b int64) bool {
+		if from == nil {
+			return st.data[b]
+		}
+		if b >= int64(len(from.hashes)) {
+			return true
+		}
+		return st.hashes[b] != from.hashes[b]
+	}
+	blocks := int64(len(st.hashes))
+	for b := start / cbtBlock; b < blocks; b++ {
+		if !changed(b) {
+			continue
+		}
+		s := b * cbtBlock
+		if s < start {
+			s = start
+		}
+		e := (b + 1) * cbtBlock
+		if e > st.capacity {
+			e = st.capacity
+		}
+		if n := len(areas); n > 0 && areas[n-1].Start+areas[n-1].Length == s {
+			areas[n-1].Length = e - areas[n-1].Start
+			continue
+		}
+		if len(areas) == cbtPage {
+			// More changed beyond this page: the answer ends where its last area does.
+			last := areas[len(areas)-1]
+			return areas, last.Start + last.Length - start
+		}
+		areas = append(areas, types.DiskChangeExtent{Start: s, Length: e - s})
+	}
+	return areas, st.capacity - start
+}
+
+// queryChangedDiskAreas answers a decoded request, or returns the fault to answer.
+func queryChangedDiskAreas(c *cbtCall) ([]types.DiskChangeExtent, int64, *badRequest) {
+	vm, ok := simulator.Map.Get(types.ManagedObjectReference{Type: "VirtualMachine", Value: c.This}).(*simulator.VirtualMachine)
+	if !ok {
+		return nil, 0, &badRequest{kind: "ManagedObjectNotFound", msg: "The object 'vim.VirtualMachine:" + c.This + "' has already been deleted or has not been completely created"}
+	}
+	if c.Snapshot == "" {
+		// A host compares with the running disk only for a powered-off VM without
+		// snapshots; backups always name their snapshot, and so must the tests.
+		return nil, 0, &badRequest{kind: "InvalidArgument", property: "snapshot", msg: "A specified parameter was not correct: snapshot"}
+	}
+	snap, ok := simulator.Map.Get(types.ManagedObjectReference{Type: "VirtualMachineSnapshot", Value: c.Snapshot}).(*simulator.VirtualMachineSnapshot)
+	if !ok || snap.Vm != vm.Self {
+		return nil, 0, &badRequest{kind: "ManagedObjectNotFound", msg: "The object 'vim.vm.Snapshot:" + c.Snapshot + "' has already been deleted or has not been completely created"}
+	}
+	var file string
+	found := false
+	simulator.Map.WithLock(snap, func() {
+		for _, d := range snap.Config.Hardware.Device {
+			if disk, ok := d.(*types.VirtualDisk); ok && int64(disk.Key) == *c.DeviceKey {
+				found = true
+				if b, ok := disk.Backing.(types.BaseVirtualDeviceFileBackingInfo); ok {
+					file = b.GetVirtualDeviceFileBackingInfo().FileName
+				}
+			}
+		}
+	})
+	if !found {
+		return nil, 0, &badRequest{kind: "InvalidArgument", property: "deviceKey", msg: "A specified parameter was not correct: deviceKey"}
+	}
+	cbtMu.Lock()
+	defer cbtMu.Unlock()
+	sd := snapCbt[c.Snapshot][int32(*c.DeviceKey)]
+	fileFault := func(why string) *badRequest {
+		// What a host answers when the disk's tracking cannot give the changes: a
+		// FileFault naming the disk (the message says why here, for the tests).
+		return &badRequest{kind: "FileFault", detail: "<file>" + esc(file) + "</file>",
+			msg: "Error caused by file " + file + ": " + why}
+	}
+	if sd == nil {
+		return nil, 0, fileFault("change tracking was not active on this disk when the snapshot was taken")
+	}
+	if sd.state == nil {
+		return nil, 0, fileFault("the disk could not be read at the snapshot: " + sd.Error)
+	}
+	if *c.StartOffset < 0 || *c.StartOffset >= sd.state.capacity {
+		return nil, 0, &badRequest{kind: "InvalidArgument", property: "startOffset", msg: "A specified parameter was not correct: startOffset"}
+	}
+	var from *diskState
+	if c.ChangeID != "*" {
+		t := tracks[c.This][int32(*c.DeviceKey)]
+		if t != nil {
+			from = t.states[c.ChangeID]
+		}
+		if from == nil {
+			return nil, 0, fileFault("change id " + c.ChangeID + " is not known to this disk's tracking (another disk's, from before a reset, or made up)")
+		}
+	}
+	areas, length := changedAreas(sd.state, from, *c.StartOffset)
+	return areas, length, nil
+}
+
+// decodeCbtCall decodes a QueryChangedDiskAreas request strictly, as decodeSnapshotCall
+// does (the WSDL's order: _this, snapshot?, deviceKey, startOffset, changeId); (nil, nil)
+// for another method.
+func decodeCbtCall(body []byte) (*cbtCall, error) {
+	s := &strictDecoder{d: xml.NewDecoder(bytes.NewReader(body)), prefixes: map[string]string{}}
+	c := &cbtCall{}
+	if _, err := s.start(nsEnv, "Envelope"); err != nil {
+		return nil, nil
+	}
+	t, err := s.next()
+	if err != nil {
+		return nil, nil
+	}
+	if st, ok := t.(xml.StartElement); ok && st.Name.Space == nsEnv && st.Name.Local == "Header" {
+		if s.d.Skip() != nil {
+			return nil, nil
+		}
+		if t, err = s.next(); err != nil {
+			return nil, nil
+		}
+	}
+	if st, ok := t.(xml.StartElement); !ok || st.Name.Local != "Body" {
+		return nil, nil
+	}
+	t, err = s.next()
+	if err != nil {
+		return nil, nil
+	}
+	m, ok := t.(xml.StartElement)
+	if !ok || m.Name.Local != "QueryChangedDiskAreas" {
+		return nil, nil
+	}
+	if m.Name.Space != nsVim {
+		return c, invalid("<%s> in %q, not urn:vim25", m.Name.Local, m.Name.Space)
+	}
+	moref := func(want string, out *string) func(xml.StartElement) error {
+		return func(st xml.StartElement) error {
+			kind := ""
+			for _, a := range st.Attr {
+				if a.Name.Space == "" && a.Name.Local == "type" {
+					kind = a.Value
+				}
+			}
+			if kind != want {
+				return invalid("<%s> is of type %q, not %s", st.Name.Local, kind, want)
+			}
+			v, err := s.text(st)
+			*out = strings.TrimSpace(v)
+			return err
+		}
+	}
+	long := func(out **int64) func(xml.StartElement) error {
+		return func(st xml.StartElement) error {
+			v, err := s.text(st)
+			if err != nil {
+				return err
+			}
+			n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			if err != nil {
+				return invalid("<%s>%s</%s> is not an xsd:long", st.Name.Local, v, st.Name.Local)
+			}
+			*out = &n
+			return nil
+		}
+	}
+	fields := []field{
+		{name: "_this", read: moref("VirtualMachine", &c.This)},
+		{name: "snapshot", optional: true, read: moref("VirtualMachineSnapshot", &c.Snapshot)},
+		{name: "deviceKey", read: func(st xml.StartElement) error { return s.integer(st, &c.DeviceKey) }},
+		{name: "startOffset", read: long(&c.StartOffset)},
+		{name: "changeId", read: func(st xml.StartElement) error {
+			v, err := s.text(st)
+			c.ChangeID = v
+			return err
+		}},
+	}
+	if err := s.sequence(m.Name.Local, fields); err != nil {
+		return c, err
+	}
+	return c, nil
+}
+
+func recordCbt(c cbtCall) {
+	cbtMu.Lock()
+	cbtLog = append(cbtLog, c)
+	cbtMu.Unlock()
+}
+
+var taskRef = regexp.MustCompile(`<returnval type="Task">([^<]+)</returnval>`)
+
+// cbtCalls wraps the handler: answers QueryChangedDiskAreas, records each snapshot's
+// disk states once the simulator made it (before the client hears of it, so the
+// snapshot's config already carries the change ids), and forgets the tracking of a VM
+// a ReconfigVM_Task switched it off on.
+func cbtCalls(inner http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost || r.URL.Path != "/sdk" {
+			inner.ServeHTTP(w, r)
+			return
+		}
+		body, err := ioutil.ReadAll(r.Body)
+		_ = r.Body.Close()
+		if err != nil {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		r.Body = ioutil.NopCloser(bytes.NewReader(body))
+		switch {
+		case bytes.Contains(body, []byte("QueryChangedDiskAreas")):
+			c, err := decodeCbtCall(body)
+			if c == nil {
+				inner.ServeHTTP(w, r)
+				return
+			}
+			if err != nil {
+				bad := err.(*badRequest)
+				c.Answer = bad.kind + ": " + bad.msg
+				recordCbt(*c)
+				writeFault(w, bad.kind, bad.msg, "")
+				return
+			}
+			areas, length, bad := queryChangedDiskAreas(c)
+			if bad != nil {
+				c.Answer = bad.kind + ": " + bad.msg
+				recordCbt(*c)
+				detail := bad.detail
+				if bad.property != "" {
+					detail += "<invalidProperty>" + esc(bad.property) + "</invalidProperty>"
+				}
+				writeFault(w, bad.kind, bad.msg, detail)
+				return
+			}
+			c.Answer = fmt.Sprintf("%d areas, length %d", len(areas), length)
+			recordCbt(*c)
+			var b strings.Builder
+			b.WriteString(xml.Header + `<soapenv:Envelope xmlns:soapenv="` + nsEnv + `" xmlns:xsi="` + nsXSI + `"><soapenv:Body>` +
+				`<QueryChangedDiskAreasResponse xmlns="urn:vim25"><returnval>`)
+			fmt.Fprintf(&b, "<startOffset>%d</startOffset><length>%d</length>", *c.StartOffset, length)
+			for _, a := range areas {
+				fmt.Fprintf(&b, "<changedArea><start>%d</start><length>%d</length></changedArea>", a.Start, a.Length)
+			}
+			b.WriteString(`</returnval></QueryChangedDiskAreasResponse></soapenv:Body></soapenv:Envelope>`)
+			w.Header().Set("Content-Type", "text/xml; charset=utf-8")
+			_, _ = io.WriteString(w, b.String())
+		case bytes.Contains(body, []byte("CreateSnapshot")):
+			rec := httptest.NewRecorder()
+			inner.ServeHTTP(rec, r)
+			if m := taskRef.FindSubmatch(rec.Body.Bytes()); m != nil && rec.Code == http.StatusOK {
+				if t, ok := simulator.Map.Get(types.ManagedObjectReference{Type: "Task", Value: string(m[1])}).(*simulator.Task); ok {
+					var snap, vm *types.ManagedObjectReference
+					simulator.Map.WithLock(t, func() {
+						if s, ok := t.Info.Result.(types.ManagedObjectReference); ok && t.Info.State == types.TaskInfoStateSuccess {
+							snap = &s
+						}
+						vm = t.Info.Entity
+					})
+					if snap != nil && vm != nil {
+						recordSnapshot(*vm, *snap)
+					}
+				}
+			}
+			for k, v := range rec.Header() {
+				w.Header()[k] = v
+			}
+			w.WriteHeader(rec.Code)
+			_, _ = w.Write(rec.Body.Bytes())
+		case bytes.Contains(body, []byte("ReconfigVM_Task")):
+			rec := httptest.NewRecorder()
+			inner.ServeHTTP(rec, r)
+			resetUntracked()
+			for k, v := range rec.Header() {
+				w.Header()[k] = v
+			}
+			w.WriteHeader(rec.Code)
+			_, _ = w.Write(rec.Body.Bytes())
+		default:
+			inner.ServeHTTP(w, r)
+		}
+	})
+}
+
+// cbtReport is what GET /cbt?vm= answers: the VM's changeTrackingEnabled as the
+// simulator has it, each tracked disk's UUID and change ids, and per snapshot the
+// change id each disk got.
+func cbtReport(vm *simulator.VirtualMachine) interface{} {
+	var enabled *bool
+	simulator.Map.WithLock(vm, func() {
+		if e := vm.Config.ChangeTrackingEnabled; e != nil {
+			v := *e
+			enabled = &v
+		}
+	})
+	cbtMu.Lock()
+	defer cbtMu.Unlock()
+	disks := map[string]interface{}{}
+	for key, t := range tracks[vm.Self.Value] {
+		ids := []string{}
+		for id := range t.states {
+			ids = append(ids, id)
+		}
+		sort.Strings(ids)
+		disks[strconv.Itoa(int(key))] = map[string]interface{}{"uuid": t.uuid, "file": t.file, "ids": ids, "count": t.n}
+	}
+	snaps := map[string]interface{}{}
+	for ref, byKey := range snapCbt {
+		if s, ok := simulator.Map.Get(types.ManagedObjectReference{Type: "VirtualMachineSnapshot", Value: ref}).(*simulator.VirtualMachineSnapshot); ok && s.Vm == vm.Self {
+			m := map[string]*snapDisk{}
+			for k, sd := range byKey {
+				m[strconv.Itoa(int(k))] = sd
+			}
+			snaps[ref] = m
+		}
+	}
+	return map[string]interface{}{"changeTrackingEnabled": enabled, "disks": disks, "snapshots": snaps}
 }
