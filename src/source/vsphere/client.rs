@@ -307,6 +307,7 @@ impl Client {
                 | "RetrieveServiceContent"
                 | "FindByInventoryPath"
                 | "DestroyView"
+                | "QueryChangedDiskAreas"
         );
         let start = Instant::now();
         let mut delay = Duration::from_millis(200);

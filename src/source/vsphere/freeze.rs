@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use crate::source::api::{Frozen, VmEntry};
 
+use super::cbt;
 use super::client::Client;
 use super::errors::{Result, VsError};
 use super::frozen;
@@ -43,6 +44,12 @@ impl Freezer<'_> {
                 server: c.server.clone(),
                 what: format!("VM {}", entry.name),
             })?;
+        // Tracking switched on now takes effect at the snapshot below (a stun).
+        let prepared = if info.change_tracking {
+            cbt::Prepared::default()
+        } else {
+            cbt::prepare(c, &vm, &info.name, self.settings.cbt)?
+        };
         let (mut je, description) = self.new_entry(&vm, &info, &entry.name);
         // Durable before the request: if we die between here and thaw, the journal
         // still names the snapshot.
@@ -74,7 +81,14 @@ impl Freezer<'_> {
             created.node.snapshot.value,
             created.consistency
         );
-        match frozen::open(c, self.settings, self.datastores, &info, &created) {
+        match frozen::open(
+            c,
+            self.settings,
+            self.datastores,
+            &info,
+            &created,
+            &prepared,
+        ) {
             Ok(frozen) => Ok((frozen, je)),
             Err(e) => {
                 remove_entry(c, self.journal, &mut je);

@@ -5,11 +5,13 @@ use std::collections::HashMap;
 use std::io;
 use std::sync::Arc;
 
+use vmsnapfs_io::ReadAt;
 use vmsnapfs_vmdk::Disk;
 
-use crate::source::api::{Cbt, CbtState, Frozen, FrozenDisk, SnapshotInfo, UnservedDisk};
+use crate::source::api::{ChangeTracker, Frozen, FrozenDisk, SnapshotInfo, UnservedDisk};
 use crate::source::disk::VmdkImage;
 
+use super::cbt::{self, Prepared, VsChanges};
 use super::client::Client;
 use super::datapath::{self, DsResolver, HostRoute};
 use super::errors::{Result, VsError};
@@ -26,6 +28,7 @@ pub(super) fn open(
     datastores: &HashMap<String, (String, String)>,
     info: &VmInfo,
     created: &Created,
+    prepared: &Prepared,
 ) -> Result<Frozen> {
     let config = snapshot::config(c, &created.node.snapshot)?;
     let parsed = vmconfig::parse(&config);
@@ -58,17 +61,31 @@ pub(super) fn open(
             }
         };
         let chain = disk.chain().to_vec();
+        let image = VmdkImage(disk);
+        // The snapshot's own changeId: tracking as it was when the snapshot was taken.
+        let change_id = d.change_id.clone().filter(|_| parsed.change_tracking);
+        let cbt = cbt::state(parsed.change_tracking, change_id.as_deref(), prepared);
+        let changes = match (&change_id, d.device_key) {
+            (Some(_), Some(device_key)) => Some(Arc::new(VsChanges {
+                client: c.clone(),
+                vm: info.moref.clone(),
+                snapshot: created.node.snapshot.clone(),
+                device_key,
+                capacity: d.capacity.unwrap_or_else(|| image.size()),
+                what: format!("{} disk{index}", info.name),
+            }) as Arc<dyn ChangeTracker>),
+            _ => None,
+        };
         disks.push(FrozenDisk {
             index,
             key: Some(d.key.clone()),
             file: d.file.clone(),
             chain,
-            image: Arc::new(VmdkImage(disk)),
+            image: Arc::new(image),
             notes: Vec::new(),
-            // Filled from the snapshot's disk backing and CBT (QueryChangedDiskAreas).
-            change_id: None,
-            cbt: Cbt::new(CbtState::Disabled, "not read from this server yet"),
-            changes: None,
+            change_id,
+            cbt,
+            changes,
         });
     }
     let vmx_name = parsed

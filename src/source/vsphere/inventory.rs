@@ -16,6 +16,8 @@ pub struct VmInfo {
     pub tools: String,
     /// The host running the VM (runtime.host).
     pub host: Option<Moref>,
+    /// config.changeTrackingEnabled: whether changed blocks are tracked.
+    pub change_tracking: bool,
 }
 
 const VM_PATHS: &[&str] = &[
@@ -24,6 +26,7 @@ const VM_PATHS: &[&str] = &[
     "summary.config.numVirtualDisks",
     "guest.toolsRunningStatus",
     "runtime.host",
+    "config.changeTrackingEnabled",
 ];
 
 /// The object an inventory path names ("" is the root folder).
@@ -55,6 +58,7 @@ fn vm_info(obj: Moref, p: &HashMap<String, Element>) -> VmInfo {
         disks: text("summary.config.numVirtualDisks").parse().unwrap_or(0),
         tools: text("guest.toolsRunningStatus"),
         host: p.get("runtime.host").and_then(Moref::from_element),
+        change_tracking: text("config.changeTrackingEnabled") == "true",
         moref: obj,
     }
 }

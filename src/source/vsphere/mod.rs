@@ -3,6 +3,7 @@
 //! (`datapath/`), each journaled (`journal.rs`) and removed at thaw or, once its process
 //! is gone, by `reap.rs`.
 
+pub mod cbt;
 pub mod client;
 pub mod credentials;
 pub mod datapath;

@@ -9,6 +9,7 @@ use percent_encoding::percent_decode_str;
 
 use crate::net::tls;
 
+use super::cbt::CbtPolicy;
 use super::client::{self, ConnectConfig};
 use super::credentials::{self, Credentials};
 use super::errors::{Result, VsError};
@@ -27,6 +28,8 @@ pub struct Settings {
     pub state_dir: PathBuf,
     /// Through a vCenter, read disks from the VM's host with service tickets.
     pub direct_host: bool,
+    /// Whether a freeze may switch changed block tracking on (`-o cbt=enable`).
+    pub cbt: CbtPolicy,
 }
 
 /// What the options set; defaults for the rest are filled in before they are applied.
@@ -38,12 +41,13 @@ struct Given {
     datastore_map: HashMap<String, PathBuf>,
     state_dir: PathBuf,
     direct_host: bool,
+    cbt: CbtPolicy,
 }
 
 /// Applies option `key` with its value (None for a bare `key`).
 type Apply = fn(&mut Given, &str, Option<&str>) -> Result<()>;
 
-const OPTIONS: [(&str, Apply); 7] = [
+const OPTIONS: [(&str, Apply); 8] = [
     ("quiesce", |g, k, v| {
         g.quiesce = Quiesce::parse(need(k, v)?)?;
         Ok(())
@@ -74,6 +78,12 @@ const OPTIONS: [(&str, Apply); 7] = [
     }),
     ("direct_host", |g, _, _| {
         g.direct_host = true;
+        Ok(())
+    }),
+    // Changed block tracking is the admin's to switch on: by default (keep) only what
+    // the server already tracks is read; `enable` lets a freeze switch it on.
+    ("cbt", |g, k, v| {
+        g.cbt = CbtPolicy::parse(need(k, v)?)?;
         Ok(())
     }),
 ];
@@ -131,6 +141,7 @@ impl Settings {
             datastore_map: HashMap::new(),
             state_dir: PathBuf::from(journal::DEFAULT_DIR),
             direct_host: false,
+            cbt: CbtPolicy::Keep,
         };
         for (k, v) in opts {
             let (_, apply) = OPTIONS
@@ -166,6 +177,7 @@ impl Settings {
             datastore_map: g.datastore_map,
             state_dir: g.state_dir,
             direct_host: g.direct_host,
+            cbt: g.cbt,
         })
     }
 }
@@ -195,6 +207,7 @@ mod tests {
             "thumbprint" => Some(thumb.as_str()),
             "datastore_map" => Some("ds1:/mnt/ds1"),
             "state_dir" => Some("/tmp/x"),
+            "cbt" => Some("enable"),
             _ => None,
         };
         let url = "https://vc.example/DC%200/vm/My%2FVM";
@@ -214,6 +227,20 @@ mod tests {
         .unwrap();
         assert_eq!(s.inventory_path, "DC 0/vm/My/VM");
         assert!(s.direct_host);
+        assert_eq!(s.cbt, CbtPolicy::Keep, "cbt defaults to keep");
+        let cbt = |v: &str| {
+            Settings::parse(
+                url,
+                &opts(&[("credentials", Some(creds)), ("cbt", Some(v))]),
+            )
+            .map(|s| s.cbt)
+        };
+        assert_eq!(cbt("enable").unwrap(), CbtPolicy::Enable);
+        assert_eq!(cbt("keep").unwrap(), CbtPolicy::Keep);
+        assert!(cbt("on")
+            .unwrap_err()
+            .to_string()
+            .contains("enable or keep"));
         assert_eq!(s.datastore_map["ds1"], PathBuf::from("/mnt/ds1"));
         assert_eq!(s.state_dir, PathBuf::from("/tmp/x"));
         let unknown = Settings::parse(url, &opts(&[("credentails", Some(creds))]));

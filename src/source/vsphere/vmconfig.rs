@@ -14,6 +14,13 @@ pub struct DiskCfg {
     pub chain: Vec<String>,
     /// The head's datastore moref value, which names the VM's datacenter.
     pub datastore: Option<String>,
+    /// The device's `key`: QueryChangedDiskAreas names the disk by it.
+    pub device_key: Option<i32>,
+    /// `backing.changeId`: the disk's changed block tracking state at the snapshot, set
+    /// only while the VM's changeTrackingEnabled is on.
+    pub change_id: Option<String>,
+    /// `capacityInBytes` (or `capacityInKB`): how far the disk's changes reach.
+    pub capacity: Option<u64>,
     sort: (usize, u32, u32),
 }
 
@@ -32,6 +39,8 @@ pub struct VmConfig {
     pub num_cpu: String,
     pub memory_mb: String,
     pub vmx_path: Option<String>,
+    /// `changeTrackingEnabled`: whether the server tracks changed blocks of the disks.
+    pub change_tracking: bool,
     pub controllers: Vec<Controller>,
     pub disks: Vec<DiskCfg>,
 }
@@ -61,6 +70,7 @@ pub fn parse(config: &Element) -> VmConfig {
         num_cpu: t("hardware/numCPU"),
         memory_mb: t("hardware/memoryMB"),
         vmx_path: config.text_of("files/vmPathName").map(str::to_owned),
+        change_tracking: config.text_of("changeTrackingEnabled").map(str::trim) == Some("true"),
         ..VmConfig::default()
     };
     let devices: Vec<&Element> = config
@@ -116,6 +126,21 @@ pub fn parse(config: &Element) -> VmConfig {
             file: file.to_owned(),
             chain,
             datastore: backing.moref_of("datastore").map(|m| m.value),
+            device_key: d.text_of("key").and_then(|k| k.trim().parse().ok()),
+            change_id: backing
+                .text_of("changeId")
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .map(str::to_owned),
+            capacity: d
+                .text_of("capacityInBytes")
+                .and_then(|b| b.trim().parse().ok())
+                .filter(|&b: &u64| b > 0)
+                .or_else(|| {
+                    d.text_of("capacityInKB")
+                        .and_then(|k| k.trim().parse::<u64>().ok())
+                        .map(|k| k * 1024)
+                }),
             sort: (rank, number, unit),
         });
     }
@@ -162,4 +187,41 @@ pub fn synthesize_vmx(cfg: &VmConfig, fallback_name: &str) -> String {
         v.push_str(&format!("{}.fileName = \"{}\"\n", d.key, q(base)));
     }
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_change_tracking_and_each_disks_change_id() {
+        let doc = r#"<config xmlns="urn:vim25" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
+            <name>vm</name><changeTrackingEnabled>true</changeTrackingEnabled><hardware>
+            <device xsi:type="VirtualLsiLogicController"><key>1000</key><busNumber>0</busNumber></device>
+            <device xsi:type="VirtualDisk"><key>2000</key><capacityInKB>1024</capacityInKB>
+              <capacityInBytes>1048576</capacityInBytes>
+              <backing xsi:type="VirtualDiskFlatVer2BackingInfo"><fileName>[ds] vm/vm.vmdk</fileName>
+              <changeId>52 aa bb cc dd ee ff 00-11 22 33 44 55 66 77 88/3</changeId></backing>
+              <controllerKey>1000</controllerKey><unitNumber>0</unitNumber></device>
+            <device xsi:type="VirtualDisk"><key>2001</key><capacityInKB>64</capacityInKB>
+              <backing xsi:type="VirtualDiskFlatVer2BackingInfo"><fileName>[ds] vm/b.vmdk</fileName></backing>
+              <controllerKey>1000</controllerKey><unitNumber>1</unitNumber></device>
+            </hardware></config>"#;
+        let cfg = parse(&super::super::soap::parse(doc).unwrap());
+        assert!(cfg.change_tracking);
+        let d = &cfg.disks;
+        assert_eq!(d[0].device_key, Some(2000));
+        assert_eq!(
+            d[0].change_id.as_deref(),
+            Some("52 aa bb cc dd ee ff 00-11 22 33 44 55 66 77 88/3")
+        );
+        assert_eq!(d[0].capacity, Some(1 << 20));
+        assert_eq!(
+            (d[1].device_key, d[1].change_id.as_deref()),
+            (Some(2001), None)
+        );
+        assert_eq!(d[1].capacity, Some(64 << 10), "capacityInKB when no bytes");
+        let off = parse(&super::super::soap::parse("<config><name>x</name></config>").unwrap());
+        assert!(!off.change_tracking);
+    }
 }

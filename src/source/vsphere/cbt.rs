@@ -1,0 +1,460 @@
+//! Changed block tracking: what a snapshot's config says of it (the VM's
+//! changeTrackingEnabled, each disk's backing changeId), switching it on for
+//! `-o cbt=enable`, and the tracker that asks QueryChangedDiskAreas what changed.
+//!
+//! A host answers QueryChangedDiskAreas for one stretch of the disk at a time: the
+//! answer's `startOffset`/`length` say which, and the caller must ask again from its
+//! end until the disk's capacity. Asking once (as several backup tools did) silently
+//! loses every change past the first stretch, so the loop here is the point.
+
+use std::io;
+use std::ops::Range;
+use std::sync::Arc;
+
+use crate::source::api::{Cbt, CbtState, ChangeError, ChangeTracker};
+
+use super::client::Client;
+use super::errors::{Result, VsError};
+use super::soap::{escape, Element, Moref};
+use super::task;
+
+/// `-o cbt=`: whether a freeze may switch tracking on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CbtPolicy {
+    /// Only read what the server tracks; never change a VM's configuration.
+    Keep,
+    /// Switch changeTrackingEnabled on (ReconfigVM_Task) on a VM without snapshots.
+    Enable,
+}
+
+impl CbtPolicy {
+    pub fn parse(s: &str) -> Result<CbtPolicy> {
+        match s {
+            "keep" => Ok(CbtPolicy::Keep),
+            "enable" => Ok(CbtPolicy::Enable),
+            _ => Err(VsError::Config(format!("cbt={s}: expected enable or keep"))),
+        }
+    }
+}
+
+/// What happened to tracking at this freeze, before the snapshot was taken.
+#[derive(Debug, Clone, Default)]
+pub struct Prepared {
+    /// Tracking was switched on for this freeze: there is no earlier id to count from.
+    pub switched_on: bool,
+    /// Why `-o cbt=enable` did not switch it on.
+    pub refused: Option<String>,
+}
+
+/// With `-o cbt=enable`, switches changeTrackingEnabled on for `vm` (which has it off)
+/// when it has no snapshots; it takes effect at the snapshot about to be taken. With
+/// snapshots present the VM is left as it is: tracking switched on under existing
+/// snapshots does not cover what they hold, and reconfiguring a VM behind its
+/// snapshots is not ours to do.
+pub fn prepare(c: &Client, vm: &Moref, vm_name: &str, policy: CbtPolicy) -> Result<Prepared> {
+    if policy != CbtPolicy::Enable {
+        return Ok(Prepared::default());
+    }
+    let snapshots = super::snapshot::tree(c, vm)?;
+    if !snapshots.is_empty() {
+        let why = format!(
+            "changeTrackingEnabled is off on the VM and -o cbt=enable did not switch it on: \
+             the VM has {} snapshot(s) ({}); remove them, then mount again",
+            snapshots.len(),
+            snapshots
+                .iter()
+                .map(|n| n.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        tracing::warn!("{vm_name}: {why}");
+        return Ok(Prepared {
+            switched_on: false,
+            refused: Some(why),
+        });
+    }
+    let t = c.call(
+        "ReconfigVM_Task",
+        vm,
+        "<spec xsi:type=\"VirtualMachineConfigSpec\">\
+         <changeTrackingEnabled>true</changeTrackingEnabled></spec>",
+    )?;
+    let t = t
+        .moref_of("returnval")
+        .ok_or_else(|| c.protocol("ReconfigVM_Task", "no task returned".into()))?;
+    task::wait(
+        c,
+        &t,
+        &format!("{vm_name}: switching changed block tracking on"),
+    )?;
+    tracing::info!("{vm_name}: changed block tracking switched on (-o cbt=enable)");
+    Ok(Prepared {
+        switched_on: true,
+        refused: None,
+    })
+}
+
+/// A disk's CBT state for status.json, from the snapshot's config.
+pub fn state(vm_tracking: bool, change_id: Option<&str>, prepared: &Prepared) -> Cbt {
+    if !vm_tracking {
+        let why = prepared.refused.clone().unwrap_or_else(|| {
+            "changeTrackingEnabled is off on the VM: -o cbt=enable turns it on".into()
+        });
+        return Cbt::new(CbtState::Disabled, why);
+    }
+    match change_id {
+        None => Cbt::new(
+            CbtState::Disabled,
+            "changeTrackingEnabled is on but the snapshot gives this disk no changeId \
+             (an independent or raw disk, or tracking not yet active: it takes effect at \
+             the VM's next power on, resume or snapshot)",
+        ),
+        Some(_) if prepared.switched_on => Cbt::new(
+            CbtState::Reset,
+            "changed block tracking was switched on at this freeze (-o cbt=enable): this \
+             change_id is the first, so this backup must be full; the next can count from it",
+        ),
+        Some(_) => Cbt::new(
+            CbtState::Enabled,
+            "changed block tracking (QueryChangedDiskAreas): changes since an earlier \
+             change_id of this disk",
+        ),
+    }
+}
+
+/// One QueryChangedDiskAreas answer (DiskChangeInfo).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    pub start: u64,
+    pub length: u64,
+    pub areas: Vec<Range<u64>>,
+}
+
+/// Reads a DiskChangeInfo (the `returnval` element).
+pub fn parse_answer(rv: &Element) -> std::result::Result<Answer, String> {
+    let num = |e: &Element, p: &str| -> std::result::Result<u64, String> {
+        let t = e.text_of(p).ok_or_else(|| format!("no {p}"))?;
+        t.trim()
+            .parse::<u64>()
+            .map_err(|_| format!("{p} {t:?} is not a non-negative integer"))
+    };
+    let mut areas = Vec::new();
+    for a in rv.children_named("changedArea") {
+        let start = num(a, "start")?;
+        let length = num(a, "length")?;
+        let end = start
+            .checked_add(length)
+            .ok_or_else(|| format!("area {start}+{length} overflows"))?;
+        areas.push(start..end);
+    }
+    Ok(Answer {
+        start: num(rv, "startOffset")?,
+        length: num(rv, "length")?,
+        areas,
+    })
+}
+
+/// At most this many calls for one disk (a host answers a stretch of gigabytes per
+/// call): a server that keeps answering tiny stretches is failed, not waited out.
+const MAX_CALLS: usize = 1 << 20;
+
+/// The changes of a disk of `capacity` bytes, asking `query(offset)` from 0 and again
+/// from the end of each answer until the capacity: sorted, merged, within the disk.
+/// An answer that does not start where asked, covers nothing, or holds areas outside
+/// what it covers is a protocol error (io::ErrorKind::InvalidData).
+pub fn collect(
+    capacity: u64,
+    mut query: impl FnMut(u64) -> std::result::Result<Answer, ChangeError>,
+) -> std::result::Result<Vec<Range<u64>>, ChangeError> {
+    let bad = |what: String| {
+        ChangeError::Io(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("QueryChangedDiskAreas: {what}"),
+        ))
+    };
+    let mut out: Vec<Range<u64>> = Vec::new();
+    let mut offset = 0;
+    let mut calls = 0;
+    while offset < capacity {
+        calls += 1;
+        if calls > MAX_CALLS {
+            return Err(bad(format!(
+                "still short of the capacity {capacity} at {offset} after {MAX_CALLS} calls"
+            )));
+        }
+        let a = query(offset)?;
+        if a.start != offset {
+            return Err(bad(format!(
+                "asked from {offset}, answered from {}",
+                a.start
+            )));
+        }
+        if a.length == 0 {
+            return Err(bad(format!(
+                "answer from {offset} covers no bytes (length 0); the disk's capacity is {capacity}"
+            )));
+        }
+        let end = a.start.saturating_add(a.length);
+        for r in a.areas {
+            if r.start < a.start || r.end > end {
+                return Err(bad(format!(
+                    "area {}..{} outside the answer's {}..{end}",
+                    r.start, r.end, a.start
+                )));
+            }
+            let r = r.start..r.end.min(capacity);
+            if r.is_empty() {
+                continue;
+            }
+            out.push(r);
+        }
+        offset = end;
+    }
+    out.sort_by_key(|r| r.start);
+    let mut merged: Vec<Range<u64>> = Vec::with_capacity(out.len());
+    for r in out {
+        match merged.last_mut() {
+            Some(last) if last.end >= r.start => last.end = last.end.max(r.end),
+            _ => merged.push(r),
+        }
+    }
+    Ok(merged)
+}
+
+/// One disk of a snapshot, asked through QueryChangedDiskAreas.
+pub struct VsChanges {
+    pub client: Arc<Client>,
+    pub vm: Moref,
+    pub snapshot: Moref,
+    pub device_key: i32,
+    pub capacity: u64,
+    /// "VM disk0", for messages.
+    pub what: String,
+}
+
+impl VsChanges {
+    fn query(&self, id: &str, offset: u64) -> std::result::Result<Answer, ChangeError> {
+        let args = format!(
+            "{}<deviceKey>{}</deviceKey><startOffset>{offset}</startOffset>\
+             <changeId>{}</changeId>",
+            self.snapshot.xml("snapshot"),
+            self.device_key,
+            escape(id)
+        );
+        let r = match self.client.call("QueryChangedDiskAreas", &self.vm, &args) {
+            Ok(r) => r,
+            // The host cannot count from that id: another disk's, from before tracking
+            // was reset (disk moved, resized, tracking switched off), or made up.
+            Err(VsError::Fault { kind, message, .. })
+                if kind == "FileFault"
+                    || (kind == "InvalidArgument" && message.contains("changeId")) =>
+            {
+                return Err(ChangeError::Unknown {
+                    id: id.to_owned(),
+                    why: format!("the server says {kind}: {message}"),
+                })
+            }
+            Err(e) => return Err(ChangeError::Io(e.into())),
+        };
+        let rv = r.child("returnval").ok_or_else(|| {
+            ChangeError::Io(
+                self.client
+                    .protocol("QueryChangedDiskAreas", "no returnval".into())
+                    .into(),
+            )
+        })?;
+        parse_answer(rv).map_err(|d| {
+            ChangeError::Io(io::Error::new(
+                io::ErrorKind::InvalidData,
+                self.client.protocol("QueryChangedDiskAreas", d).to_string(),
+            ))
+        })
+    }
+}
+
+impl ChangeTracker for VsChanges {
+    fn changed_since(&self, id: &str) -> std::result::Result<Vec<Range<u64>>, ChangeError> {
+        let r = collect(self.capacity, |offset| self.query(id, offset));
+        match &r {
+            Ok(ranges) => tracing::debug!(
+                "{}: since {id:?}: {} extent(s), {} bytes",
+                self.what,
+                ranges.len(),
+                ranges.iter().map(|r| r.end - r.start).sum::<u64>()
+            ),
+            Err(e) => tracing::debug!("{}: since {id:?}: {e}", self.what),
+        }
+        r
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::single_range_in_vec_init)] // lists of one extent, as answers hold
+mod tests {
+    use super::*;
+
+    /// A server holding `changed` and answering at most `page` areas per call, length
+    /// up to the end of the last one (or the capacity), as a host does.
+    fn host(
+        capacity: u64,
+        changed: &[Range<u64>],
+        page: usize,
+    ) -> impl FnMut(u64) -> std::result::Result<Answer, ChangeError> + '_ {
+        move |offset| {
+            let mut areas: Vec<Range<u64>> = changed
+                .iter()
+                .filter(|r| r.end > offset)
+                .map(|r| r.start.max(offset)..r.end)
+                .collect();
+            let more = areas.len() > page;
+            areas.truncate(page);
+            let length = if more {
+                areas.last().unwrap().end - offset
+            } else {
+                capacity - offset
+            };
+            Ok(Answer {
+                start: offset,
+                length,
+                areas,
+            })
+        }
+    }
+
+    #[test]
+    fn pages_are_followed_to_the_capacity_and_merged() {
+        let changed: Vec<Range<u64>> = (0..20).map(|i| i * 1000..i * 1000 + 100).collect();
+        let mut calls = 0;
+        let mut h = host(100_000, &changed, 3);
+        let got = collect(100_000, |o| {
+            calls += 1;
+            h(o)
+        })
+        .unwrap();
+        assert_eq!(got, changed);
+        assert_eq!(calls, 7, "20 areas, 3 a call");
+        // Adjacent areas from two answers merge.
+        let mut answers = vec![
+            Answer {
+                start: 0,
+                length: 100,
+                areas: vec![50..100],
+            },
+            Answer {
+                start: 100,
+                length: 100,
+                areas: vec![100..150],
+            },
+        ]
+        .into_iter();
+        assert_eq!(
+            collect(200, |_| Ok(answers.next().unwrap())).unwrap(),
+            vec![50..150]
+        );
+        // Nothing changed: one call, no extents.
+        assert_eq!(collect(4096, host(4096, &[], 8)).unwrap(), vec![]);
+        // A disk of no bytes asks nothing.
+        assert_eq!(
+            collect(0, |_| panic!("asked about an empty disk")).unwrap(),
+            vec![]
+        );
+    }
+
+    #[test]
+    fn protocol_errors_end_the_loop() {
+        let invalid = |r: std::result::Result<Vec<Range<u64>>, ChangeError>| match r {
+            Err(ChangeError::Io(e)) => {
+                assert_eq!(e.kind(), io::ErrorKind::InvalidData);
+                e.to_string()
+            }
+            other => panic!("{other:?}"),
+        };
+        // Length 0 would ask the same forever.
+        let e = invalid(collect(1000, |o| {
+            Ok(Answer {
+                start: o,
+                length: 0,
+                areas: vec![],
+            })
+        }));
+        assert!(e.contains("length 0"), "{e}");
+        let e = invalid(collect(1000, |_| {
+            Ok(Answer {
+                start: 10,
+                length: 10,
+                areas: vec![],
+            })
+        }));
+        assert!(e.contains("answered from 10"), "{e}");
+        let e = invalid(collect(1000, |o| {
+            Ok(Answer {
+                start: o,
+                length: 100,
+                areas: vec![50..150],
+            })
+        }));
+        assert!(e.contains("outside"), "{e}");
+        // An area past the capacity is clipped to it.
+        assert_eq!(
+            collect(120, |o| Ok(Answer {
+                start: o,
+                length: 200,
+                areas: vec![100..200],
+            }))
+            .unwrap(),
+            vec![100..120]
+        );
+        // Errors of the query pass through.
+        let r = collect(10, |_| {
+            Err(ChangeError::Unknown {
+                id: "x".into(),
+                why: "y".into(),
+            })
+        });
+        assert!(matches!(r, Err(ChangeError::Unknown { .. })));
+    }
+
+    #[test]
+    fn parses_disk_change_info() {
+        let root = super::super::soap::parse(
+            "<returnval><startOffset>0</startOffset><length>1048576</length>\
+             <changedArea><start>0</start><length>65536</length></changedArea>\
+             <changedArea><start>131072</start><length>65536</length></changedArea>\
+             </returnval>",
+        )
+        .unwrap();
+        assert_eq!(
+            parse_answer(&root).unwrap(),
+            Answer {
+                start: 0,
+                length: 1 << 20,
+                areas: vec![0..65536, 131072..196608],
+            }
+        );
+        let root = super::super::soap::parse(
+            "<returnval><startOffset>0</startOffset><length>-1</length></returnval>",
+        )
+        .unwrap();
+        assert!(parse_answer(&root).is_err());
+    }
+
+    #[test]
+    fn states_say_why() {
+        let none = Prepared::default();
+        let s = state(false, None, &none);
+        assert_eq!(s.state, CbtState::Disabled);
+        assert!(s.why.contains("-o cbt=enable turns it on"), "{}", s.why);
+        let refused = Prepared {
+            switched_on: false,
+            refused: Some("has 1 snapshot(s)".into()),
+        };
+        assert!(state(false, None, &refused).why.contains("snapshot"));
+        assert_eq!(state(true, None, &none).state, CbtState::Disabled);
+        assert_eq!(state(true, Some("52 aa/1"), &none).state, CbtState::Enabled);
+        let on = Prepared {
+            switched_on: true,
+            refused: None,
+        };
+        assert_eq!(state(true, Some("52 aa/1"), &on).state, CbtState::Reset);
+    }
+}
