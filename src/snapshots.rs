@@ -16,8 +16,8 @@ pub struct Args {
 
 #[derive(clap::Subcommand)]
 enum Action {
-    /// Show our journaled snapshots, every vmsnapfs-* snapshot under SOURCE, and VMs
-    /// that need disk consolidation.
+    /// Show our journaled snapshots, every vmsnapfs-* snapshot under SOURCE, VMs that
+    /// need disk consolidation, and each VM's changed block tracking (on/off).
     List(Target),
     /// Remove the journaled snapshots whose vmsnapfs process is gone.
     Cleanup(Target),
@@ -114,6 +114,7 @@ fn list(c: &vsphere::client::Client, journal: &Journal, settings: &Settings) -> 
         "runtime.consolidationNeeded",
         "config.template",
         "summary.config.numVirtualDisks",
+        "config.changeTrackingEnabled",
     ];
     let objs = if root.kind == "VirtualMachine" {
         vec![vsphere::client::ObjectContent {
@@ -126,6 +127,7 @@ fn list(c: &vsphere::client::Client, journal: &Journal, settings: &Settings) -> 
     let mut ours = Vec::new();
     let mut consolidate = Vec::new();
     let mut hidden = Vec::new();
+    let mut cbt = Vec::new();
     for o in &objs {
         let name = o
             .props
@@ -160,6 +162,15 @@ fn list(c: &vsphere::client::Client, journal: &Journal, settings: &Settings) -> 
             consolidate.push(format!("  {name} ({})", o.obj.value));
         }
         let text = |k: &str| o.props.get(k).map(|e| e.text.trim()).unwrap_or("");
+        cbt.push(format!(
+            "  {name} ({}): changeTrackingEnabled {}",
+            o.obj.value,
+            if text("config.changeTrackingEnabled") == "true" {
+                "on"
+            } else {
+                "off (incrementals need a full read; mount with -o cbt=enable to switch it on)"
+            }
+        ));
         if text("config.template") == "true" {
             hidden.push(format!("  {name} ({}): template", o.obj.value));
         } else if text("summary.config.numVirtualDisks") == "0" {
@@ -178,6 +189,11 @@ fn list(c: &vsphere::client::Client, journal: &Journal, settings: &Settings) -> 
     hidden.sort();
     println!("VMs a mount does not show ({}):", hidden.len());
     for l in hidden {
+        println!("{l}");
+    }
+    cbt.sort();
+    println!("Changed block tracking per VM ({}):", cbt.len());
+    for l in cbt {
         println!("{l}");
     }
     Ok(())
