@@ -101,6 +101,13 @@ fn covers(extents: &[Range<u64>], at: u64) -> bool {
     extents.iter().any(|r| r.contains(&at))
 }
 
+/// `qemu-img create -f vmdk` with `args`, of `size` (None: the backing file's).
+fn create(disk: &Path, args: &[&str], size: Option<&str>) {
+    let mut c = Command::new("qemu-img");
+    c.args(["create", "-q", "-f", "vmdk"]).args(args).arg(disk);
+    run(c.args(size));
+}
+
 /// A VM folder with one sparse disk, written by qemu-io.
 fn chain_folder() -> PathBuf {
     require("qemu-img");
@@ -108,17 +115,7 @@ fn chain_folder() -> PathBuf {
     let dir = scratch("incremental").join("vm");
     fs::create_dir_all(&dir).unwrap();
     let base = dir.join("base.vmdk");
-    run(Command::new("qemu-img")
-        .args([
-            "create",
-            "-q",
-            "-f",
-            "vmdk",
-            "-o",
-            "subformat=monolithicSparse",
-        ])
-        .arg(&base)
-        .arg("64M"));
+    create(&base, &["-o", "subformat=monolithicSparse"], Some("64M"));
     qemu_io(
         &base,
         &[
@@ -159,18 +156,7 @@ fn since_views_of_a_local_chain_match_qemu() {
     // During the day: a snapshot (a new link on top), and writes into it, 64 KiB
     // pieces spread over the disk, one unaligned, one of zeros over data.
     let d1 = dir.join("base-000001.vmdk");
-    run(Command::new("qemu-img")
-        .args([
-            "create",
-            "-q",
-            "-f",
-            "vmdk",
-            "-b",
-            "base.vmdk",
-            "-F",
-            "vmdk",
-        ])
-        .arg(&d1));
+    create(&d1, &["-b", "base.vmdk", "-F", "vmdk"], None);
     let mut writes: Vec<String> = (0..40u64)
         .map(|k| {
             format!(
