@@ -25,6 +25,14 @@ pub enum Node {
     Guest(u32, u32, u64),
     /// A named stream seen as `file:stream` (`-o streams=windows`).
     Stream(u32, u32, u64, Arc<str>),
+    /// `disks/since/`: lookup-only, one folder per change id asked for.
+    Since(u32),
+    /// `disks/since/<id>/` (the id decoded from its path name).
+    SinceId(u32, Arc<str>),
+    /// `disk<N>.changes.json` there: (vm, id, place in `FrozenVm::disks`).
+    SinceJson(u32, Arc<str>, u32),
+    /// `disk<N>-flat.vmdk` there: the sparse view of the changes.
+    SinceFlat(u32, Arc<str>, u32),
 }
 
 impl Node {
@@ -39,7 +47,11 @@ impl Node {
             | Node::Descriptor(v, _)
             | Node::Flat(v, _)
             | Node::Guest(v, _, _)
-            | Node::Stream(v, _, _, _) => Some(v),
+            | Node::Stream(v, _, _, _)
+            | Node::Since(v)
+            | Node::SinceId(v, _)
+            | Node::SinceJson(v, _, _)
+            | Node::SinceFlat(v, _, _) => Some(v),
         }
     }
 }

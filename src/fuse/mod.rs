@@ -39,6 +39,12 @@ enum Handle {
         _hold: Use,
     },
     Node(Use),
+    /// A sparse view of changes: the extents fixed at open, so reads take no lock.
+    Changes {
+        hold: Use,
+        changes: Arc<vm::changes::DiskChanges>,
+        disk: usize,
+    },
 }
 
 pub struct VmFs {

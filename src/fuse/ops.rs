@@ -91,6 +91,27 @@ impl Filesystem for VmFs {
                         FopenFlags::FOPEN_DIRECT_IO,
                     )
                 }
+                Node::SinceJson(_, id, i) => {
+                    let data = super::tree::changes_of(&u.vm, &id, i)?.json.clone();
+                    (
+                        self.new_handle(Handle::Bytes { data, _hold: u }),
+                        FopenFlags::FOPEN_DIRECT_IO,
+                    )
+                }
+                Node::SinceFlat(_, id, i) => {
+                    let changes = super::tree::changes_of(&u.vm, &id, i)?;
+                    let flags = if self.tree.direct_io {
+                        FopenFlags::FOPEN_DIRECT_IO
+                    } else {
+                        FopenFlags::empty()
+                    };
+                    let h = Handle::Changes {
+                        hold: u,
+                        changes,
+                        disk: i as usize,
+                    };
+                    (self.new_handle(h), flags)
+                }
                 // Image-level readers stream whole disks in big reads: straight into
                 // their buffers, with no page-cache copy to make and later evict.
                 Node::Flat(..) if self.tree.direct_io => (

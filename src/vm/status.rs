@@ -5,6 +5,7 @@ use serde_json::{json, Value};
 
 use crate::time::iso8601;
 
+use super::changes::path_name;
 use super::frozen::FrozenVm;
 
 pub fn render(vm_name: &str, source: &str, vm: &FrozenVm) -> Vec<u8> {
@@ -25,6 +26,9 @@ pub fn render(vm_name: &str, source: &str, vm: &FrozenVm) -> Vec<u8> {
                 "descriptor": format!("disks/disk{n}.vmdk"),
                 "flat": format!("disks/disk{n}-flat.vmdk"),
                 "notes": fd.notes,
+                "change_id": fd.change_id,
+                "cbt": fd.cbt,
+                "since": fd.change_id.as_deref().map(|id| format!("disks/since/{}", path_name(id))),
             })
         })
         .collect();
@@ -73,6 +77,7 @@ pub fn render(vm_name: &str, source: &str, vm: &FrozenVm) -> Vec<u8> {
         "unserved_disks": unserved,
         "volumes": volumes,
         "errors": *vm.errors.lock().unwrap_or_else(|p| p.into_inner()),
+        "full_backup_needed": *vm.since.full_needed.lock().unwrap_or_else(|p| p.into_inner()),
     });
     let mut out = serde_json::to_vec_pretty(&doc).unwrap_or_default();
     out.push(b'\n');
