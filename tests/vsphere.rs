@@ -1798,3 +1798,304 @@ fn inspect_a_vm_url_prints_its_disks_and_leaves_no_snapshot() {
     assert!(!ok);
     one_line(&err, "uid=5");
 }
+
+/// `[{"start","length"}]` (disk<N>.changes.json) as ranges.
+fn extents(json: &[u8]) -> Vec<std::ops::Range<u64>> {
+    let v: serde_json::Value = serde_json::from_slice(json).unwrap();
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let s = e["start"].as_u64().unwrap();
+            s..s + e["length"].as_u64().unwrap()
+        })
+        .collect()
+}
+
+/// Sorted ranges with touching ones joined.
+fn merged(mut v: Vec<std::ops::Range<u64>>) -> Vec<std::ops::Range<u64>> {
+    v.sort_by_key(|r| r.start);
+    let mut out: Vec<std::ops::Range<u64>> = Vec::new();
+    for r in v.into_iter().filter(|r| !r.is_empty()) {
+        match out.last_mut() {
+            Some(l) if l.end >= r.start => l.end = l.end.max(r.end),
+            _ => out.push(r),
+        }
+    }
+    out
+}
+
+/// What qemu-img maps as data in a disk.
+fn qemu_data(disk: &Path) -> Vec<std::ops::Range<u64>> {
+    let out = run(Command::new("qemu-img")
+        .args(["map", "--output=json"])
+        .arg(disk));
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    merged(
+        v.as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["data"] == true)
+            .map(|e| {
+                let s = e["start"].as_u64().unwrap();
+                s..s + e["length"].as_u64().unwrap()
+            })
+            .collect(),
+    )
+}
+
+/// The data regions SEEK_DATA/SEEK_HOLE report for a file.
+fn seek_data(path: &Path) -> Vec<std::ops::Range<u64>> {
+    use std::os::fd::AsRawFd;
+    let f = std::fs::File::open(path).unwrap();
+    let size = f.metadata().unwrap().len() as i64;
+    let mut out = Vec::new();
+    let mut pos = 0i64;
+    while pos < size {
+        // SAFETY: a valid descriptor; lseek has no memory effects.
+        let data = unsafe { libc::lseek(f.as_raw_fd(), pos, libc::SEEK_DATA) };
+        if data < 0 {
+            break;
+        }
+        // SAFETY: as above.
+        let hole = unsafe { libc::lseek(f.as_raw_fd(), data, libc::SEEK_HOLE) };
+        assert!(hole > data);
+        out.push(data as u64..hole as u64);
+        pos = hole;
+    }
+    out
+}
+
+fn qemu_io(disk: &Path, cmds: &[String]) {
+    let mut c = Command::new("qemu-io");
+    c.args(["-f", "vmdk"]);
+    for cmd in cmds {
+        c.args(["-c", cmd]);
+    }
+    run(c.arg(disk));
+}
+
+/// The change id's form VMware gives a disk backing: "52 xx … xx-xx … xx/N".
+fn assert_vmware_change_id(id: &str, n: u32) {
+    let (uuid, seq) = id.rsplit_once('/').unwrap();
+    assert_eq!(seq, n.to_string(), "{id}");
+    let (a, b) = uuid.split_once('-').unwrap();
+    for half in [a, b] {
+        let bytes: Vec<&str> = half.split(' ').collect();
+        assert_eq!(bytes.len(), 8, "{id}");
+        assert!(bytes
+            .iter()
+            .all(|x| x.len() == 2 && u8::from_str_radix(x, 16).is_ok()));
+    }
+    assert!(id.starts_with("52 "), "{id}");
+}
+
+/// Changed block tracking through real mounts: VM0 gets it switched on by -o cbt=enable
+/// (VM1, which has a snapshot of someone else's, is refused); after writes into VM0's
+/// disk, the next freeze's since/<first id>/ covers exactly the 64 KiB blocks that
+/// differ (the launcher pages its answers, so the tracker must follow them), full plus
+/// the sparse changes rebuilds the new state, `*` is the allocated space, an unknown id
+/// is ENOENT and named in full_backup_needed, and VM1 reports tracking off.
+#[test]
+fn changed_block_tracking_through_query_changed_disk_areas() {
+    const MIB: u64 = 1 << 20;
+    const BLOCK: u64 = 64 << 10;
+    common::require("qemu-io");
+    let sim = Vcsim::start_with(&["-cbt-page", "4"]);
+    let src = scratch("cbt").join("disk.vmdk");
+    run(Command::new("qemu-img")
+        .args([
+            "create",
+            "-q",
+            "-f",
+            "vmdk",
+            "-o",
+            "subformat=monolithicSparse",
+        ])
+        .arg(&src)
+        .arg("64M"));
+    qemu_io(
+        &src,
+        &[
+            "write -P 0x11 0 8M",
+            "write -P 0x22 20M 4M",
+            "write -P 0x33 63M 1M",
+        ]
+        .map(String::from),
+    );
+    sim.place_disk("DC0_H0_VM0", &src, &[]);
+    sim.place_disk("DC0_H0_VM1", &src, &[]);
+    let disks: Vec<String> =
+        serde_json::from_value(sim.ctl("GET", "/disks?vm=DC0_H0_VM0")).unwrap();
+    let placed = sim.datastore.join(disks[0].split_once("] ").unwrap().1);
+    sim.ctl("POST", "/snapshot?vm=DC0_H0_VM1&name=admin");
+    let url = format!("{}/DC0/vm", sim.base);
+
+    // Night 1, -o cbt=enable: VM0 is reconfigured before its snapshot, so this freeze
+    // has the first change id; VM1, which has a snapshot, is left alone.
+    let m = remote_mount(&url, &format!("{},cbt=enable", sim.opts()));
+    let vm0 = m.mp.join("DC0_H0_VM0");
+    let st = status(&vm0);
+    let d0 = &st["disks"][0];
+    assert_eq!(d0["cbt"]["state"], "reset", "{d0}");
+    let id1 = d0["change_id"].as_str().unwrap().to_owned();
+    assert_vmware_change_id(&id1, 1);
+    let name1 = id1.replace('%', "%25").replace('/', "%2F");
+    assert_eq!(d0["since"], format!("disks/since/{name1}"));
+    assert_eq!(
+        sim.ctl("GET", "/cbt?vm=DC0_H0_VM0")["changeTrackingEnabled"],
+        true
+    );
+    let full = scratch("cbt-full").join("full.raw");
+    std::fs::copy(vm0.join("disks/disk0-flat.vmdk"), &full).unwrap();
+    // `*`: what qemu-img maps as data, nothing outside it.
+    let all = vm0.join("disks/since/*");
+    let allocated = extents(&std::fs::read(all.join("disk0.changes.json")).unwrap());
+    assert_eq!(allocated, qemu_data(&placed));
+    assert_eq!(seek_data(&all.join("disk0-flat.vmdk")), allocated);
+    // Nothing changed since this very state.
+    let same = vm0.join(format!("disks/since/{name1}/disk0.changes.json"));
+    assert_eq!(std::fs::read(&same).unwrap(), b"[]\n");
+    let vm1 = status(&m.mp.join("DC0_H0_VM1"));
+    let c1 = &vm1["disks"][0];
+    assert_eq!(c1["cbt"]["state"], "disabled", "{c1}");
+    assert!(c1["change_id"].is_null(), "{c1}");
+    let why = c1["cbt"]["why"].as_str().unwrap();
+    assert!(why.contains("snapshot") && why.contains("admin"), "{why}");
+    assert!(sim.ctl("GET", "/cbt?vm=DC0_H0_VM1")["changeTrackingEnabled"] != true);
+    m.umount();
+    assert!(sim.snapshots("DC0_H0_VM0").is_empty());
+    assert_eq!(sim.snapshots("DC0_H0_VM1"), ["admin"]);
+
+    // During the day: scattered writes, more areas than one answer holds, one
+    // unaligned and one across a block boundary.
+    let mut writes: Vec<String> = (0..14u64)
+        .map(|k| {
+            format!(
+                "write -P 0x{:02x} {} 64k",
+                0x40 + k,
+                k * 4 * MIB + 3 * BLOCK
+            )
+        })
+        .collect();
+    writes.push(format!("write -P 0xab {} 4k", 33 * MIB + 512));
+    writes.push(format!("write -P 0xcd {} 8k", 45 * MIB - 4096));
+    qemu_io(&placed, &writes);
+    let new = qemu_raw(&placed);
+
+    // Night 2, default cbt=keep: tracking stays on, and counts from night 1's id.
+    let m = remote_mount(&url, &sim.opts());
+    let vm0 = m.mp.join("DC0_H0_VM0");
+    let st = status(&vm0);
+    let d0 = &st["disks"][0];
+    assert_eq!(d0["cbt"]["state"], "enabled", "{d0}");
+    let id2 = d0["change_id"].as_str().unwrap().to_owned();
+    assert_vmware_change_id(&id2, 2);
+    assert_eq!(
+        id1.rsplit_once('/').unwrap().0,
+        id2.rsplit_once('/').unwrap().0
+    );
+    let since = vm0.join(format!("disks/since/{name1}"));
+    let changed = extents(&std::fs::read(since.join("disk0.changes.json")).unwrap());
+    let sparse = since.join("disk0-flat.vmdk");
+    assert_eq!(seek_data(&sparse), changed);
+    // Exactly the 64 KiB blocks holding a byte that differs.
+    let (a, b) = (std::fs::read(&full).unwrap(), std::fs::read(&new).unwrap());
+    assert_eq!(a.len(), b.len());
+    let blocks = merged(
+        (0..a.len() as u64)
+            .step_by(BLOCK as usize)
+            .filter(|&o| {
+                let r = o as usize..(o + BLOCK).min(a.len() as u64) as usize;
+                a[r.clone()] != b[r]
+            })
+            .map(|o| o..o + BLOCK)
+            .collect(),
+    );
+    assert_eq!(blocks.len(), 16, "{blocks:?}");
+    assert_eq!(changed, blocks);
+    // The tracker followed the pages: from 0, then from each answer's end, to the
+    // capacity (16 areas, 4 an answer).
+    let asked: Vec<(u64, String)> = sim
+        .calls("QueryChangedDiskAreas")
+        .into_iter()
+        .filter(|c| c["changeId"] == id1.as_str())
+        .map(|c| {
+            (
+                c["startOffset"].as_u64().unwrap(),
+                c["answer"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    // Night 1 asked once ("nothing since itself"), night 2 page by page.
+    let night2 = &asked[1..];
+    assert_eq!(night2.len(), 4, "{asked:?}");
+    let mut at = 0;
+    for (start, answer) in night2 {
+        assert_eq!(*start, at, "{asked:?}");
+        assert!(answer.starts_with("4 areas, length "), "{asked:?}");
+        at += answer.rsplit(' ').next().unwrap().parse::<u64>().unwrap();
+    }
+    assert_eq!(at, 64 * MIB, "{asked:?}");
+
+    // Previous full + the changes, copied with dd, is the new state.
+    let rebuilt = scratch("cbt-rebuilt").join("rebuilt.raw");
+    std::fs::copy(&full, &rebuilt).unwrap();
+    for r in &changed {
+        run(Command::new("dd")
+            .arg(format!("if={}", sparse.display()))
+            .arg(format!("of={}", rebuilt.display()))
+            .args(["bs=64K", "iflag=skip_bytes,count_bytes", "oflag=seek_bytes"])
+            .args(["conv=notrunc", "status=none"])
+            .arg(format!("skip={}", r.start))
+            .arg(format!("seek={}", r.start))
+            .arg(format!("count={}", r.end - r.start)));
+    }
+    assert_eq!(sha256_file(&rebuilt), sha256_file(&new));
+
+    // An id the disk does not know (another disk's UUID) is never "no changes".
+    let bogus = "52 00 00 00 00 00 00 00-00 00 00 00 00 00 00 00/1";
+    let err = std::fs::metadata(vm0.join(format!(
+        "disks/since/{}/disk0.changes.json",
+        bogus.replace('/', "%2F")
+    )))
+    .unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::NotFound);
+    let needed = status(&vm0)["full_backup_needed"].to_string();
+    assert!(
+        needed.contains(bogus) && needed.contains("FileFault"),
+        "{needed}"
+    );
+
+    // VM1 (cbt=keep, tracking off): no change id, and the way to turn it on.
+    let vm1 = status(&m.mp.join("DC0_H0_VM1"));
+    let c1 = &vm1["disks"][0];
+    assert_eq!(c1["cbt"]["state"], "disabled", "{c1}");
+    assert!(c1["change_id"].is_null(), "{c1}");
+    assert!(
+        c1["cbt"]["why"].as_str().unwrap().contains("-o cbt=enable"),
+        "{c1}"
+    );
+    m.umount();
+    assert!(sim.snapshots("DC0_H0_VM0").is_empty());
+    assert_eq!(sim.snapshots("DC0_H0_VM1"), ["admin"]);
+    assert!(journal(&sim.state).is_empty());
+
+    // snapshots list shows each VM's tracking.
+    let (ok, out, err) = vmsnapfs(&["snapshots", "list", &url, "-o", &sim.opts()], &[]);
+    assert!(ok, "{err}");
+    let line = |vm: &str| {
+        out.lines()
+            .find(|l| l.contains(vm) && l.contains("changeTrackingEnabled"))
+            .unwrap_or_else(|| panic!("{vm}: {out}"))
+            .to_owned()
+    };
+    assert!(
+        line("DC0_H0_VM0").contains("changeTrackingEnabled on"),
+        "{out}"
+    );
+    assert!(
+        line("DC0_H0_VM1").contains("changeTrackingEnabled off"),
+        "{out}"
+    );
+}
