@@ -2098,4 +2098,143 @@ fn changed_block_tracking_through_query_changed_disk_areas() {
         line("DC0_H0_VM1").contains("changeTrackingEnabled off"),
         "{out}"
     );
+
+    // The admin switches tracking off and on again: the disk's tracking restarts (a
+    // new UUID), and night 2's id is void, not "no changes".
+    let off = sim.ctl("POST", "/cbt?vm=DC0_H0_VM0&enabled=false");
+    assert_eq!(off["changeTrackingEnabled"], false, "{off}");
+    sim.ctl("POST", "/cbt?vm=DC0_H0_VM0&enabled=true");
+    let m = remote_mount(&url, &sim.opts());
+    let vm0 = m.mp.join("DC0_H0_VM0");
+    let id3 = status(&vm0)["disks"][0]["change_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_vmware_change_id(&id3, 1);
+    assert_ne!(
+        id3.rsplit_once('/').unwrap().0,
+        id2.rsplit_once('/').unwrap().0
+    );
+    let name2 = id2.replace('%', "%25").replace('/', "%2F");
+    let err = std::fs::metadata(vm0.join(format!("disks/since/{name2}"))).unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::NotFound);
+    let needed = status(&vm0)["full_backup_needed"].to_string();
+    assert!(needed.contains(&id2), "{needed}");
+    m.umount();
+    assert!(sim.snapshots("DC0_H0_VM0").is_empty());
+
+    // The launcher's answers as a host's, asked directly: faults for a disk whose
+    // snapshot was taken without tracking, an offset at the capacity, a request out of
+    // the WSDL's order; `*` from 0 pages like any id.
+    sim.ctl("POST", "/snapshot?vm=DC0_H0_VM0&name=probe");
+    let cookie = soap_login(&sim);
+    let query = |vm: &str, snap: &str, key: &str, args: &str| {
+        soap_post(
+            &sim,
+            Some(&cookie),
+            &format!(
+                "<QueryChangedDiskAreas xmlns=\"urn:vim25\"><_this type=\"VirtualMachine\">\
+                 {}</_this><snapshot type=\"VirtualMachineSnapshot\">{}</snapshot>\
+                 <deviceKey>{key}</deviceKey>{args}</QueryChangedDiskAreas>",
+                sim.moref(vm),
+                sim.ctl("GET", &format!("/vm?vm={vm}"))["snapshots"][snap]
+                    .as_str()
+                    .unwrap()
+            ),
+        )
+    };
+    let key = |vm: &str| {
+        let c = sim.ctl("GET", &format!("/cbt?vm={vm}"));
+        c["devices"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .next()
+            .unwrap()
+            .clone()
+    };
+    let (k0, k1) = (key("DC0_H0_VM0"), key("DC0_H0_VM1"));
+    let (code, body) = query(
+        "DC0_H0_VM1",
+        "admin",
+        &k1,
+        "<startOffset>0</startOffset><changeId>*</changeId>",
+    );
+    assert_eq!(code, 500, "{body}");
+    assert!(
+        body.contains("FileFault") && body.contains("not active"),
+        "{body}"
+    );
+    let (code, body) = query(
+        "DC0_H0_VM0",
+        "probe",
+        &k0,
+        &format!(
+            "<startOffset>{}</startOffset><changeId>*</changeId>",
+            64 * MIB
+        ),
+    );
+    assert_eq!(code, 500, "{body}");
+    assert!(
+        body.contains("InvalidArgument") && body.contains("startOffset"),
+        "{body}"
+    );
+    let (code, body) = query(
+        "DC0_H0_VM0",
+        "probe",
+        &k0,
+        "<changeId>*</changeId><startOffset>0</startOffset>",
+    );
+    assert_eq!(code, 500, "{body}");
+    assert!(body.contains("InvalidRequest"), "{body}");
+    let (code, body) = query(
+        "DC0_H0_VM0",
+        "probe",
+        &k0,
+        "<startOffset>0</startOffset><changeId>*</changeId>",
+    );
+    assert_eq!(code, 200, "{body}");
+    // A page of 4 (the disk has more data areas), covering up to the last one's end.
+    assert_eq!(body.matches("<changedArea>").count(), 4, "{body}");
+    assert!(
+        body.contains("<length>17039360</length><changedArea>"),
+        "{body}"
+    );
+}
+
+/// Logs in to the simulator with a bare SOAP request; returns the session cookie.
+fn soap_login(sim: &Vcsim) -> String {
+    let (code, cookie) = soap_post(
+        sim,
+        None,
+        "<Login xmlns=\"urn:vim25\"><_this type=\"SessionManager\">SessionManager</_this>\
+         <userName>vmsnapfs</userName><password>secret</password></Login>",
+    );
+    assert_eq!(code, 200, "{cookie}");
+    cookie
+}
+
+/// Posts one SOAP body; returns (status, body), or for a request without a cookie the
+/// session cookie the server set instead of the body.
+fn soap_post(sim: &Vcsim, cookie: Option<&str>, body: &str) -> (u16, String) {
+    let env = format!(
+        "<?xml version=\"1.0\"?><soapenv:Envelope \
+         xmlns:soapenv=\"http://schemas.xmlsoap.org/soap/envelope/\"><soapenv:Body>{body}\
+         </soapenv:Body></soapenv:Envelope>"
+    );
+    let mut req = reqwest::blocking::Client::new()
+        .post(format!("{}/sdk", sim.base))
+        .header("Content-Type", "text/xml")
+        .header("SOAPAction", "\"urn:vim25\"")
+        .body(env);
+    if let Some(c) = cookie {
+        req = req.header("Cookie", c);
+    }
+    let r = req.send().unwrap();
+    let code = r.status().as_u16();
+    if cookie.is_none() {
+        let c = r.headers().get("set-cookie").unwrap().to_str().unwrap();
+        return (code, c.split(';').next().unwrap().to_owned());
+    }
+    (code, r.text().unwrap())
 }

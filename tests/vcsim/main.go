@@ -148,8 +148,9 @@ func snapshotNames(list []types.VirtualMachineSnapshotTree, out *[]string) {
 //	GET  /calls?method=METHOD           JSON list of the CreateSnapshotEx_Task,
 //	                                    CreateSnapshot_Task or QueryChangedDiskAreas
 //	                                    requests received, decoded, with the answer
-//	GET  /cbt?vm=NAME                   changeTrackingEnabled, the tracked disks (UUID,
-//	                                    change ids) and each snapshot's change ids
+//	GET  /cbt?vm=NAME                   changeTrackingEnabled, the disks' keys, the
+//	                                    tracked disks (UUID, change ids) and each
+//	                                    snapshot's change ids
 //	POST /cbt?vm=NAME&enabled=BOOL      ReconfigVM_Task(changeTrackingEnabled=BOOL),
 //	                                    then as GET
 func serveControl(l net.Listener, u *url.URL) {
@@ -1376,14 +1377,22 @@ func cbtCalls(inner http.Handler) http.Handler {
 }
 
 // cbtReport is what GET /cbt?vm= answers: the VM's changeTrackingEnabled as the
-// simulator has it, each tracked disk's UUID and change ids, and per snapshot the
-// change id each disk got.
+// simulator has it, its disks (device key -> file), each tracked disk's UUID and
+// change ids, and per snapshot the change id each disk got.
 func cbtReport(vm *simulator.VirtualMachine) interface{} {
 	var enabled *bool
+	devices := map[string]string{}
 	simulator.Map.WithLock(vm, func() {
 		if e := vm.Config.ChangeTrackingEnabled; e != nil {
 			v := *e
 			enabled = &v
+		}
+		for _, d := range vm.Config.Hardware.Device {
+			if disk, ok := d.(*types.VirtualDisk); ok {
+				if b, ok := disk.Backing.(types.BaseVirtualDeviceFileBackingInfo); ok {
+					devices[strconv.Itoa(int(disk.Key))] = b.GetVirtualDeviceFileBackingInfo().FileName
+				}
+			}
 		}
 	})
 	cbtMu.Lock()
@@ -1407,5 +1416,5 @@ func cbtReport(vm *simulator.VirtualMachine) interface{} {
 			snaps[ref] = m
 		}
 	}
-	return map[string]interface{}{"changeTrackingEnabled": enabled, "disks": disks, "snapshots": snaps}
+	return map[string]interface{}{"changeTrackingEnabled": enabled, "devices": devices, "disks": disks, "snapshots": snaps}
 }
