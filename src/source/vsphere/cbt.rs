@@ -40,7 +40,10 @@ impl CbtPolicy {
 /// What happened to tracking at this freeze, before the snapshot was taken.
 #[derive(Debug, Clone, Default)]
 pub struct Prepared {
-    /// Tracking was switched on for this freeze: there is no earlier id to count from.
+    /// changeTrackingEnabled was off just before the snapshot: if the snapshot has it
+    /// on, it was switched on at this freeze and there is no earlier id to count from.
+    pub was_off: bool,
+    /// We switched it on (-o cbt=enable).
     pub switched_on: bool,
     /// Why `-o cbt=enable` did not switch it on.
     pub refused: Option<String>,
@@ -53,7 +56,10 @@ pub struct Prepared {
 /// snapshots is not ours to do.
 pub fn prepare(c: &Client, vm: &Moref, vm_name: &str, policy: CbtPolicy) -> Result<Prepared> {
     if policy != CbtPolicy::Enable {
-        return Ok(Prepared::default());
+        return Ok(Prepared {
+            was_off: true,
+            ..Prepared::default()
+        });
     }
     let snapshots = super::snapshot::tree(c, vm)?;
     if !snapshots.is_empty() {
@@ -69,10 +75,39 @@ pub fn prepare(c: &Client, vm: &Moref, vm_name: &str, policy: CbtPolicy) -> Resu
         );
         tracing::warn!("{vm_name}: {why}");
         return Ok(Prepared {
+            was_off: true,
             switched_on: false,
             refused: Some(why),
         });
     }
+    match switch_on(c, vm, vm_name) {
+        Ok(()) => {
+            tracing::info!("{vm_name}: changed block tracking switched on (-o cbt=enable)");
+            Ok(Prepared {
+                was_off: true,
+                switched_on: true,
+                refused: None,
+            })
+        }
+        // Not being allowed to reconfigure (a backup role without
+        // VirtualMachine.Config.ChangeTracking) must not cost the backup itself.
+        Err(e) => {
+            let why = format!(
+                "changeTrackingEnabled is off on the VM and -o cbt=enable could not switch \
+                 it on: {e}"
+            );
+            tracing::warn!("{vm_name}: {why}");
+            Ok(Prepared {
+                was_off: true,
+                switched_on: false,
+                refused: Some(why),
+            })
+        }
+    }
+}
+
+/// ReconfigVM_Task with only `changeTrackingEnabled = true`.
+fn switch_on(c: &Client, vm: &Moref, vm_name: &str) -> Result<()> {
     let t = c.call(
         "ReconfigVM_Task",
         vm,
@@ -87,11 +122,7 @@ pub fn prepare(c: &Client, vm: &Moref, vm_name: &str, policy: CbtPolicy) -> Resu
         &t,
         &format!("{vm_name}: switching changed block tracking on"),
     )?;
-    tracing::info!("{vm_name}: changed block tracking switched on (-o cbt=enable)");
-    Ok(Prepared {
-        switched_on: true,
-        refused: None,
-    })
+    Ok(())
 }
 
 /// A disk's CBT state for status.json, from the snapshot's config.
@@ -109,10 +140,17 @@ pub fn state(vm_tracking: bool, change_id: Option<&str>, prepared: &Prepared) ->
              (an independent or raw disk, or tracking not yet active: it takes effect at \
              the VM's next power on, resume or snapshot)",
         ),
-        Some(_) if prepared.switched_on => Cbt::new(
+        Some(_) if prepared.was_off => Cbt::new(
             CbtState::Reset,
-            "changed block tracking was switched on at this freeze (-o cbt=enable): this \
-             change_id is the first, so this backup must be full; the next can count from it",
+            format!(
+                "changed block tracking was switched on at this freeze{}: this change_id \
+                 is the first, so this backup must be full; the next can count from it",
+                if prepared.switched_on {
+                    " (-o cbt=enable)"
+                } else {
+                    ""
+                }
+            ),
         ),
         Some(_) => Cbt::new(
             CbtState::Enabled,
@@ -445,6 +483,7 @@ mod tests {
         assert_eq!(s.state, CbtState::Disabled);
         assert!(s.why.contains("-o cbt=enable turns it on"), "{}", s.why);
         let refused = Prepared {
+            was_off: true,
             switched_on: false,
             refused: Some("has 1 snapshot(s)".into()),
         };
@@ -452,9 +491,20 @@ mod tests {
         assert_eq!(state(true, None, &none).state, CbtState::Disabled);
         assert_eq!(state(true, Some("52 aa/1"), &none).state, CbtState::Enabled);
         let on = Prepared {
+            was_off: true,
             switched_on: true,
             refused: None,
         };
-        assert_eq!(state(true, Some("52 aa/1"), &on).state, CbtState::Reset);
+        let s = state(true, Some("52 aa/1"), &on);
+        assert_eq!(s.state, CbtState::Reset);
+        assert!(s.why.contains("cbt=enable"), "{}", s.why);
+        // Off when listed, on in the snapshot (a reconfigure whose answer was lost, or
+        // the admin's): still the first id.
+        let raced = Prepared {
+            was_off: true,
+            switched_on: false,
+            refused: Some("lost".into()),
+        };
+        assert_eq!(state(true, Some("52 aa/1"), &raced).state, CbtState::Reset);
     }
 }
