@@ -98,19 +98,16 @@ impl Filesystem for VmFs {
                         FopenFlags::FOPEN_DIRECT_IO,
                     )
                 }
+                // Read once, extent by extent, by an incremental copier: the kernel's
+                // read-ahead would only fetch (and we zero) megabytes of holes.
                 Node::SinceFlat(_, id, i) => {
                     let changes = super::tree::changes_of(&u.vm, &id, i)?;
-                    let flags = if self.tree.direct_io {
-                        FopenFlags::FOPEN_DIRECT_IO
-                    } else {
-                        FopenFlags::empty()
-                    };
                     let h = Handle::Changes {
                         hold: u,
                         changes,
                         disk: i as usize,
                     };
-                    (self.new_handle(h), flags)
+                    (self.new_handle(h), FopenFlags::FOPEN_DIRECT_IO)
                 }
                 // Image-level readers stream whole disks in big reads: straight into
                 // their buffers, with no page-cache copy to make and later evict.

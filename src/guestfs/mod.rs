@@ -23,5 +23,17 @@ pub fn open(kind: crate::detect::FsKind, vol: Arc<dyn ReadAt>) -> io::Result<Arc
         FsKind::Fat12 | FsKind::Fat16 | FsKind::Fat32 | FsKind::ExFat => {
             Arc::new(fat::Fat::open(vol)?)
         }
+        FsKind::Ext2 | FsKind::Ext3 | FsKind::Ext4 | FsKind::Xfs => {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                format!("reading {} volumes' files is not built yet", kind.as_str()),
+            ))
+        }
+        FsKind::Swap => {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "swap holds no files",
+            ))
+        }
     })
 }

@@ -100,7 +100,7 @@ fn open_volume(
         fs: None,
         errors: Mutex::new(Vec::new()),
     };
-    if let Some(kind) = kind {
+    if let Some(kind) = kind.filter(|k| k.has_files()) {
         match guestfs::open(kind, vol) {
             Ok(fs) => view.fs = Some(fs),
             Err(e) => {
