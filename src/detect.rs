@@ -128,9 +128,16 @@ mod tests {
         let make = |tool: &str, args: &[&str], size: u64| -> Option<FsKind> {
             let f = std::fs::File::create(&img).unwrap();
             f.set_len(size).unwrap();
-            let out = std::process::Command::new(tool).args(args).arg(&img).output();
+            let out = std::process::Command::new(tool)
+                .args(args)
+                .arg(&img)
+                .output();
             let out = out.unwrap_or_else(|e| panic!("{tool}: {e} (scripts/test.sh installs it)"));
-            assert!(out.status.success(), "{tool}: {}", String::from_utf8_lossy(&out.stderr));
+            assert!(
+                out.status.success(),
+                "{tool}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
             detect(&vmsnapfs_io::FileSource::open(&img).unwrap())
         };
         let mke2fs = |t: &str| make("mke2fs", &["-q", "-F", "-t", t], 16 << 20);
@@ -139,8 +146,15 @@ mod tests {
         assert_eq!(mke2fs("ext4"), Some(FsKind::Ext4));
         assert_eq!(make("mkswap", &[], 16 << 20), Some(FsKind::Swap));
         assert_eq!(make("mkfs.vfat", &[], 16 << 20), Some(FsKind::Fat16));
-        if std::process::Command::new("mkfs.xfs").arg("-V").output().is_ok() {
-            assert_eq!(make("mkfs.xfs", &["-q", "-f"], 320 << 20), Some(FsKind::Xfs));
+        if std::process::Command::new("mkfs.xfs")
+            .arg("-V")
+            .output()
+            .is_ok()
+        {
+            assert_eq!(
+                make("mkfs.xfs", &["-q", "-f"], 320 << 20),
+                Some(FsKind::Xfs)
+            );
         } else {
             eprintln!("skipped: mkfs.xfs is not installed (scripts/test.sh installs xfsprogs)");
         }

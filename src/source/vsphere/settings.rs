@@ -53,7 +53,8 @@ const OPTIONS: [(&str, Apply); 7] = [
         Ok(())
     }),
     ("thumbprint", |g, k, v| {
-        g.thumbprint = Some(tls::parse_thumbprint(need(k, v)?).map_err(VsError::Config)?);
+        g.thumbprint =
+            Some(tls::parse_thumbprint(need(k, v)?).map_err(|e| VsError::Config(e.to_string()))?);
         Ok(())
     }),
     ("insecure", |g, _, _| {
