@@ -51,17 +51,26 @@ pub fn normalize_any(s: &str) -> Option<String> {
     )
 }
 
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TlsError {
+    #[error("thumbprint {0:?} is not a SHA-256 fingerprint (64 hex digits, colons optional)")]
+    BadThumbprint(String),
+    #[error("no usable system root certificates ({0} errors loading them)")]
+    NoRoots(usize),
+    #[error("TLS configuration: {0}")]
+    Config(#[from] rustls::Error),
+}
+
 /// Parses a user-given SHA-256 thumbprint: hex with or without colons, any case.
-pub fn parse_thumbprint(s: &str) -> Result<String, String> {
+pub fn parse_thumbprint(s: &str) -> Result<String, TlsError> {
     let hex: String = s
         .chars()
         .filter(|c| *c != ':' && !c.is_whitespace())
         .collect::<String>()
         .to_ascii_uppercase();
     if hex.len() != 64 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
-        return Err(format!(
-            "thumbprint {s:?} is not a SHA-256 fingerprint (64 hex digits, colons optional)"
-        ));
+        return Err(TlsError::BadThumbprint(s.to_owned()));
     }
     Ok(hex
         .as_bytes()
@@ -90,10 +99,9 @@ impl Pinned {
         }
     }
 
-    pub fn client_config(self: Arc<Self>) -> Result<rustls::ClientConfig, String> {
+    pub fn client_config(self: Arc<Self>) -> Result<rustls::ClientConfig, TlsError> {
         let mut cfg = rustls::ClientConfig::builder_with_provider(self.provider.clone())
-            .with_safe_default_protocol_versions()
-            .map_err(|e| e.to_string())?
+            .with_safe_default_protocol_versions()?
             .dangerous()
             .with_custom_certificate_verifier(self)
             .with_no_client_auth();
@@ -179,7 +187,7 @@ pub struct TrustConfig {
 }
 
 impl Trust {
-    pub fn client_config(self) -> Result<TrustConfig, String> {
+    pub fn client_config(self) -> Result<TrustConfig, TlsError> {
         let want = match self {
             Trust::Pinned(t) => Some(t),
             Trust::Any => None,
@@ -188,15 +196,11 @@ impl Trust {
                 let mut roots = rustls::RootCertStore::empty();
                 let (added, _) = roots.add_parsable_certificates(found.certs);
                 if added == 0 {
-                    return Err(format!(
-                        "no usable system root certificates ({} errors loading them)",
-                        found.errors.len()
-                    ));
+                    return Err(TlsError::NoRoots(found.errors.len()));
                 }
                 let provider = Arc::new(rustls::crypto::ring::default_provider());
                 let mut cfg = rustls::ClientConfig::builder_with_provider(provider)
-                    .with_safe_default_protocol_versions()
-                    .map_err(|e| e.to_string())?
+                    .with_safe_default_protocol_versions()?
                     .with_root_certificates(roots)
                     .with_no_client_auth();
                 cfg.alpn_protocols = vec![b"http/1.1".to_vec()];

@@ -110,7 +110,9 @@ impl Client {
                 }
                 (None, false) => tls::Trust::System,
             };
-            let t = trust.client_config().map_err(VsError::Config)?;
+            let t = trust
+                .client_config()
+                .map_err(|e| VsError::Config(e.to_string()))?;
             builder = builder.use_preconfigured_tls((*t.config).clone());
             pin_seen = t.seen;
             data_tls = Some(t.config);
@@ -184,7 +186,7 @@ impl Client {
             });
         }
         let text = resp.text().map_err(|e| self.net_error(e))?;
-        let root = soap::parse(&text).map_err(|d| self.protocol("vimServiceVersions.xml", d))?;
+        let root = soap::parse(&text).map_err(|d| self.protocol("vimServiceVersions.xml", d.0))?;
         let version = root
             .children_named("namespace")
             .find(|n| n.text_of("name") == Some("urn:vim25"))
@@ -359,7 +361,7 @@ impl Client {
         let text = resp.text().map_err(|e| self.net_error(e))?;
         let root = soap::parse(&text).map_err(|d| {
             if status.is_success() {
-                self.protocol(method, d)
+                self.protocol(method, d.0)
             } else {
                 VsError::Http {
                     url: format!("{}/sdk", self.cfg.base),
@@ -368,7 +370,7 @@ impl Client {
                 }
             }
         })?;
-        match soap::response(&root).map_err(|d| self.protocol(method, d))? {
+        match soap::response(&root).map_err(|d| self.protocol(method, d.0))? {
             Ok(el) => Ok(el),
             Err(f) => Err(VsError::Fault {
                 method: method.to_owned(),

@@ -57,7 +57,8 @@ const OPTIONS: [(&str, Apply); 8] = [
         Ok(())
     }),
     ("thumbprint", |g, k, v| {
-        g.thumbprint = Some(tls::parse_thumbprint(need(k, v)?).map_err(VsError::Config)?);
+        g.thumbprint =
+            Some(tls::parse_thumbprint(need(k, v)?).map_err(|e| VsError::Config(e.to_string()))?);
         Ok(())
     }),
     ("insecure", |g, _, _| {

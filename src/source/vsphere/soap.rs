@@ -94,8 +94,25 @@ impl Element {
     }
 }
 
+/// A document that is not the XML or SOAP shape expected; the words say where.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Malformed(pub String);
+
+impl From<&str> for Malformed {
+    fn from(s: &str) -> Malformed {
+        Malformed(s.to_owned())
+    }
+}
+
+impl From<String> for Malformed {
+    fn from(s: String) -> Malformed {
+        Malformed(s)
+    }
+}
+
 /// Parses a document into its root element.
-pub fn parse(text: &str) -> Result<Element, String> {
+pub fn parse(text: &str) -> Result<Element, Malformed> {
     let mut reader = NsReader::from_str(text);
     let mut stack: Vec<Element> = Vec::new();
     loop {
@@ -183,9 +200,9 @@ pub struct Fault {
 }
 
 /// Splits an answer into the method's response element or its fault.
-pub fn response(root: &Element) -> Result<Result<Element, Fault>, String> {
+pub fn response(root: &Element) -> Result<Result<Element, Fault>, Malformed> {
     if root.name != "Envelope" || root.ns != SOAPENV {
-        return Err(format!("not a SOAP envelope (<{}>)", root.name));
+        return Err(format!("not a SOAP envelope (<{}>)", root.name).into());
     }
     let body = root
         .children

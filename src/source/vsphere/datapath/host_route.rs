@@ -62,7 +62,9 @@ impl HostRoute {
             None if self.insecure => tls::Trust::Any,
             None => return Err("the ticket names no host certificate thumbprint".into()),
         };
-        let p = Arc::new(Pool::new(Some(trust.client_config()?.config)));
+        let p = Arc::new(Pool::new(Some(
+            trust.client_config().map_err(|e| e.to_string())?.config,
+        )));
         pools.insert(key, p.clone());
         Ok(p)
     }
