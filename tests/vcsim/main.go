@@ -931,9 +931,26 @@ func readDisk(path string) (*diskState, error) {
 	if out, err := exec.Command("qemu-img", "convert", "-O", "raw", path, tmp.Name()).CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("qemu-img convert %s: %v: %s", path, err, out)
 	}
-	raw, err := ioutil.ReadFile(tmp.Name())
+	f, err := os.Open(tmp.Name())
 	if err != nil {
 		return nil, err
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	st := &diskState{capacity: info.Size()}
+	blocks := (st.capacity + cbtBlock - 1) / cbtBlock
+	st.hashes = make([][32]byte, blocks)
+	st.data = make([]bool, blocks)
+	buf := make([]byte, cbtBlock)
+	for b := int64(0); b < blocks; b++ {
+		n, err := io.ReadFull(f, buf)
+		if err != nil && err != io.ErrUnexpectedEOF {
+			return nil, fmt.Errorf("reading %s converted: %v", path, err)
+		}
+		st.hashes[b] = sha256.Sum256(buf[:n])
 	}
 	out, err := exec.Command("qemu-img", "map", "--output=json", path).Output()
 	if err != nil {
@@ -946,17 +963,6 @@ func readDisk(path string) (*diskState, error) {
 	}
 	if err := json.Unmarshal(out, &extents); err != nil {
 		return nil, fmt.Errorf("qemu-img map %s: %v", path, err)
-	}
-	st := &diskState{capacity: int64(len(raw))}
-	blocks := (st.capacity + cbtBlock - 1) / cbtBlock
-	st.hashes = make([][32]byte, blocks)
-	st.data = make([]bool, blocks)
-	for b := int64(0); b < blocks; b++ {
-		end := (b + 1) * cbtBlock
-		if end > st.capacity {
-			end = st.capacity
-		}
-		st.hashes[b] = sha256.Sum256(raw[b*cbtBlock : end])
 	}
 	for _, e := range extents {
 		if !e.Data || e.Length <= 0 {
