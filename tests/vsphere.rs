@@ -1901,7 +1901,9 @@ fn changed_block_tracking_through_query_changed_disk_areas() {
     const MIB: u64 = 1 << 20;
     const BLOCK: u64 = 64 << 10;
     common::require("qemu-io");
-    let sim = Vcsim::start_with(&["-cbt-page", "4"]);
+    // API 8: our snapshots are CreateSnapshotEx_Task, the control server's CreateSnapshot_Task;
+    // the launcher records change ids after either.
+    let sim = Vcsim::start_with(&["-cbt-page", "4", "-api", "8.0.2.0"]);
     let src = scratch("cbt").join("disk.vmdk");
     run(Command::new("qemu-img")
         .args([
@@ -1946,6 +1948,9 @@ fn changed_block_tracking_through_query_changed_disk_areas() {
         sim.ctl("GET", "/cbt?vm=DC0_H0_VM0")["changeTrackingEnabled"],
         true
     );
+    let ex = sim.calls("CreateSnapshotEx_Task");
+    assert_eq!(ex.len(), 1, "{ex:?}");
+    assert_eq!(ex[0]["answer"], "executed", "{ex:?}");
     let full = scratch("cbt-full").join("full.raw");
     std::fs::copy(vm0.join("disks/disk0-flat.vmdk"), &full).unwrap();
     // `*`: what qemu-img maps as data, nothing outside it.
