@@ -507,4 +507,212 @@ mod tests {
         };
         assert_eq!(state(true, Some("52 aa/1"), &raced).state, CbtState::Reset);
     }
+
+    /// A server that logs in anyone and answers QueryChangedDiskAreas by its changeId:
+    /// `*` from a disk of 1 MiB with 64 KiB changed every 128 KiB, two areas an answer;
+    /// `old` a FileFault, `bad<id` an InvalidArgument on changeId, `zero` length 0,
+    /// `drop` a closed connection. Records each QueryChangedDiskAreas body.
+    fn server(bodies: Arc<std::sync::Mutex<Vec<String>>>) -> u16 {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        fn env(b: &str) -> String {
+            format!(
+                "<?xml version=\"1.0\"?><soapenv:Envelope \
+                 xmlns:soapenv=\"http://schemas.xmlsoap.org/soap/envelope/\" \
+                 xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\"><soapenv:Body>{b}\
+                 </soapenv:Body></soapenv:Envelope>"
+            )
+        }
+        fn fault(kind: &str, msg: &str) -> String {
+            env(&format!(
+                "<soapenv:Fault><faultcode>ServerFaultCode</faultcode><faultstring>{msg}\
+                 </faultstring><detail><{kind}Fault xmlns=\"urn:vim25\" xsi:type=\"{kind}\"/>\
+                 </detail></soapenv:Fault>"
+            ))
+        }
+        std::thread::spawn(move || {
+            for conn in l.incoming() {
+                let Ok(conn) = conn else { return };
+                let bodies = bodies.clone();
+                std::thread::spawn(move || {
+                    let mut r = BufReader::new(conn.try_clone().unwrap());
+                    let mut w = conn;
+                    loop {
+                        let mut line = String::new();
+                        if r.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        let mut len = 0;
+                        loop {
+                            let mut h = String::new();
+                            r.read_line(&mut h).unwrap();
+                            if h.trim().is_empty() {
+                                break;
+                            }
+                            if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:")
+                            {
+                                len = v.trim().parse().unwrap();
+                            }
+                        }
+                        let mut body = vec![0u8; len];
+                        r.read_exact(&mut body).unwrap();
+                        let body = String::from_utf8_lossy(&body).into_owned();
+                        let between = |a: &str, b: &str| {
+                            let i = body.find(a).map(|i| i + a.len()).unwrap_or(0);
+                            body[i..].split(b).next().unwrap_or("").to_owned()
+                        };
+                        let (status, answer) = if line.contains("vimServiceVersions") {
+                            (200, "<namespaces/>".to_owned())
+                        } else if body.contains("<RetrieveServiceContent") {
+                            (200, env("<RetrieveServiceContentResponse xmlns=\"urn:vim25\"><returnval>\
+                                 <rootFolder type=\"Folder\">f</rootFolder>\
+                                 <propertyCollector type=\"PropertyCollector\">pc</propertyCollector>\
+                                 <viewManager type=\"ViewManager\">v</viewManager>\
+                                 <sessionManager type=\"SessionManager\">sm</sessionManager>\
+                                 <searchIndex type=\"SearchIndex\">si</searchIndex>\
+                                 <about><apiVersion>7.0</apiVersion><apiType>HostAgent</apiType></about>\
+                                 </returnval></RetrieveServiceContentResponse>"))
+                        } else if body.contains("<Login") {
+                            (200, env("<LoginResponse xmlns=\"urn:vim25\"><returnval/></LoginResponse>"))
+                        } else if body.contains("<QueryChangedDiskAreas") {
+                            bodies.lock().unwrap().push(body.clone());
+                            let at: u64 = between("<startOffset>", "<").parse().unwrap();
+                            match between("<changeId>", "<").as_str() {
+                                "old" => (
+                                    500,
+                                    fault("FileFault", "Error caused by file [ds] vm/vm.vmdk"),
+                                ),
+                                "bad&lt;id" => (
+                                    500,
+                                    fault(
+                                        "InvalidArgument",
+                                        "A specified parameter was not correct: changeId",
+                                    ),
+                                ),
+                                "zero" => (
+                                    200,
+                                    env(&format!(
+                                    "<QueryChangedDiskAreasResponse xmlns=\"urn:vim25\"><returnval>\
+                                     <startOffset>{at}</startOffset><length>0</length>\
+                                     </returnval></QueryChangedDiskAreasResponse>"
+                                )),
+                                ),
+                                "drop" => return,
+                                _ => {
+                                    let mut areas: Vec<u64> =
+                                        (0..8u64).map(|k| k << 17).filter(|&s| s >= at).collect();
+                                    // Up to the last area's end while more follow, else to
+                                    // the capacity, as a host answers.
+                                    let more = areas.len() > 2;
+                                    areas.truncate(2);
+                                    let end = if more { areas[1] + (1 << 16) } else { 1 << 20 };
+                                    let list: String = areas
+                                        .iter()
+                                        .map(|s| format!(
+                                            "<changedArea><start>{s}</start><length>65536</length></changedArea>"
+                                        ))
+                                        .collect();
+                                    (200, env(&format!(
+                                        "<QueryChangedDiskAreasResponse xmlns=\"urn:vim25\"><returnval>\
+                                         <startOffset>{at}</startOffset><length>{}</length>{list}\
+                                         </returnval></QueryChangedDiskAreasResponse>",
+                                        end - at
+                                    )))
+                                }
+                            }
+                        } else {
+                            (200, env("<x/>"))
+                        };
+                        let head = format!(
+                            "HTTP/1.1 {status} X\r\nContent-Type: text/xml\r\n\
+                             Set-Cookie: vmware_soap_session=\"s\"; Path=/\r\n\
+                             Content-Length: {}\r\n\r\n",
+                            answer.len()
+                        );
+                        if w.write_all(head.as_bytes()).is_err()
+                            || w.write_all(answer.as_bytes()).is_err()
+                        {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        port
+    }
+
+    #[test]
+    fn the_tracker_asks_the_server_page_by_page_and_maps_its_faults() {
+        let bodies = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let port = server(bodies.clone());
+        let c = Client::connect(super::super::client::ConnectConfig {
+            base: format!("http://127.0.0.1:{port}"),
+            host: "127.0.0.1".into(),
+            port,
+            creds: super::super::credentials::Credentials {
+                username: "u".into(),
+                password: "p".into(),
+            },
+            thumbprint: None,
+            insecure: false,
+            soap_timeout: std::time::Duration::from_secs(2),
+        })
+        .unwrap();
+        let t = VsChanges {
+            client: c,
+            vm: Moref::new("VirtualMachine", "vm-7"),
+            snapshot: Moref::new("VirtualMachineSnapshot", "snapshot-9"),
+            device_key: 2000,
+            capacity: 1 << 20,
+            what: "vm disk0".into(),
+        };
+        let all = t.changed_since("*").unwrap();
+        assert_eq!(
+            all,
+            (0..8u64)
+                .map(|k| k << 17..(k << 17) + 65536)
+                .collect::<Vec<_>>()
+        );
+        {
+            let b = bodies.lock().unwrap();
+            assert_eq!(b.len(), 4, "8 areas, 2 an answer");
+            assert!(
+                b[0].contains(
+                    "<_this type=\"VirtualMachine\">vm-7</_this>\
+                 <snapshot type=\"VirtualMachineSnapshot\">snapshot-9</snapshot>\
+                 <deviceKey>2000</deviceKey><startOffset>0</startOffset><changeId>*</changeId>"
+                ),
+                "{}",
+                b[0]
+            );
+            assert!(
+                b[1].contains("<startOffset>196608</startOffset>"),
+                "{}",
+                b[1]
+            );
+        }
+        match t.changed_since("old") {
+            Err(ChangeError::Unknown { id, why }) => {
+                assert_eq!(id, "old");
+                assert!(
+                    why.contains("FileFault") && why.contains("vm.vmdk"),
+                    "{why}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            t.changed_since("bad<id"),
+            Err(ChangeError::Unknown { .. })
+        ));
+        match t.changed_since("zero") {
+            Err(ChangeError::Io(e)) => assert!(e.to_string().contains("length 0"), "{e}"),
+            other => panic!("{other:?}"),
+        }
+        match t.changed_since("drop") {
+            Err(ChangeError::Io(e)) => assert!(e.to_string().contains("127.0.0.1"), "{e}"),
+            other => panic!("{other:?}"),
+        }
+    }
 }
