@@ -86,7 +86,7 @@ fn walk_dir(vol: &Volume, dir: FileId, prefix: &str, out: &mut Listing, depth: u
                 assert_eq!(size, md.size, "{path}");
                 out.insert(path, (size, h));
             }
-            FileKind::Symlink => {}
+            FileKind::Symlink | FileKind::Fifo | FileKind::CharDevice | FileKind::BlockDevice => {}
         }
     }
 }
