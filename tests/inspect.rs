@@ -1,6 +1,8 @@
 //! `vmsnapfs inspect` on VM folders built by fixtures/build.sh, checked against what
 //! qemu-img, sfdisk and blkid say about the same disks.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -249,7 +251,7 @@ fn missing_extent_is_one_line_naming_the_file() {
 fn shared_testdata_images() {
     let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/testdata");
     if !data.exists() {
-        eprintln!("skipped: {} is absent", data.display());
+        common::skipped(&format!("{} is absent", data.display()));
         return;
     }
     let sizes = std::fs::read_to_string(data.join("vmdk-raw.sha256")).unwrap();

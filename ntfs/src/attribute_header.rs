@@ -15,6 +15,8 @@ pub const DATA: u32 = 0x80;
 pub const INDEX_ROOT: u32 = 0x90;
 pub const INDEX_ALLOCATION: u32 = 0xA0;
 pub const REPARSE_POINT: u32 = 0xC0;
+pub const EA_INFORMATION: u32 = 0xD0;
+pub const EA: u32 = 0xE0;
 pub const END: u32 = 0xFFFF_FFFF;
 
 pub const FLAG_COMPRESSED: u16 = 0x00FF;

@@ -28,6 +28,9 @@
 //!   decompresses LZNT1 (NTFS compression) and WOF (XPRESS4K/8K/16K, LZX) transparently.
 //!   EFS-encrypted streams, and dedup/cloud/HSM files whose content is off-volume, are
 //!   errors rather than garbage.
+//! * Links and special files are what ntfs-3g shows: Windows symlinks and junctions, WSL
+//!   (LX) symlinks, FIFOs and devices, and Interix ones (system files with an `Intx`
+//!   magic, ntfs-3g's default); [`Volume::lx_metadata`] gives WSL's POSIX owners and mode.
 //! * Errors name the MFT record they concern; corruption of one file's structures is an
 //!   error for that file only.
 //!
@@ -45,6 +48,7 @@ pub mod attribute_header;
 #[doc(hidden)]
 pub mod attribute_list;
 pub mod boot_sector;
+pub mod ea;
 #[doc(hidden)]
 pub mod file_name;
 #[doc(hidden)]
@@ -57,6 +61,7 @@ pub mod index_allocation;
 pub mod index_entry;
 #[doc(hidden)]
 pub mod index_root;
+pub mod interix;
 pub mod lznt1;
 pub mod lzx;
 pub mod name;
@@ -74,6 +79,7 @@ pub mod volume_information;
 pub mod wof;
 pub mod xpress_huffman;
 
+pub use ea::{Ea, LxMetadata};
 pub use error::{Error, Result};
 pub use reparse_point::{LinkKind, ReparseTarget};
 pub use types::{

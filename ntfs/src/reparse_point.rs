@@ -9,6 +9,11 @@ pub const TAG_SYMLINK: u32 = 0xA000_000C;
 pub const TAG_DEDUP: u32 = 0x8000_0013;
 pub const TAG_WOF: u32 = 0x8000_0017;
 pub const TAG_LX_SYMLINK: u32 = 0xA000_001D;
+/// WSL special files: the reparse point only marks the type, the device numbers are in
+/// the $LXDEV extended attribute.
+pub const TAG_LX_FIFO: u32 = 0x8000_0024;
+pub const TAG_LX_CHR: u32 = 0x8000_0025;
+pub const TAG_LX_BLK: u32 = 0x8000_0026;
 
 const SYMLINK_FLAG_RELATIVE: u32 = 1;
 
@@ -18,6 +23,9 @@ pub enum LinkKind {
     Junction,
     /// A WSL (LX) symlink: a POSIX target stored as UTF-8, kept verbatim.
     WslSymlink,
+    /// An Interix symlink (a system file holding `IntxLNK\x01` and a UTF-16 target), as
+    /// ntfs-3g writes `ln -s` by default; the target is kept verbatim.
+    Interix,
 }
 
 /// Tags that [`parse_link`] decodes.
@@ -60,6 +68,9 @@ pub fn parse_link(b: &[u8]) -> Result<ReparseTarget, String> {
         TAG_LX_SYMLINK => {
             // u32 version (2), then the target in UTF-8 up to the end of the data.
             let t = data.get(4..).ok_or("WSL symlink data truncated")?;
+            if t.is_empty() {
+                return Err("WSL symlink has an empty target".into());
+            }
             let target = String::from_utf8_lossy(t).into_owned();
             return Ok(ReparseTarget {
                 kind: LinkKind::WslSymlink,

@@ -46,6 +46,11 @@ pub enum FileKind {
     /// A file carrying a reparse point owned by some other filter (dedup, cloud files,
     /// HSM…); its tag is in [`Metadata::reparse_tag`]. Its own `$DATA` is still readable.
     OtherReparse,
+    /// A FIFO: an Interix one (an empty system file, as ntfs-3g writes it) or WSL's.
+    Fifo,
+    /// A device, Interix or WSL; [`Metadata::device`] holds its numbers.
+    CharDevice,
+    BlockDevice,
 }
 
 /// DOS/Win32 file attribute bits (FILE_ATTRIBUTE_*), as stored in $STANDARD_INFORMATION.
@@ -87,6 +92,8 @@ pub struct Metadata {
     pub link_count: u32,
     pub reparse_tag: Option<u32>,
     pub security_id: Option<u32>,
+    /// (major, minor) of a [`FileKind::CharDevice`] or [`FileKind::BlockDevice`].
+    pub device: Option<(u64, u64)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -104,12 +104,10 @@ impl VmFs {
     }
 
     pub(super) fn guest_attr(&self, ino: u64, st: &guestfs::Stat) -> FileAttr {
-        let kind = match st.kind {
-            guestfs::Kind::Dir => FileType::Directory,
-            guestfs::Kind::File => FileType::RegularFile,
-            guestfs::Kind::Symlink => FileType::Symlink,
-        };
+        let kind = Self::guest_kind(st.kind);
         let mut a = self.attr(ino, kind, st.size, st.mtime);
+        a.rdev = st.rdev();
+        self.tree.owners.apply(&mut a, &st.owner);
         a.atime = st.atime;
         a.ctime = st.ctime;
         a.crtime = st.crtime;
@@ -123,6 +121,9 @@ impl VmFs {
             guestfs::Kind::Dir => FileType::Directory,
             guestfs::Kind::File => FileType::RegularFile,
             guestfs::Kind::Symlink => FileType::Symlink,
+            guestfs::Kind::Fifo => FileType::NamedPipe,
+            guestfs::Kind::CharDevice => FileType::CharDevice,
+            guestfs::Kind::BlockDevice => FileType::BlockDevice,
         }
     }
 

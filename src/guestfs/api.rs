@@ -11,6 +11,19 @@ pub enum Kind {
     File,
     Dir,
     Symlink,
+    Fifo,
+    CharDevice,
+    BlockDevice,
+}
+
+/// A POSIX owner and mode the guest file system itself records (NTFS: WSL's $LXUID,
+/// $LXGID and $LXMOD EAs); shown instead of the mount's with `-o owners=guest`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GuestOwner {
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+    /// Permission bits (07777).
+    pub mode: Option<u16>,
 }
 
 #[derive(Debug, Clone)]
@@ -24,6 +37,23 @@ pub struct Stat {
     pub mtime: SystemTime,
     pub ctime: SystemTime,
     pub crtime: SystemTime,
+    pub owner: GuestOwner,
+    /// (major, minor) of a character or block device.
+    pub device: Option<(u64, u64)>,
+}
+
+impl Stat {
+    /// The device number as FUSE carries it (the kernel's `new_encode_dev`); 0 when the
+    /// numbers do not fit (major above 4095, minor above 2^20 - 1).
+    pub fn rdev(&self) -> u32 {
+        match self.device {
+            Some((major, minor)) if major < 1 << 12 && minor < 1 << 20 => {
+                let (major, minor) = (major as u32, minor as u32);
+                (minor & 0xff) | (major << 8) | ((minor & !0xff) << 12)
+            }
+            _ => 0,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -99,5 +129,29 @@ pub trait GuestFs: Send + Sync {
 
     fn system_xattr(&self, _id: u64, _name: &str) -> io::Result<Option<Vec<u8>>> {
         Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn rdev_is_the_kernels_encoding() {
+        let mut st = super::Stat {
+            kind: super::Kind::CharDevice,
+            size: 0,
+            allocated: 0,
+            nlink: 1,
+            atime: std::time::UNIX_EPOCH,
+            mtime: std::time::UNIX_EPOCH,
+            ctime: std::time::UNIX_EPOCH,
+            crtime: std::time::UNIX_EPOCH,
+            owner: Default::default(),
+            device: Some((8, 1)),
+        };
+        assert_eq!(st.rdev(), 0x801);
+        st.device = Some((259, 0x12345));
+        assert_eq!(st.rdev(), libc::makedev(259, 0x12345) as u32);
+        st.device = Some((1 << 12, 0));
+        assert_eq!(st.rdev(), 0);
     }
 }

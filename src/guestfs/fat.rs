@@ -81,6 +81,8 @@ impl GuestFs for Fat {
             mtime: modified,
             ctime: modified,
             crtime: m.created.map(|_| time(m.created)).unwrap_or(modified),
+            owner: Default::default(),
+            device: None,
         })
     }
 

@@ -13,7 +13,7 @@ mod fat;
 pub mod names;
 mod ntfs;
 
-pub use api::{DirEntry, GuestFs, Kind, Stat, VolumeInfo};
+pub use api::{DirEntry, GuestFs, GuestOwner, Kind, Stat, VolumeInfo};
 
 /// Opens the file system `kind` (as `detect` named it) on a volume.
 pub fn open(kind: crate::detect::FsKind, vol: Arc<dyn ReadAt>) -> io::Result<Arc<dyn GuestFs>> {

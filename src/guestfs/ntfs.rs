@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use vmsnapfs_io::ReadAt;
 use vmsnapfs_ntfs::{attr, FileId, FileKind, Volume};
 
-use super::api::{DirEntry, GuestFs, Kind, Stat, VolumeInfo};
+use super::api::{DirEntry, GuestFs, GuestOwner, Kind, Stat, VolumeInfo};
 use super::names;
 
 pub struct Ntfs {
@@ -34,6 +34,9 @@ fn kind(k: FileKind, attributes: u32) -> Kind {
         FileKind::File => Kind::File,
         FileKind::OtherReparse if attributes & attr::DIRECTORY != 0 => Kind::Dir,
         FileKind::OtherReparse => Kind::File,
+        FileKind::Fifo => Kind::Fifo,
+        FileKind::CharDevice => Kind::CharDevice,
+        FileKind::BlockDevice => Kind::BlockDevice,
     }
 }
 
@@ -65,6 +68,17 @@ impl Ntfs {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .insert(child, dir);
+        }
+    }
+
+    /// WSL's owner and mode; EAs that cannot be read leave the mount's (stat must not
+    /// fail over metadata that is only shown on request).
+    fn owner(&self, id: u64) -> GuestOwner {
+        let lx = self.vol.lx_metadata(FileId(id)).unwrap_or_default();
+        GuestOwner {
+            uid: lx.uid,
+            gid: lx.gid,
+            mode: lx.mode.map(|m| (m & 0o7777) as u16),
         }
     }
 
@@ -150,6 +164,8 @@ impl GuestFs for Ntfs {
             mtime: m.modified.to_system_time(),
             ctime: m.mft_modified.to_system_time(),
             crtime: m.created.to_system_time(),
+            owner: self.owner(id),
+            device: m.device,
         })
     }
 
@@ -263,6 +279,10 @@ impl GuestFs for Ntfs {
             "system.ntfs_times_be" => times(true)?,
             "system.ntfs_crtime" => m()?.created.0.to_le_bytes().to_vec(),
             "system.ntfs_crtime_be" => m()?.created.0.to_be_bytes().to_vec(),
+            "system.ntfs_ea" => match self.vol.ea_data(FileId(id)).map_err(err)? {
+                Some(ea) => ea,
+                None => return Ok(None),
+            },
             "system.ntfs_acl" => match self.vol.security_descriptor(FileId(id)).map_err(err)? {
                 Some(sd) => sd,
                 None => return Ok(None),

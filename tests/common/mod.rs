@@ -325,3 +325,23 @@ pub fn partition(raw: &Path, n: u32) -> (u64, u64) {
         p["size"].as_u64().unwrap() * 512,
     )
 }
+
+/// Reports a check this test cannot run on this machine (and returns early from).
+/// Cargo hides a passing test's output, so the line goes straight to stderr, past the
+/// capture, and is appended to `$VMSNAPFS_SKIP_LOG`, which scripts/test.sh prints after
+/// the run: a green suite never hides a skip.
+pub fn skipped(why: &str) {
+    use std::io::Write;
+    let test = std::thread::current().name().unwrap_or("?").to_owned();
+    let line = format!("SKIPPED: {} {test}: {why}\n", env!("CARGO_CRATE_NAME"));
+    let _ = std::io::stderr().write_all(line.as_bytes());
+    if let Some(log) = std::env::var_os("VMSNAPFS_SKIP_LOG") {
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log);
+        if let Ok(mut f) = f {
+            let _ = f.write_all(line.as_bytes());
+        }
+    }
+}

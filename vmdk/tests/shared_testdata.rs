@@ -1,6 +1,8 @@
 //! Third-party images (Windows-, ESXi- and qemu-made) in ../shared/testdata, checked against
 //! the sha256 of `qemu-img convert -O raw` recorded next to them.
 
+mod common;
+
 use std::path::PathBuf;
 
 use sha2::{Digest, Sha256};
@@ -12,10 +14,10 @@ fn testdata() -> Option<PathBuf> {
     if d.join("vmdk").is_dir() {
         Some(d)
     } else {
-        println!(
-            "SKIP: {} is absent; third-party VMDK images not checked",
+        common::skipped(&format!(
+            "{} is absent; third-party VMDK images not checked",
             d.display()
-        );
+        ));
         None
     }
 }

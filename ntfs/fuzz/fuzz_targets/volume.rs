@@ -22,6 +22,7 @@ fuzz_target!(|data: &[u8]| {
                 let _ = v.streams(e.id);
                 let _ = v.security_descriptor(e.id);
                 let _ = v.allocated_ranges(e.id, None);
+                let _ = v.lx_metadata(e.id);
                 match md.kind {
                     FileKind::Directory if e.id != dir => queue.push(e.id),
                     FileKind::Symlink => {

@@ -108,6 +108,7 @@ impl Volume {
     pub fn read_dir(&self, dir: FileId) -> Result<Vec<DirEntry>> {
         let f = self.file(dir.0)?;
         let mut out = Vec::new();
+        let mut system = Vec::new();
         self.walk_index(&f, I30, IndexKind::FileName, &mut |e| {
             let fnm = file_name::parse(&e.key)
                 .map_err(|m| Error::corrupt(dir.0, format!("index key: {m}")))?;
@@ -118,13 +119,24 @@ impl Volume {
             if id == dir.0 && fnm.name == [0x2E] {
                 return Ok(());
             }
+            let kind_hint = kind_hint(&fnm);
+            if kind_hint == FileKind::File && fnm.attributes & attr::SYSTEM != 0 {
+                system.push(out.len());
+            }
             out.push(DirEntry {
                 name: name::from_utf16(&fnm.name),
                 id: FileId(id),
-                kind_hint: kind_hint(&fnm),
+                kind_hint,
             });
             Ok(())
         })?;
+        // A system file may be an Interix link or device, which only its data tells (as
+        // ntfs-3g's readdir does); a file that cannot be stat'ed keeps its hint.
+        for i in system {
+            if let Ok(m) = self.stat(out[i].id) {
+                out[i].kind_hint = m.kind;
+            }
+        }
         Ok(out)
     }
 
@@ -204,8 +216,15 @@ impl Volume {
 }
 
 fn kind_hint(f: &file_name::FileName) -> FileKind {
-    if f.attributes & attr::REPARSE_POINT != 0 && reparse_point::is_link_tag(f.reparse_tag) {
+    let reparse = f.attributes & attr::REPARSE_POINT != 0;
+    if reparse && reparse_point::is_link_tag(f.reparse_tag) {
         FileKind::Symlink
+    } else if reparse && f.reparse_tag == reparse_point::TAG_LX_FIFO {
+        FileKind::Fifo
+    } else if reparse && f.reparse_tag == reparse_point::TAG_LX_CHR {
+        FileKind::CharDevice
+    } else if reparse && f.reparse_tag == reparse_point::TAG_LX_BLK {
+        FileKind::BlockDevice
     } else if f.attributes & ATTR_DIRECTORY_INDEX != 0 {
         FileKind::Directory
     } else {

@@ -1,7 +1,12 @@
 //! stat, links and security descriptors.
 
 use super::*;
+use crate::ea::{self, Ea, LxMetadata};
+use crate::interix::{self, Special};
 use crate::security;
+
+/// $EA is at most 64 KiB on Windows; a little slack for other writers.
+const MAX_EA: u64 = 128 * 1024;
 
 impl Volume {
     pub fn stat(&self, id: FileId) -> Result<Metadata> {
@@ -20,12 +25,40 @@ impl Volume {
             None => None,
         };
         let is_dir = f.flags & FLAG_DIRECTORY != 0;
-        let kind = match reparse_tag {
+        let mut device = None;
+        let mut kind = match reparse_tag {
             Some(t) if reparse_point::is_link_tag(t) => FileKind::Symlink,
             _ if is_dir => FileKind::Directory,
+            Some(reparse_point::TAG_LX_FIFO) => FileKind::Fifo,
+            Some(t @ (reparse_point::TAG_LX_CHR | reparse_point::TAG_LX_BLK)) => {
+                // Without a readable $LXDEV the device is still one, numbered 0:0.
+                let lx = self.lx_of(&f).unwrap_or_default();
+                let (major, minor) = lx.device.unwrap_or((0, 0));
+                device = Some((major as u64, minor as u64));
+                if t == reparse_point::TAG_LX_CHR {
+                    FileKind::CharDevice
+                } else {
+                    FileKind::BlockDevice
+                }
+            }
             None | Some(reparse_point::TAG_WOF) => FileKind::File,
             Some(_) => FileKind::OtherReparse,
         };
+        if kind == FileKind::File && reparse_tag.is_none() {
+            match self.interix(&f, si.attributes) {
+                Some(Special::Symlink(_)) => kind = FileKind::Symlink,
+                Some(Special::Fifo) => kind = FileKind::Fifo,
+                Some(Special::CharDevice { major, minor }) => {
+                    kind = FileKind::CharDevice;
+                    device = Some((major, minor));
+                }
+                Some(Special::BlockDevice { major, minor }) => {
+                    kind = FileKind::BlockDevice;
+                    device = Some((major, minor));
+                }
+                None => {}
+            }
+        }
         let cs = self.boot.cluster_size as u64;
         let allocated = |a: Option<&Attribute>| match a.map(|a| &a.value) {
             Some(Value::NonResident(nr)) => nr
@@ -47,7 +80,12 @@ impl Volume {
         } else {
             allocated(f.data())
         };
-        if is_dir {
+        if is_dir
+            || matches!(
+                kind,
+                FileKind::Fifo | FileKind::CharDevice | FileKind::BlockDevice
+            )
+        {
             size = 0;
         }
         Ok(Metadata {
@@ -65,7 +103,72 @@ impl Volume {
             link_count,
             reparse_tag,
             security_id: si.security_id.filter(|&s| s != 0),
+            device,
         })
+    }
+
+    /// What an Interix special file is, or `None` for anything else: only files with
+    /// the system attribute, no reparse point and a plausible size have their data read,
+    /// and data that cannot be read (encrypted, damaged) leaves a regular file whose
+    /// `read` says why.
+    fn interix(&self, f: &FileInfo, attributes: u32) -> Option<Special> {
+        if attributes & attr::SYSTEM == 0 || f.flags & FLAG_DIRECTORY != 0 || f.has_reparse_point()
+        {
+            return None;
+        }
+        let a = f.data()?;
+        let size = match &a.value {
+            Value::Resident(v) => v.len() as u64,
+            Value::NonResident(nr) => nr.data_size,
+        };
+        if !interix::may_be_special(size) {
+            return None;
+        }
+        let data = self.attr_value(f.record, a, interix::MAX_LEN).ok()?;
+        if data.len() as u64 != size {
+            return None;
+        }
+        interix::parse(&data, attributes & attr::HIDDEN != 0)
+    }
+
+    /// The raw $EA value, as ntfs-3g's `system.ntfs_ea` xattr shows it.
+    pub fn ea_data(&self, id: FileId) -> Result<Option<Vec<u8>>> {
+        let f = self.file(id.0)?;
+        self.ea_value(&f)
+    }
+
+    fn ea_value(&self, f: &FileInfo) -> Result<Option<Vec<u8>>> {
+        match f.find(ah::EA, &[]) {
+            Some(a) => Ok(Some(self.attr_value(f.record, a, MAX_EA)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The file's extended attributes ($EA), empty when it has none.
+    pub fn extended_attributes(&self, id: FileId) -> Result<Vec<Ea>> {
+        let f = self.file(id.0)?;
+        self.eas_of(&f)
+    }
+
+    fn eas_of(&self, f: &FileInfo) -> Result<Vec<Ea>> {
+        match self.ea_value(f)? {
+            Some(v) => ea::parse(&v).map_err(|m| Error::corrupt(f.record, m)),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// WSL's POSIX owner, group, mode and device numbers ($LXUID, $LXGID, $LXMOD,
+    /// $LXDEV), each `None` when absent.
+    pub fn lx_metadata(&self, id: FileId) -> Result<LxMetadata> {
+        let f = self.file(id.0)?;
+        self.lx_of(&f)
+    }
+
+    fn lx_of(&self, f: &FileInfo) -> Result<LxMetadata> {
+        if f.find(ah::EA, &[]).is_none() {
+            return Ok(LxMetadata::default());
+        }
+        Ok(LxMetadata::from_eas(&self.eas_of(f)?))
     }
 
     /// Every hard link of a file as (parent directory, name), DOS 8.3 aliases left out.
@@ -81,10 +184,26 @@ impl Volume {
 
     pub fn read_link(&self, id: FileId) -> Result<ReparseTarget> {
         let f = self.file(id.0)?;
-        let rp = self.reparse_data(&f)?.ok_or(Error::NotALink {
-            record: id.0,
-            tag: 0,
-        })?;
+        let Some(rp) = self.reparse_data(&f)? else {
+            let si = f
+                .standard_information()
+                .map_err(|m| Error::corrupt(id.0, m))?;
+            return match self.interix(&f, si.attributes) {
+                Some(Special::Symlink(target)) => Ok(ReparseTarget {
+                    kind: reparse_point::LinkKind::Interix,
+                    // Absolute targets are taken as volume-rooted, like Windows ones.
+                    relative: !target.starts_with('/'),
+                    foreign: false,
+                    substitute_name: target.clone(),
+                    print_name: target.clone(),
+                    target,
+                }),
+                _ => Err(Error::NotALink {
+                    record: id.0,
+                    tag: 0,
+                }),
+            };
+        };
         let tag = reparse_point::tag(&rp)
             .map_err(|e| Error::corrupt(id.0, format!("reparse data truncated: {e}")))?;
         if !reparse_point::is_link_tag(tag) {
