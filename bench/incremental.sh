@@ -7,6 +7,10 @@
 # the ratio; fresh mounts each time. Two modes: cold (caches dropped before each read,
 # needs root: the datastore's disk decides) and warm (the VM's files in the page cache,
 # as on a backup host reading a cached array or NFS: our CPU per byte decides).
+# Then the same through the vSphere source against govmomi's simulator (tests/vcsim,
+# which answers QueryChangedDiskAreas from what it serves): the changes' copy against a
+# full read, and the datastore requests (HTTP Range GETs, counted in the mount's debug
+# log) and QueryChangedDiskAreas calls each costs. Skipped, and said so, without go.
 # usage: bench/incremental.sh [DISK_MIB] [CHANGED_PERCENT] [ROUNDS]  (1024 1 3)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -77,3 +81,72 @@ PY
 }
 run_mode cold
 run_mode warm
+
+# --- vSphere: the simulator serves the same kind of disk, CBT on -------------------------
+if ! command -v go >/dev/null; then
+  echo "vsphere: skipped (go is not installed; scripts/test.sh installs it)"
+  exit 0
+fi
+VCSIM=$CARGO_TARGET_DIR/vcsim
+GO111MODULE=off GOPATH=/usr/share/gocode go build -o "$VCSIM" tests/vcsim/main.go
+"$VCSIM" >"$W/sim.json" 2>/dev/null &
+SIM_PID=$!
+trap 'kill $SIM_PID 2>/dev/null; cleanup' EXIT
+for _ in $(seq 100); do [ -s "$W/sim.json" ] && break; sleep 0.1; done
+read -r BASE CTL DS < <(python3 -c 'import json,sys; v=json.load(open(sys.argv[1])); print(v["url"][:-4], v["control"], v["datastores"]["LocalDS_0"])' "$W/sim.json")
+VMDIR=$DS/DC0_H0_VM0
+head -c $((DISK_MIB << 20)) /dev/urandom >"$VMDIR/disk1-flat.vmdk"
+cat >"$VMDIR/disk1.vmdk" <<VMDK
+# Disk DescriptorFile
+version=1
+CID=fffffffe
+parentCID=ffffffff
+createType="monolithicFlat"
+
+RW $((DISK_MIB * 2048)) FLAT "disk1-flat.vmdk" 0
+
+ddb.adapterType = "lsilogic"
+VMDK
+printf 'username=vmsnapfs\npassword=secret\n' >"$W/cred"; chmod 600 "$W/cred"
+URL=$BASE/DC0/vm/DC0_H0_VM0
+vmount() { VMSNAPFS_LOG="info,vmsnapfs::net=debug" "$BIN" mount "$URL" "$M" \
+  -o "credentials=$W/cred,state_dir=$W/state,log=$W/log,$1"; ls "$M/disks" >/dev/null; }
+requests() { grep -c "http request:" "$W/log" || true; }
+queries() { curl -s "$CTL/calls?method=QueryChangedDiskAreas" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))'; }
+vmount cbt=enable; ID=$(field change_id); umount_vm
+# The same writes, straight into the flat extent (its bytes are the disk's): the
+# simulator holds the file open, so qemu-io would not get its lock.
+python3 - "$W/writes" "$VMDIR/disk1-flat.vmdk" <<'PY'
+import os, sys
+fd = os.open(sys.argv[2], os.O_WRONLY)
+for line in open(sys.argv[1]):
+    _, _, pat, off, _ = line.split()
+    os.pwrite(fd, bytes([int(pat)]) * 65536, int(off))
+os.fsync(fd)
+PY
+: >"$W/vtimes"
+for r in $(seq "$ROUNDS"); do
+  cat "$VMDIR/disk1-flat.vmdk" >/dev/null        # the server's cache warm, as a datastore's
+  vmount cbt=keep; drop; n0=$(requests); t0=$(now)
+  dd if="$M/disks/disk0-flat.vmdk" of=/dev/null bs=1M status=none
+  echo "full $(python3 -c "print($(now) - $t0)") $(( $(requests) - n0 )) 0" >>"$W/vtimes"; umount_vm
+  vmount cbt=keep; drop; n0=$(requests); q0=$(queries); t0=$(now)
+  cp --sparse=always "$M/disks/since/$(python3 -c "import urllib.parse,sys; print(urllib.parse.quote(sys.argv[1], safe=' '))" "$ID")/disk0-flat.vmdk" "$W/changes.img"
+  echo "changes $(python3 -c "print($(now) - $t0)") $(( $(requests) - n0 )) $(( $(queries) - q0 ))" >>"$W/vtimes"
+  umount_vm; rm -f "$W/changes.img"
+done
+python3 - "$DISK_MIB" "$W/vtimes" <<'PY'
+import statistics, sys
+mib = int(sys.argv[1]); t = {}
+for line in open(sys.argv[2]):
+    k, secs, reqs, qcda = line.split()
+    t.setdefault(k, []).append((float(secs), int(reqs), int(qcda)))
+print(f"vsphere: disk {mib} MiB through the simulator, changes since the previous freeze")
+for k, name in (("full", "full read (dd bs=1M)"), ("changes", "changes (cp --sparse=always since/)")):
+    v = [x[0] for x in t[k]]
+    print(f"{name:38} best {min(v):7.3f} s  median {statistics.median(v):7.3f} s  "
+          f"datastore requests {statistics.median([x[1] for x in t[k]]):.0f}, "
+          f"QueryChangedDiskAreas calls {statistics.median([x[2] for x in t[k]]):.0f}")
+f, c = [x[0] for x in t["full"]], [x[0] for x in t["changes"]]
+print(f"ratio full/changes: best {min(f) / min(c):.1f}x  median {statistics.median(f) / statistics.median(c):.1f}x  (goal >= 30x)")
+PY

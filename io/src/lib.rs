@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 mod fill;
+pub mod hint;
 pub mod le;
 mod sharded_lru;
 

@@ -77,6 +77,13 @@ impl Pool {
             head.push_str(&format!("{k}: {v}\r\n"));
         }
         head.push_str("\r\n");
+        // One line per request at debug level: what a read costs the server, countable
+        // in a log (bench/incremental.sh counts them).
+        let range = headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("range"))
+            .map_or("-", |(_, v)| *v);
+        tracing::debug!("http request: {method} {host}{target} range {range}");
         loop {
             let (mut conn, reused) = match self.idle.take(&key) {
                 Some(c) => (c, true),

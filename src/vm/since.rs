@@ -85,8 +85,7 @@ impl FrozenVm {
             }
             let (s, e) = (r.start.max(offset), r.end.min(end));
             let part = &mut buf[(s - offset) as usize..(e - offset) as usize];
-            d.data
-                .read_at(s, part)
+            vmsnapfs_io::hint::scattered(|| d.data.read_at(s, part))
                 .map_err(|source| self.disk_error(d, s, source))?;
         }
         Ok(n)

@@ -38,6 +38,10 @@ impl HttpFile {
     /// Records the read of `offset..end` and, if it continues a stream, each of its
     /// chunks' slot and whether the caller fetches it; None for a read on its own.
     fn plan(&self, offset: u64, end: u64) -> Option<Vec<(u64, Arc<Slot>, bool)>> {
+        // Scattered extents (changed blocks): each fetched on its own, never a stream.
+        if vmsnapfs_io::hint::is_scattered() {
+            return None;
+        }
         let inner = &self.inner;
         let (first, last) = (offset / CHUNK, (end - 1) / CHUNK);
         let mut st = inner.state();
