@@ -83,7 +83,7 @@ pub use vg::{PvSlot, VolumeGroup};
 pub use crc::calc_crc;
 
 #[cfg(test)]
-mod tests {
+mod send_sync {
     #[test]
     fn types_are_send_sync() {
         fn check<T: Send + Sync>() {}
@@ -91,3 +91,6 @@ mod tests {
         check::<super::reader::LvReader>();
     }
 }
+
+#[cfg(test)]
+mod tests;

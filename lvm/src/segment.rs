@@ -161,32 +161,39 @@ pub fn parse(s: &Section) -> Result<Segment, SegmentError> {
             log: s.str("mirror_log").map(str::to_string),
         },
         "raid1" => {
+            // As LVM2 reads it: an `_rmeta_` name is a leg's metadata LV and the next
+            // name its image; any other name is an image without metadata.
             let l = names(s, "raids")?;
-            let count = match s.get("device_count") {
-                Some(_) => uint(s, "device_count")? as usize,
-                None => l.len() / 2,
-            };
-            let legs = if count > 0 && l.len() == 2 * count {
-                l.chunks(2)
-                    .map(|p| RaidLeg {
-                        meta: Some(p[0].clone()).filter(|m| !m.is_empty()),
-                        image: p[1].clone(),
-                    })
-                    .collect()
-            } else if count > 0 && l.len() == count {
-                l.into_iter()
-                    .map(|image| RaidLeg { meta: None, image })
-                    .collect()
-            } else {
-                return Err((
-                    s.line,
-                    format!(
-                        "{}: device_count {count} but {} raids entries",
-                        s.name,
-                        l.len()
-                    ),
-                ));
-            };
+            let mut legs = Vec::new();
+            let mut it = l.into_iter();
+            while let Some(name) = it.next() {
+                if name.contains("_rmeta_") {
+                    let image = it
+                        .next()
+                        .ok_or_else(|| (s.line, format!("{}: raids ends after {name}", s.name)))?;
+                    legs.push(RaidLeg {
+                        meta: Some(name),
+                        image,
+                    });
+                } else {
+                    legs.push(RaidLeg {
+                        meta: None,
+                        image: name,
+                    });
+                }
+            }
+            if let Some(a) = s.get("device_count") {
+                let count = uint(s, "device_count")?;
+                if count != legs.len() as u64 {
+                    return Err((
+                        a.line,
+                        format!("{}: device_count {count} but {} legs", s.name, legs.len()),
+                    ));
+                }
+            }
+            if legs.is_empty() {
+                return Err((s.line, format!("{}: raid1 without legs", s.name)));
+            }
             SegmentKind::Raid1 { legs }
         }
         "zero" => SegmentKind::Zero,

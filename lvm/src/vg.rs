@@ -24,7 +24,8 @@ pub struct PvSlot {
     /// Where extent 0 starts, in bytes.
     pub pe_start: u64,
     pub pe_count: u64,
-    /// `None`: the PV is missing (not among the devices given to [`VolumeGroup::assemble`]).
+    /// `None`: the PV is missing (not among the devices given to
+    /// [`VolumeGroup::assemble`], or flagged `MISSING` in the metadata).
     pub device: Option<Arc<dyn ReadAt>>,
 }
 
@@ -142,9 +143,15 @@ impl VolumeGroup {
                     .to_string();
                 let pe_start = sectors(&name, p.line, "pe_start", uint(&name, p, "pe_start")?)?;
                 let pe_count = uint(&name, p, "pe_count")?;
+                // A PV LVM2 has marked missing may hold stale data even if it is back.
+                let device = if p.has_flag("flags", "MISSING") {
+                    None
+                } else {
+                    devices.get(&uuid_key(&uuid)).cloned()
+                };
                 pvs.push(PvSlot {
                     name: p.name.clone(),
-                    device: devices.get(&uuid_key(&uuid)).cloned(),
+                    device,
                     uuid,
                     device_hint: p.str("device").map(str::to_string),
                     pe_start,
