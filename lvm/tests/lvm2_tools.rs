@@ -865,3 +865,65 @@ fn damaged_pv_is_a_clear_error() {
     // And no label at all is not an error.
     assert!(probe_named(&vec![0u8; 4096], "zeros").unwrap().is_none());
 }
+
+/// A PV with two metadata areas (start and end of the device) and its label in sector 2,
+/// and a PV with none: the VG is found through the first, and one damaged area of two is
+/// survived.
+#[test]
+fn two_metadata_copies_none_and_another_label_sector() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(mut lab) = Lab::new(
+        "two_metadata_copies_none_and_another_label_sector",
+        &[32, 32],
+    ) else {
+        return;
+    };
+    let vg = "vmsnaplvm7";
+    let (a, b) = (lab.loops[0].clone(), lab.loops[1].clone());
+    lab.lvm(
+        "pvcreate",
+        &["--pvmetadatacopies", "2", "--labelsector", "2", &a],
+    );
+    lab.lvm("pvcreate", &["--pvmetadatacopies", "0", &b]);
+    lab.vgcreate(&[vg, &a, &b]);
+    lab.lvcreate(&["-l", "100%FREE", "-n", "all", vg]);
+    let layout = Layout::of(&lab, vg);
+    let p = pattern("all", n(&layout.segs("all")[0]["lv_size"]));
+    layout.write(&lab, "all", &p, &HashMap::new());
+
+    let d0 = lab.dev(0);
+    let pv0 = probe_named(&*d0, &a).unwrap().unwrap();
+    assert_eq!(pv0.label_sector, 2);
+    assert_eq!(pv0.metadata_areas.len(), 2);
+    assert!(
+        pv0.metadata_areas[1].offset > 16 << 20,
+        "second copy at the end"
+    );
+    let pv1 = probe_named(&*lab.dev(1), &b).unwrap().unwrap();
+    assert!(pv1.metadata_areas.is_empty());
+    assert!(pv1.metadata.is_none());
+
+    let vgs = lab.assemble(&[0, 1]);
+    assert!(vgs[0].is_complete());
+    check_structure(&lab, &vgs[0], &layout);
+    let all = vgs[0].lv("all").unwrap();
+    let bounds: Vec<u64> = all
+        .segments
+        .iter()
+        .map(|s| s.start_extent * vgs[0].extent_size)
+        .collect();
+    assert!(bounds.len() >= 2);
+    check_bytes(&*vgs[0].open(all).unwrap(), &p, &bounds);
+
+    // The PV without metadata alone: no VG can be known from it.
+    assert!(lab.assemble(&[1]).is_empty());
+
+    // The first area's header damaged: the second copy serves, the damage is recorded.
+    let mut img = std::fs::read(&lab.images[0]).unwrap();
+    let first = pv0.metadata_areas[0].offset as usize;
+    img[first + 200] ^= 0xff;
+    let pv = probe_named(&img, "copy").unwrap().unwrap();
+    assert_eq!(pv.metadata.as_ref().unwrap().seqno, vgs[0].seqno);
+    assert_eq!(pv.metadata_errors.len(), 1, "{:?}", pv.metadata_errors);
+    assert!(pv.metadata_errors[0].contains("checksum"));
+}
