@@ -204,7 +204,8 @@ impl VolumeGroup {
                             ),
                         ));
                     }
-                    if type_name != "snapshot" {
+                    // A cache's origin alone may lack the blocks still in the cache.
+                    if type_name == "cache" || type_name == "writecache" {
                         if let Some(o) = origin {
                             marks
                                 .push((o.clone(), format!("origin of {type_name} LV {}", lv.name)));
