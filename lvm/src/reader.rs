@@ -13,7 +13,8 @@ use crate::vg::{VolumeGroup, MAX_LV_DEPTH};
 use vmsnapfs_io::{check_bounds, ReadAt};
 
 enum Map {
-    /// The part's byte 0 is byte `offset` of `dev`.
+    /// The part's byte 0 is byte `offset` of `dev` (a PV's device, or another LV's
+    /// reader for mirror and raid1 legs).
     Linear {
         dev: Arc<dyn ReadAt>,
         offset: u64,
@@ -22,11 +23,6 @@ enum Map {
     Striped {
         chunk: u64,
         stripes: Vec<(Arc<dyn ReadAt>, u64)>,
-    },
-    /// The part's byte 0 is byte `offset` of another LV.
-    Lv {
-        lv: Arc<LvReader>,
-        offset: u64,
     },
     Zero,
 }
@@ -73,10 +69,6 @@ impl ReadAt for LvReader {
                     let at = base + (c / width) * chunk + in_chunk;
                     dev.read_at(at, &mut buf[done..done + out_len])?;
                 }
-                Map::Lv { lv, offset } => {
-                    out_len = n as usize;
-                    lv.read_at(offset + within, &mut buf[done..done + out_len])?;
-                }
                 Map::Zero => {
                     out_len = n as usize;
                     buf[done..done + out_len].fill(0);
@@ -91,71 +83,42 @@ impl ReadAt for LvReader {
     fn size(&self) -> u64 {
         self.size
     }
+
+    /// Passed on to the device when the range lies in one linear part.
+    fn lend(&self, offset: u64, len: usize) -> Option<io::Result<vmsnapfs_io::Lent>> {
+        if let Err(e) = check_bounds(offset, len, self.size) {
+            return Some(Err(e));
+        }
+        let part = self
+            .parts
+            .get(self.parts.partition_point(|p| p.start + p.len <= offset))?;
+        let within = offset - part.start;
+        match &part.map {
+            Map::Linear { dev, offset: at } if within + len as u64 <= part.len => {
+                dev.lend(at + within, len)
+            }
+            _ => None,
+        }
+    }
 }
 
 /// The reader of `lv`, `depth` LVs down from the one opened.
 pub(crate) fn build(vg: &VolumeGroup, lv: &LogicalVolume, depth: usize) -> Result<Arc<LvReader>> {
-    let damaged = |line: usize, msg: String| Error::Metadata {
-        vg: vg.name.clone(),
-        line,
-        msg: format!("LV {}: {msg}", lv.name),
-    };
     if depth > MAX_LV_DEPTH {
         return Err(damaged(
+            vg,
+            lv,
             lv.line,
             format!("LVs nest deeper than {MAX_LV_DEPTH}"),
         ));
     }
-    let es = vg.extent_size;
     let mut parts = Vec::with_capacity(lv.segments.len());
     for seg in &lv.segments {
-        let bytes = |extents: u64| {
-            extents
-                .checked_mul(es)
-                .ok_or_else(|| damaged(seg.line, "extent offset overflows".into()))
-        };
-        let start = bytes(seg.start_extent)?;
-        let len = bytes(seg.extent_count)?;
-        // `extents` extents from `pe` of PV `pv`: its device and the byte offset.
-        let area = |pv: &str, pe: u64, extents: u64| -> Result<(Arc<dyn ReadAt>, u64)> {
-            let slot = vg
-                .pv(pv)
-                .ok_or_else(|| damaged(seg.line, format!("no physical volume {pv:?}")))?;
-            match pe.checked_add(extents) {
-                Some(end) if end <= slot.pe_count => {}
-                _ => {
-                    return Err(damaged(
-                        seg.line,
-                        format!(
-                            "extents {pe}+{extents} past the {} extents of {pv}",
-                            slot.pe_count
-                        ),
-                    ))
-                }
-            }
-            let dev = slot.device.clone().ok_or_else(|| Error::MissingPv {
-                vg: vg.name.clone(),
-                lv: lv.name.clone(),
-                pv: slot.uuid.clone(),
-            })?;
-            let offset = bytes(pe)?
-                .checked_add(slot.pe_start)
-                .ok_or_else(|| damaged(seg.line, "offset overflows".into()))?;
-            let end = bytes(extents)?.checked_add(offset);
-            if end.is_none_or(|e| e > dev.size()) {
-                return Err(damaged(
-                    seg.line,
-                    format!(
-                        "{pv} extents {pe}+{extents} end past its {}-byte device",
-                        dev.size()
-                    ),
-                ));
-            }
-            Ok((dev, offset))
-        };
+        let start = bytes(vg, lv, seg, seg.start_extent)?;
+        let len = bytes(vg, lv, seg, seg.extent_count)?;
         let map = match &seg.kind {
             SegmentKind::Linear { pv, pe } => {
-                let (dev, offset) = area(pv, *pe, seg.extent_count)?;
+                let (dev, offset) = area(vg, lv, seg, pv, *pe, seg.extent_count, depth)?;
                 Map::Linear { dev, offset }
             }
             SegmentKind::Striped {
@@ -165,9 +128,11 @@ pub(crate) fn build(vg: &VolumeGroup, lv: &LogicalVolume, depth: usize) -> Resul
                 let per = seg.extent_count / stripes.len() as u64;
                 let chunk = stripe_size
                     .checked_mul(SECTOR_SIZE as u64)
-                    .ok_or_else(|| damaged(seg.line, "stripe_size overflows".into()))?;
-                if bytes(per)? % chunk != 0 {
+                    .ok_or_else(|| damaged(vg, lv, seg.line, "stripe_size overflows".into()))?;
+                if bytes(vg, lv, seg, per)? % chunk != 0 {
                     return Err(damaged(
+                        vg,
+                        lv,
                         seg.line,
                         format!(
                             "stripe of {per} extents is not a whole number of {chunk}-byte chunks"
@@ -176,17 +141,17 @@ pub(crate) fn build(vg: &VolumeGroup, lv: &LogicalVolume, depth: usize) -> Resul
                 }
                 let stripes = stripes
                     .iter()
-                    .map(|(pv, pe)| area(pv, *pe, per))
+                    .map(|(pv, pe)| area(vg, lv, seg, pv, *pe, per, depth))
                     .collect::<Result<Vec<_>>>()?;
                 Map::Striped { chunk, stripes }
             }
             SegmentKind::Mirror { legs, .. } => {
                 let legs: Vec<(&str, u64)> = legs.iter().map(|(l, le)| (l.as_str(), *le)).collect();
-                leg(vg, lv, seg, &legs, depth)?
+                first_leg(vg, lv, seg, &legs, depth)?
             }
             SegmentKind::Raid1 { legs } => {
                 let legs: Vec<(&str, u64)> = legs.iter().map(|l| (l.image.as_str(), 0)).collect();
-                leg(vg, lv, seg, &legs, depth)?
+                first_leg(vg, lv, seg, &legs, depth)?
             }
             SegmentKind::Zero => Map::Zero,
             SegmentKind::Unsupported { type_name, .. } => {
@@ -205,9 +170,79 @@ pub(crate) fn build(vg: &VolumeGroup, lv: &LogicalVolume, depth: usize) -> Resul
     }))
 }
 
-/// The first leg of a mirror/raid1 segment that can be read: each `(lv, le)` holds the
-/// segment's extents from its extent `le`. When none can, the first leg's reason.
-fn leg(
+fn damaged(vg: &VolumeGroup, lv: &LogicalVolume, line: usize, msg: String) -> Error {
+    Error::Metadata {
+        vg: vg.name.clone(),
+        line,
+        msg: format!("LV {}: {msg}", lv.name),
+    }
+}
+
+fn bytes(vg: &VolumeGroup, lv: &LogicalVolume, seg: &Segment, extents: u64) -> Result<u64> {
+    extents
+        .checked_mul(vg.extent_size)
+        .ok_or_else(|| damaged(vg, lv, seg.line, "extent offset overflows".into()))
+}
+
+/// `extents` extents from extent `n` of `name`, as LVM2 resolves an area: a PV of the
+/// VG by that name, else an LV (a mirror's or raid's image, or `pvmove0` while a pvmove
+/// runs). The source and the byte offset in it.
+fn area(
+    vg: &VolumeGroup,
+    lv: &LogicalVolume,
+    seg: &Segment,
+    name: &str,
+    n: u64,
+    extents: u64,
+    depth: usize,
+) -> Result<(Arc<dyn ReadAt>, u64)> {
+    let bad = |msg: String| damaged(vg, lv, seg.line, msg);
+    if let Some(slot) = vg.pv(name) {
+        match n.checked_add(extents) {
+            Some(end) if end <= slot.pe_count => {}
+            _ => {
+                return Err(bad(format!(
+                    "extents {n}+{extents} past the {} extents of {name}",
+                    slot.pe_count
+                )))
+            }
+        }
+        let dev = slot.device.clone().ok_or_else(|| Error::MissingPv {
+            vg: vg.name.clone(),
+            lv: lv.name.clone(),
+            pv: slot.uuid.clone(),
+        })?;
+        let offset = bytes(vg, lv, seg, n)?
+            .checked_add(slot.pe_start)
+            .ok_or_else(|| bad("offset overflows".into()))?;
+        let end = bytes(vg, lv, seg, extents)?.checked_add(offset);
+        if end.is_none_or(|e| e > dev.size()) {
+            return Err(bad(format!(
+                "{name} extents {n}+{extents} end past its {}-byte device",
+                dev.size()
+            )));
+        }
+        return Ok((dev, offset));
+    }
+    let sub = vg
+        .lv(name)
+        .ok_or_else(|| bad(format!("no physical or logical volume {name:?}")))?;
+    match n.checked_add(extents) {
+        Some(end) if end <= sub.extent_count => {}
+        _ => {
+            return Err(bad(format!(
+                "extents {n}+{extents} past the {} extents of LV {name}",
+                sub.extent_count
+            )))
+        }
+    }
+    let reader: Arc<dyn ReadAt> = build(vg, sub, depth + 1)?;
+    Ok((reader, bytes(vg, lv, seg, n)?))
+}
+
+/// The first leg of a mirror/raid1 segment that can be read: each `(name, n)` holds the
+/// segment's extents from its extent `n`. When none can, the first leg's reason.
+fn first_leg(
     vg: &VolumeGroup,
     lv: &LogicalVolume,
     seg: &Segment,
@@ -215,42 +250,13 @@ fn leg(
     depth: usize,
 ) -> Result<Map> {
     let mut first_err = None;
-    for &(name, le) in legs {
-        let attempt = (|| {
-            let sub = vg.lv(name).ok_or_else(|| Error::Metadata {
-                vg: vg.name.clone(),
-                line: seg.line,
-                msg: format!("LV {}: no leg LV {name:?}", lv.name),
-            })?;
-            match le.checked_add(seg.extent_count) {
-                Some(end) if end <= sub.extent_count => {}
-                _ => {
-                    return Err(Error::Metadata {
-                        vg: vg.name.clone(),
-                        line: seg.line,
-                        msg: format!(
-                            "LV {}: leg {name} extents {le}+{} past its {} extents",
-                            lv.name, seg.extent_count, sub.extent_count
-                        ),
-                    })
-                }
-            }
-            let reader = build(vg, sub, depth + 1)?;
-            Ok(Map::Lv {
-                lv: reader,
-                offset: le * vg.extent_size,
-            })
-        })();
-        match attempt {
-            Ok(m) => return Ok(m),
+    for &(name, n) in legs {
+        match area(vg, lv, seg, name, n, seg.extent_count, depth) {
+            Ok((dev, offset)) => return Ok(Map::Linear { dev, offset }),
             Err(e) => {
                 first_err.get_or_insert(e);
             }
         }
     }
-    Err(first_err.unwrap_or_else(|| Error::Metadata {
-        vg: vg.name.clone(),
-        line: seg.line,
-        msg: format!("LV {}: mirror without legs", lv.name),
-    }))
+    Err(first_err.unwrap_or_else(|| damaged(vg, lv, seg.line, "mirror without legs".into())))
 }

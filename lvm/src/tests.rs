@@ -361,3 +361,41 @@ fn garbage_never_panics() {
         let _ = probe_named(&base[..len].to_vec(), "short");
     }
 }
+
+#[test]
+fn areas_on_lvs_and_mirror_legs_on_pvs_as_during_pvmove() {
+    // While pvmove runs, the moved LV's segment points at LV pvmove0, a mirror whose
+    // legs are PV areas (source first).
+    let extra = lv("moving", true, &[lin("pvmove0", 1, 2, 0)])
+        + &lv("pvmove0", false, &["start_extent = 0\nextent_count = 3\ntype = \"mirror\"\nmirror_count = 2\nmirrors = [\"pv0\", 80, \"pv1\", 80]".into()]);
+    let imgs = vec![
+        pv_image(0, &text(2, "", &extra), 512),
+        pv_image(1, &text(2, "", &extra), 512),
+    ];
+    let g = &assemble(&imgs, &[0, 1])[0];
+    let m = read_all(&*g.open_name("moving").unwrap());
+    assert_eq!(m.len(), 2 * 4096);
+    assert!((0..m.len()).all(|i| m[i] == pv_byte(&imgs, 0, 81, i as u64)));
+    let g = &assemble(&imgs, &[1])[0];
+    let m = read_all(&*g.open_name("moving").unwrap());
+    assert!((0..m.len()).all(|i| m[i] == pv_byte(&imgs, 1, 81, i as u64)));
+}
+
+#[test]
+fn lends_through_linear_parts() {
+    let img = pv_image(0, &text(2, "", ""), 512);
+    let want = img[DATA..DATA + 100].to_vec();
+    let d: Arc<dyn ReadAt> = Arc::new(vmsnapfs_io::SharedBytes(Arc::new(img)));
+    let pv = probe_named(&*d, "d").unwrap().unwrap();
+    let g = &VolumeGroup::assemble(vec![(pv, d)]).unwrap()[0];
+    let r = g.open_name("lin").unwrap();
+    let lent = r.lend(0, 100).unwrap().unwrap();
+    assert_eq!(lent.bytes(), &want[..]);
+    assert!(r.lend(r.size(), 1).unwrap().is_err());
+    // Through a mirror leg's LV down to the PV.
+    let m1 = g.open_name("m1").unwrap().lend(10, 50).unwrap().unwrap();
+    let at = DATA + 41 * 4096 + 10;
+    assert_eq!(m1.bytes(), &m1.data[at..at + 50]);
+    // Zeros are not a device's bytes: not lent, read instead.
+    assert!(g.open_name("z").unwrap().lend(0, 100).is_none());
+}
