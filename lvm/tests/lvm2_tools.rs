@@ -927,3 +927,46 @@ fn two_metadata_copies_none_and_another_label_sector() {
     assert_eq!(pv.metadata_errors.len(), 1, "{:?}", pv.metadata_errors);
     assert!(pv.metadata_errors[0].contains("checksum"));
 }
+
+/// A cached LV (dm-cache): the LV and its origin sub-LV are both unsupported, the pool's
+/// hidden data LV is only a linear sub-LV.
+#[test]
+fn cache_is_unsupported() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(mut lab) = Lab::new("cache_is_unsupported", &[32]) else {
+        return;
+    };
+    let vg = "vmsnaplvm8";
+    let a = lab.loops[0].clone();
+    lab.lvm("pvcreate", &[&a]);
+    lab.vgcreate(&["-s", "1m", vg, &a]);
+    let mut lvs = String::new();
+    lvs += &lv_text("data", true, &["start_extent = 0\nextent_count = 8\ntype = \"cache\"\ncache_pool = \"cpool\"\norigin = \"data_corig\"".into()]);
+    lvs += &lv_text("data_corig", false, &[linear("pv0", 0, 8)]);
+    lvs += &lv_text("cpool", false, &["start_extent = 0\nextent_count = 4\ntype = \"cache-pool\"\ndata = \"cpool_cdata\"\nmetadata = \"cpool_cmeta\"\nchunk_size = 128\ncache_mode = \"writethrough\"\npolicy = \"smq\"\nmetadata_format = 2".into()]);
+    lvs += &lv_text("cpool_cdata", false, &[linear("pv0", 8, 4)]);
+    lvs += &lv_text("cpool_cmeta", false, &[linear("pv0", 12, 2)]);
+    lvs += &lv_text("plain", true, &[linear("pv0", 14, 2)]);
+    if let Err(e) = restore_with(&lab, vg, &lvs, true) {
+        println!("SKIP cache_is_unsupported: vgcfgrestore refused: {e}");
+        return;
+    }
+    let layout = Layout::of(&lab, vg);
+    let types: HashMap<&str, &str> = layout
+        .rows
+        .iter()
+        .map(|r| (bare(&r["lv_name"]), r["segtype"].as_str()))
+        .collect();
+    assert_eq!(types["data"], "cache");
+    let vgs = lab.assemble(&[0]);
+    let g = &vgs[0];
+    for l in ["data", "data_corig", "cpool"] {
+        let lv = g.lv(l).unwrap();
+        assert!(
+            matches!(lv.status, LvStatus::Unsupported(_)),
+            "{l}: {:?}",
+            lv.status
+        );
+    }
+    assert_eq!(g.lv("plain").unwrap().status, LvStatus::Readable);
+}
