@@ -2,6 +2,7 @@
 //! devices (or onto the sub-LVs of mirror and raid1 legs), reads split where a segment
 //! or a stripe chunk ends.
 
+use std::cell::Cell;
 use std::io;
 use std::sync::Arc;
 
@@ -102,8 +103,39 @@ impl ReadAt for LvReader {
     }
 }
 
-/// The reader of `lv`, `depth` LVs down from the one opened.
-pub(crate) fn build(vg: &VolumeGroup, lv: &LogicalVolume, depth: usize) -> Result<Arc<LvReader>> {
+/// How many LV readers one open may build, legs tried and nested LVs included: mirror
+/// legs that fail each try the next, so damaged metadata with many legs nested deep
+/// would otherwise take exponential time.
+const MAX_LV_BUILDS: u32 = 4096;
+
+/// How deep below the LV opened a build is, and how many builds are left.
+#[derive(Clone, Copy)]
+struct Nest<'a> {
+    depth: usize,
+    budget: &'a Cell<u32>,
+}
+
+/// The reader of `lv`.
+pub(crate) fn build(vg: &VolumeGroup, lv: &LogicalVolume) -> Result<Arc<LvReader>> {
+    build_at(vg, lv, 0, &Cell::new(MAX_LV_BUILDS))
+}
+
+/// The reader of `lv`, `depth` LVs down from the one opened, `budget` builds left.
+fn build_at(
+    vg: &VolumeGroup,
+    lv: &LogicalVolume,
+    depth: usize,
+    budget: &Cell<u32>,
+) -> Result<Arc<LvReader>> {
+    if budget.get() == 0 {
+        return Err(damaged(
+            vg,
+            lv,
+            lv.line,
+            format!("more than {MAX_LV_BUILDS} nested LVs and legs to resolve"),
+        ));
+    }
+    budget.set(budget.get() - 1);
     if depth > MAX_LV_DEPTH {
         return Err(damaged(
             vg,
@@ -112,13 +144,14 @@ pub(crate) fn build(vg: &VolumeGroup, lv: &LogicalVolume, depth: usize) -> Resul
             format!("LVs nest deeper than {MAX_LV_DEPTH}"),
         ));
     }
+    let nest = Nest { depth, budget };
     let mut parts = Vec::with_capacity(lv.segments.len());
     for seg in &lv.segments {
         let start = bytes(vg, lv, seg, seg.start_extent)?;
         let len = bytes(vg, lv, seg, seg.extent_count)?;
         let map = match &seg.kind {
             SegmentKind::Linear { pv, pe } => {
-                let (dev, offset) = area(vg, lv, seg, pv, *pe, seg.extent_count, depth)?;
+                let (dev, offset) = area(vg, lv, seg, pv, *pe, seg.extent_count, nest)?;
                 Map::Linear { dev, offset }
             }
             SegmentKind::Striped {
@@ -141,17 +174,17 @@ pub(crate) fn build(vg: &VolumeGroup, lv: &LogicalVolume, depth: usize) -> Resul
                 }
                 let stripes = stripes
                     .iter()
-                    .map(|(pv, pe)| area(vg, lv, seg, pv, *pe, per, depth))
+                    .map(|(pv, pe)| area(vg, lv, seg, pv, *pe, per, nest))
                     .collect::<Result<Vec<_>>>()?;
                 Map::Striped { chunk, stripes }
             }
             SegmentKind::Mirror { legs, .. } => {
                 let legs: Vec<(&str, u64)> = legs.iter().map(|(l, le)| (l.as_str(), *le)).collect();
-                first_leg(vg, lv, seg, &legs, depth)?
+                first_leg(vg, lv, seg, &legs, nest)?
             }
             SegmentKind::Raid1 { legs } => {
                 let legs: Vec<(&str, u64)> = legs.iter().map(|l| (l.image.as_str(), 0)).collect();
-                first_leg(vg, lv, seg, &legs, depth)?
+                first_leg(vg, lv, seg, &legs, nest)?
             }
             SegmentKind::Zero => Map::Zero,
             SegmentKind::Unsupported { type_name, .. } => {
@@ -194,7 +227,7 @@ fn area(
     name: &str,
     n: u64,
     extents: u64,
-    depth: usize,
+    nest: Nest<'_>,
 ) -> Result<(Arc<dyn ReadAt>, u64)> {
     let bad = |msg: String| damaged(vg, lv, seg.line, msg);
     if let Some(slot) = vg.pv(name) {
@@ -236,7 +269,7 @@ fn area(
             )))
         }
     }
-    let reader: Arc<dyn ReadAt> = build(vg, sub, depth + 1)?;
+    let reader: Arc<dyn ReadAt> = build_at(vg, sub, nest.depth + 1, nest.budget)?;
     Ok((reader, bytes(vg, lv, seg, n)?))
 }
 
@@ -247,11 +280,11 @@ fn first_leg(
     lv: &LogicalVolume,
     seg: &Segment,
     legs: &[(&str, u64)],
-    depth: usize,
+    nest: Nest<'_>,
 ) -> Result<Map> {
     let mut first_err = None;
     for &(name, n) in legs {
-        match area(vg, lv, seg, name, n, seg.extent_count, depth) {
+        match area(vg, lv, seg, name, n, seg.extent_count, nest) {
             Ok((dev, offset)) => return Ok(Map::Linear { dev, offset }),
             Err(e) => {
                 first_err.get_or_insert(e);

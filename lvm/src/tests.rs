@@ -399,3 +399,25 @@ fn lends_through_linear_parts() {
     // Zeros are not a device's bytes: not lent, read instead.
     assert!(g.open_name("z").unwrap().lend(0, 100).is_none());
 }
+
+#[test]
+fn many_failing_legs_nested_deep_stay_cheap() {
+    // Ten levels of LVs, each a mirror of ten legs all naming the next level, the last
+    // on the missing pv1: trying every leg would be 10^10 builds.
+    let mut extra = String::new();
+    for level in 0..10 {
+        let legs: Vec<String> = (0..10).map(|_| format!("\"l{}\", 0", level + 1)).collect();
+        let seg = format!(
+            "start_extent = 0\nextent_count = 1\ntype = \"mirror\"\nmirrors = [{}]",
+            legs.join(", ")
+        );
+        extra += &lv(&format!("l{level}"), true, &[seg]);
+    }
+    extra += &lv("l10", false, &[lin("pv1", 90, 1, 0)]);
+    let imgs = vec![pv_image(0, &text(2, "", &extra), 512)];
+    let t = std::time::Instant::now();
+    let g = &assemble(&imgs, &[0])[0];
+    assert!(t.elapsed() < std::time::Duration::from_secs(20));
+    assert!(!matches!(g.lv("l0").unwrap().status, LvStatus::Readable));
+    assert!(matches!(g.lv("l9").unwrap().status, LvStatus::MissingPv(_)));
+}

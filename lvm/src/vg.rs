@@ -218,7 +218,7 @@ impl VolumeGroup {
             if self.lvs[i].status != LvStatus::Readable {
                 continue;
             }
-            let status = match reader::build(self, &self.lvs[i], 0) {
+            let status = match reader::build(self, &self.lvs[i]) {
                 Ok(_) => LvStatus::Readable,
                 Err(Error::MissingPv { pv, .. }) => LvStatus::MissingPv(pv),
                 Err(Error::Unsupported { msg, .. }) => LvStatus::Unsupported(msg),
@@ -279,7 +279,7 @@ impl VolumeGroup {
                 })
             }
         }
-        let r: Arc<dyn ReadAt> = reader::build(self, mine, 0)?;
+        let r: Arc<dyn ReadAt> = reader::build(self, mine)?;
         Ok(r)
     }
 
