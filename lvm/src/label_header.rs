@@ -5,7 +5,7 @@
 //! |--------|------|-----------------------------------------------------------|
 //! | 0      | 8    | `id` = `LABELONE`                                         |
 //! | 8      | 8    | `sector_xl`: the sector this label is in                  |
-//! | 16     | 4    | `crc_xl`: [`crate::crc`] of bytes 20..512                 |
+//! | 16     | 4    | `crc_xl`: [`crate::calc_crc`] (LVM2's CRC) of bytes 20..512                 |
 //! | 20     | 4    | `offset_xl`: where the contents (the PV header) start     |
 //! | 24     | 8    | `type`: `LVM2 001`                                        |
 

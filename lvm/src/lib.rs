@@ -39,7 +39,12 @@
 //! * [`VolumeGroup::assemble`]`(Vec<(PhysicalVolume, Arc<dyn ReadAt>)>) ->
 //!   Result<Vec<VolumeGroup>>`: PVs grouped by VG uuid, the highest seqno wins among all
 //!   their metadata areas; PVs the metadata lists but that were not given are missing
-//!   ([`PvSlot::device`] is `None`).
+//!   ([`PvSlot::device`] is `None`), and so are PVs the metadata flags `MISSING`. Devices
+//!   are matched by PV uuid; of two devices with one uuid (a cloned disk) the first given
+//!   is used. PVs without metadata areas join the VG that lists them; PVs in no VG are
+//!   left out. A VG whose metadata lacks what every LV needs (`extent_size`, a PV's
+//!   `id`, `pe_start`, `pe_count`) fails the whole call; damage confined to one LV only
+//!   makes that LV [`LvStatus::Damaged`].
 //! * [`VolumeGroup`] `{ name, uuid, seqno, extent_size, pvs, lvs, .. }`;
 //!   [`LogicalVolume`] `{ name, uuid, dm_name, visible, size, segments, status, .. }`;
 //!   [`Segment`] `{ start_extent, extent_count, kind }` with [`SegmentKind`] `Linear`,
@@ -48,16 +53,22 @@
 //!   reader. Linear and striped segments map onto PV devices (stripe chunks of
 //!   `stripe_size` sectors round-robin), mirror and raid1 segments read the first leg
 //!   whose PVs are all present (a raid1 leg's data is its `_rimage_N` LV); reads are
-//!   split at segment and chunk boundaries. An LV wholly on present PVs reads even when
-//!   its VG misses another PV.
+//!   split at segment and chunk boundaries; `lend` is passed through to the device when
+//!   a range lies in one linear part. An LV wholly on present PVs reads even when its VG
+//!   misses another PV. An area names a PV, else an LV (as while `pvmove` runs, when the
+//!   moved LV's area is `pvmove0`, a mirror of PV areas). A raid1 image is read from its
+//!   extent 0: the data offset dm-raid keeps in the `_rmeta_` superblock (non-zero only
+//!   after reshapes, which raid1 does not do) is not read.
 //! * [`LvStatus`]: `Readable`, `Unsupported` (thin, thin-pool, snapshots and their COW
 //!   stores, cache/writecache and their origins, raid levels other than 1, vdo,
-//!   integrity...), `MissingPv(uuid)`, `Damaged(why)`. Nothing about these panics.
+//!   integrity...), `MissingPv(uuid of the first PV found missing)`, `Damaged(why)`.
+//!   Nothing about these panics.
 //! * [`LogicalVolume::dm_name`] is LVM2's `<vg>-<lv>` with `-` doubled inside names.
 //!
 //! Bounds: the metadata text is at most [`mda_header::MAX_METADATA_TEXT`] bytes and must
 //! fit its ring buffer, sections nest at most [`metadata::MAX_DEPTH`] deep, LVs at most 8
-//! deep; every offset, length and extent count is checked before use.
+//! deep and one open builds at most 4096 LV readers; every offset, length and extent
+//! count is checked before use.
 //!
 //! Modules are named after the structures they parse (lib/format_text/layout.h).
 

@@ -4,7 +4,7 @@
 //!
 //! | offset | size | field                                                   |
 //! |--------|------|---------------------------------------------------------|
-//! | 0      | 4    | `checksum_xl`: [`crate::crc`] of bytes 4..512           |
+//! | 0      | 4    | `checksum_xl`: [`crate::calc_crc`] (LVM2's CRC) of bytes 4..512           |
 //! | 4      | 16   | `magic` = ` LVM2 x[5A%r0N*>`                            |
 //! | 20     | 4    | `version` = 1                                           |
 //! | 24     | 8    | `start`: byte offset of this area on the device         |
