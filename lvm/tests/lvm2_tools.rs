@@ -429,7 +429,13 @@ fn one_pv_linear() {
     lab.vgcreate(&[vg, &lab.loops[0].clone()]);
     lab.lvcreate(&["-L", "20M", "-n", "root", vg]);
     lab.lvcreate(&["-L", "12M", "-n", "data-x", vg]);
+    // root grows past data-x: two segments, apart on the PV.
+    lab.lvm(
+        "lvextend",
+        &["--driverloaded", "n", "-L", "+8M", &format!("{vg}/root")],
+    );
     let layout = Layout::of(&lab, vg);
+    assert_eq!(layout.segs("root").len(), 2, "{:?}", layout.segs("root"));
     let patterns: Vec<(&str, Vec<u8>)> = ["root", "data-x"]
         .iter()
         .map(|&l| (l, pattern(l, n(&layout.segs(l)[0]["lv_size"]))))
@@ -448,7 +454,12 @@ fn one_pv_linear() {
         let lv = g.lv(l).unwrap();
         assert!(lv.visible);
         assert_eq!(lv.status, LvStatus::Readable);
-        check_bytes(&*g.open(lv).unwrap(), p, &[]);
+        let bounds: Vec<u64> = lv
+            .segments
+            .iter()
+            .map(|s| s.start_extent * g.extent_size)
+            .collect();
+        check_bytes(&*g.open(lv).unwrap(), p, &bounds);
     }
 }
 
