@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 PKGS=(
   ntfs-3g sleuthkit dosfstools mtools exfatprogs exfat-fuse fdisk gdisk
   qemu-utils fuse3 attr wimtools rsync tar bzip2 xxd python3 gcc pkg-config autofs mount
+  lvm2  # lvm/tests: pvcreate, vgcreate, lvcreate build the volume groups, lvs/pvs/vgs are the oracle
   util-linux  # fincore: what of a file the page cache holds (direct_io test)
   e2fsprogs xfsprogs  # Linux guest volumes: mke2fs/debugfs/e2fsck, mkfs.xfs/xfs_db
   # tests/vsphere.rs builds govmomi's vCenter simulator (tests/vcsim) with these.
