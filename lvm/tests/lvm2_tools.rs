@@ -50,7 +50,7 @@ impl Lab {
     /// machine cannot.
     fn new(test: &str, sizes_mib: &[u64]) -> Option<Lab> {
         if let Some(why) = why_skip() {
-            println!("SKIP {test}: {why}");
+            skipped(&format!("{test}: {why}"));
             return None;
         }
         let dir = tempfile::tempdir().unwrap();
@@ -72,10 +72,10 @@ impl Lab {
                 .output()
                 .unwrap();
             if !out.status.success() {
-                println!(
-                    "SKIP {test}: losetup failed: {}",
+                skipped(&format!(
+                    "{test}: losetup failed: {}",
                     String::from_utf8_lossy(&out.stderr).trim()
-                );
+                ));
                 return None;
             }
             lab.images.push(img);
@@ -753,7 +753,9 @@ fn thin_pool_and_snapshot_are_unsupported() {
         &["--driverloaded", "n", "-f", &format!("{vg}/origin")],
     );
     if let Err(e) = restore_with(&lab, vg, &lvs, true) {
-        println!("SKIP thin_pool_and_snapshot_are_unsupported: vgcfgrestore refused: {e}");
+        skipped(&format!(
+            "thin_pool_and_snapshot_are_unsupported: vgcfgrestore refused: {e}"
+        ));
         return;
     }
     let layout = Layout::of(&lab, vg);
@@ -980,4 +982,21 @@ fn cache_is_unsupported() {
         );
     }
     assert_eq!(g.lv("plain").unwrap().status, LvStatus::Readable);
+}
+
+/// A skipped test says so where cargo's capture does not hide it, and in the suite's
+/// skip log (scripts/test.sh lists it after the run).
+fn skipped(why: &str) {
+    use std::io::Write;
+    let line = format!("SKIPPED: lvm2_tools {why}\n");
+    let _ = std::io::stderr().write_all(line.as_bytes());
+    if let Some(log) = std::env::var_os("VMSNAPFS_SKIP_LOG") {
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+        {
+            let _ = f.write_all(line.as_bytes());
+        }
+    }
 }
