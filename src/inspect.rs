@@ -23,8 +23,19 @@ pub struct VmReport {
     pub path: String,
     pub vmx: Option<String>,
     pub disks: Vec<DiskReport>,
+    /// LVM2 logical volumes assembled from the disks' physical volumes.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub logical_volumes: Vec<LvReport>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct LvReport {
+    pub name: String,
+    #[serde(flatten)]
+    pub lvm: crate::vm::LvInfo,
+    pub filesystem: Option<&'static str>,
 }
 
 #[derive(Serialize, Default)]
@@ -125,6 +136,7 @@ fn inspect_vm(src: &dyn Source, entry: &VmEntry, cache: &Arc<BlockCache>) -> VmR
         path: entry.location.clone(),
         vmx: None,
         disks: Vec::new(),
+        logical_volumes: Vec::new(),
         error: None,
     };
     let frozen = match src.freeze(entry) {
@@ -141,7 +153,11 @@ fn inspect_vm(src: &dyn Source, entry: &VmEntry, cache: &Arc<BlockCache>) -> VmR
     let prefix = format!("{}/", entry.location);
     let relative = |f: &str| f.strip_prefix(&prefix).unwrap_or(f).to_owned();
     for (d, fd) in vm.disks.iter().zip(&vm.frozen.disks) {
-        let volumes: Vec<&VolumeView> = vm.volumes.iter().filter(|v| v.disk == d.number).collect();
+        let volumes: Vec<&VolumeView> = vm
+            .volumes
+            .iter()
+            .filter(|v| v.disk == Some(d.number))
+            .collect();
         let whole = volumes.iter().find(|v| v.partition.is_none());
         let table_error = errors
             .iter()
@@ -183,6 +199,17 @@ fn inspect_vm(src: &dyn Source, entry: &VmEntry, cache: &Arc<BlockCache>) -> VmR
         });
     }
     report.disks.sort_by_key(|d| d.index);
+    report.logical_volumes = vm
+        .volumes
+        .iter()
+        .filter_map(|v| {
+            Some(LvReport {
+                name: v.name.clone(),
+                lvm: v.lvm.clone()?,
+                filesystem: v.fs_kind,
+            })
+        })
+        .collect();
     if let Err(e) = src.thaw(entry, &vm.frozen) {
         report.error = Some(format!("{}: thaw: {e}", entry.name));
     }
@@ -192,6 +219,7 @@ fn inspect_vm(src: &dyn Source, entry: &VmEntry, cache: &Arc<BlockCache>) -> VmR
 fn print_text(report: &Report) {
     for vm in &report.vms {
         println!("{}  ({})", vm.name, vm.path);
+        print_lvs(vm);
         if let Some(e) = &vm.error {
             println!("  error: {e}");
         }
@@ -230,6 +258,19 @@ fn print_text(report: &Report) {
                 );
             }
         }
+    }
+}
+
+fn print_lvs(vm: &VmReport) {
+    for lv in &vm.logical_volumes {
+        println!(
+            "  lv {}  (vg {}, {})  {}  {}",
+            lv.name,
+            lv.lvm.vg,
+            lv.lvm.segments.join("+"),
+            lv.lvm.status,
+            lv.filesystem.unwrap_or("-")
+        );
     }
 }
 

@@ -18,7 +18,8 @@ use crate::source::{DiskImage, Frozen};
 use super::changes::SinceCache;
 use super::descriptor;
 use super::error::{Error, Result};
-use super::scan::{self, VolumeView};
+use super::scan;
+use super::volume::{self, VolumeView};
 
 static NEXT_FREEZE: AtomicU64 = AtomicU64::new(1);
 
@@ -77,6 +78,7 @@ impl FrozenVm {
         }
         let mut disks = Vec::new();
         let mut volumes = Vec::new();
+        let mut pvs = Vec::new();
         for d in &frozen.disks {
             for note in &d.notes {
                 tracing::warn!("disk{}: {note}", d.index);
@@ -85,6 +87,7 @@ impl FrozenVm {
             let data: Arc<dyn ReadAt> = Arc::new(cache.wrap(inner));
             let found = scan::scan_disk(d.index, &data, &mut errors);
             volumes.extend(found.volumes);
+            pvs.extend(found.pvs);
             disks.push(DiskView {
                 number: d.index,
                 descriptor: descriptor::synthesize(d.index, d.image.as_ref()),
@@ -94,6 +97,7 @@ impl FrozenVm {
                 ranges: OnceLock::new(),
             });
         }
+        volumes.extend(super::lvm::assemble(pvs, &mut errors));
         let (vmx_name, vmx) = match &frozen.config {
             Some((name, text)) => {
                 let parsed = crate::vmx::Vmx::parse(text);
@@ -126,7 +130,7 @@ impl FrozenVm {
     }
 
     pub fn note_error(&self, what: String) {
-        scan::note(&self.errors, what);
+        volume::note(&self.errors, what);
     }
 
     /// Volumes that have a readable file system, i.e. the entries of volumes/.

@@ -9,13 +9,15 @@ pub mod error;
 pub mod frozen;
 pub mod hooks;
 pub mod lifecycle;
+pub mod lvm;
 pub mod options;
 pub mod scan;
 mod since;
 pub mod status;
+pub mod volume;
 
 pub use error::Error;
 pub use frozen::{DiskView, FrozenVm};
 pub use lifecycle::{thaw_all, Ctx, Use, VmSlot};
 pub use options::LifecycleOptions;
-pub use scan::VolumeView;
+pub use volume::{LvInfo, VolumeView};

@@ -2,51 +2,23 @@
 //! disk when there is no table) the file system the first sectors name, opened. Shared by
 //! the mount and `vmsnapfs inspect`, so both see the same volumes.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use vmsnapfs_io::{ReadAt, Window};
 
-use crate::guestfs::{self, GuestFs, VolumeInfo};
 use crate::partition;
 
-pub struct VolumeView {
-    /// "disk0p1" or "disk0".
-    pub name: String,
-    /// The disk's number (`disk<N>`).
-    pub disk: usize,
-    pub partition: Option<partition::Partition>,
-    pub fs_kind: Option<&'static str>,
-    pub fs: Option<Arc<dyn GuestFs>>,
-    /// Errors met while opening or reading, for status.json (capped).
-    pub errors: Mutex<Vec<String>>,
-}
-
-impl VolumeView {
-    /// Asked for only by status.json and statfs: free space can mean reading a whole
-    /// allocation bitmap, which must not delay the freeze.
-    pub fn info(&self) -> Option<VolumeInfo> {
-        self.fs.as_ref().map(|f| f.info())
-    }
-
-    pub fn note_error(&self, what: String) {
-        note(&self.errors, what);
-    }
-}
-
-/// Adds `what` to a capped list of distinct errors: a damaged file read a million times
-/// is one line, and a badly damaged volume cannot grow status.json without bound.
-pub fn note(errors: &Mutex<Vec<String>>, what: String) {
-    let mut errors = errors.lock().unwrap_or_else(|p| p.into_inner());
-    if errors.len() < 100 && !errors.contains(&what) {
-        errors.push(what);
-    }
-}
+use super::lvm::{self, FoundPv};
+use super::volume::{open_volume, VolumeView};
 
 /// A disk's partition table kind and its volumes; a table that cannot be read is an
-/// entry in `errors` and no volumes (the image itself stays readable).
+/// entry in `errors` and no volumes (the image itself stays readable). LVM2 physical
+/// volumes found among them are kept for the volume-manager step, which needs every disk
+/// of the VM (a volume group may span several).
 pub struct Scan {
     pub table: &'static str,
     pub volumes: Vec<VolumeView>,
+    pub pvs: Vec<FoundPv>,
 }
 
 pub fn scan_disk(n: usize, data: &Arc<dyn ReadAt>, errors: &mut Vec<String>) -> Scan {
@@ -57,12 +29,15 @@ pub fn scan_disk(n: usize, data: &Arc<dyn ReadAt>, errors: &mut Vec<String>) -> 
             return Scan {
                 table: "unreadable",
                 volumes: Vec::new(),
+                pvs: Vec::new(),
             };
         }
     };
     let mut volumes = Vec::new();
+    let mut pvs = Vec::new();
     if parts.is_empty() {
-        volumes.push(open_volume(format!("disk{n}"), n, None, data.clone()));
+        volumes.push(open_volume(format!("disk{n}"), Some(n), None, data.clone()));
+        lvm::probe(volumes.last_mut(), data, &mut pvs, errors);
     }
     for p in parts {
         let window: Arc<dyn ReadAt> = match Window::new(data.clone(), p.start, p.size) {
@@ -74,40 +49,15 @@ pub fn scan_disk(n: usize, data: &Arc<dyn ReadAt>, errors: &mut Vec<String>) -> 
         };
         volumes.push(open_volume(
             format!("disk{n}p{}", p.number),
-            n,
+            Some(n),
             Some(p),
-            window,
+            window.clone(),
         ));
+        lvm::probe(volumes.last_mut(), &window, &mut pvs, errors);
     }
     Scan {
         table: kind.as_str(),
         volumes,
+        pvs,
     }
-}
-
-fn open_volume(
-    name: String,
-    disk: usize,
-    partition: Option<partition::Partition>,
-    vol: Arc<dyn ReadAt>,
-) -> VolumeView {
-    let kind = crate::detect::detect(vol.as_ref());
-    let mut view = VolumeView {
-        name,
-        disk,
-        partition,
-        fs_kind: kind.map(|k| k.as_str()),
-        fs: None,
-        errors: Mutex::new(Vec::new()),
-    };
-    if let Some(kind) = kind.filter(|k| k.has_files()) {
-        match guestfs::open(kind, vol) {
-            Ok(fs) => view.fs = Some(fs),
-            Err(e) => {
-                tracing::warn!("{}: cannot open {}: {e}", view.name, kind.as_str());
-                view.note_error(format!("open {}: {e}", kind.as_str()));
-            }
-        }
-    }
-    view
 }

@@ -58,7 +58,7 @@ impl FrozenVm {
     }
 
     fn note_full_needed(&self, why: String) {
-        super::scan::note(&self.since.full_needed, why);
+        super::volume::note(&self.since.full_needed, why);
     }
 
     /// Reads the sparse view of disk `i`'s changes: the disk's bytes inside a changed

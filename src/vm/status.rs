@@ -47,6 +47,7 @@ pub fn render(vm_name: &str, source: &str, vm: &FrozenVm) -> Vec<u8> {
                 "name": v.name,
                 "path": v.fs.as_ref().map(|_| format!("volumes/{}", v.name)),
                 "disk": v.disk,
+                "lvm": v.lvm,
                 "partition": v.partition.as_ref().map(|p| json!({
                     "number": p.number,
                     "start": p.start,
