@@ -12,6 +12,25 @@ use std::collections::BTreeMap;
 
 #[test]
 fn dirty_journal_is_replayed_in_memory() {
+    dirty("jo", 4096);
+}
+
+#[test]
+fn dirty_journal_with_csum_v3_tags() {
+    dirty("jo -c -v 3", 4096);
+}
+
+#[test]
+fn dirty_journal_with_csum_v2_tags() {
+    dirty("jo -c -v 2", 4096);
+}
+
+#[test]
+fn dirty_journal_1k_blocks() {
+    dirty("jo -c -v 3", 1024);
+}
+
+fn dirty(jo: &str, bs: usize) {
     if !e2fsprogs() {
         return;
     }
@@ -26,7 +45,7 @@ fn dirty_journal_is_replayed_in_memory() {
     }
     let a = d.join("A");
     let b = d.join("B");
-    run(&format!("mke2fs -q -F -t ext4 -b 4096 -d {} {} 32M", q(&src), q(&a)));
+    run(&format!("mke2fs -q -F -t ext4 -b {bs} -d {} {} 32M", q(&src), q(&a)));
     std::fs::copy(&a, &b).unwrap();
     std::fs::write(d.join("nf"), b"new content\n").unwrap();
     run(&format!(
@@ -34,7 +53,6 @@ fn dirty_journal_is_replayed_in_memory() {
         q(d)
     ));
     let (ia, ib) = (std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
-    let bs = 4096;
     let changed: Vec<usize> = (0..ia.len() / bs).filter(|&i| ia[i * bs..(i + 1) * bs] != ib[i * bs..(i + 1) * bs]).collect();
     assert!(changed.len() > 3, "{changed:?}");
     let data: Vec<u8> = changed.iter().flat_map(|&i| ib[i * bs..(i + 1) * bs].to_vec()).collect();
@@ -46,12 +64,15 @@ fn dirty_journal_is_replayed_in_memory() {
     };
     let (revoked, uncommitted) = (bmap(3), bmap(9));
     run(&format!(
-        "cd {} && printf 'jo\\njw -b {} data.bin\\njw -b {revoked} junk.bin\\njw -r {revoked} /dev/null\\njw -b {uncommitted} -c junk.bin\\njc\\n' | debugfs -w -f - A >/dev/null 2>&1",
+        "cd {} && printf '{jo}\\njw -b {} data.bin\\njw -b {revoked} junk.bin\\njw -r {revoked} /dev/null\\njw -b {uncommitted} -c junk.bin\\njc\\n' | debugfs -w -f - A >/dev/null 2>&1",
         q(d),
         list.join(",")
     ));
     let log = run(&format!("debugfs -R logdump {} 2>/dev/null", q(&a)));
     assert!(log.contains("revoke"), "{log}");
+    if jo.contains("-v 3") {
+        assert!(run(&format!("dumpe2fs -h {} 2>/dev/null", q(&a))).contains("journal_checksum_v3"));
+    }
     assert!(run(&format!("dumpe2fs -h {} 2>/dev/null", q(&a))).contains("needs_recovery"));
     let before = std::fs::read(&a).unwrap();
 
