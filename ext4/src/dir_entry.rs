@@ -31,17 +31,23 @@ pub fn parse_block(b: &[u8], filetype: bool) -> Result<Vec<RawEntry>, (usize, St
     while o < b.len() {
         let err = |m: String| Err((o, m));
         if b.len() - o < 8 {
-            return err(format!("{} trailing bytes, no room for an entry", b.len() - o));
+            return err(format!(
+                "{} trailing bytes, no room for an entry",
+                b.len() - o
+            ));
         }
         let f = |e: vmsnapfs_io::ShortBuffer| (o, e.to_string());
         let ino = u32_at(b, o).map_err(f)?;
         let rec_len = rec_len_from_disk(u16_at(b, o + 4).map_err(f)?, b.len());
         let (name_len, file_type) = if filetype {
-            (u8_at(b, o + 6).map_err(f)? as usize, u8_at(b, o + 7).map_err(f)?)
+            (
+                u8_at(b, o + 6).map_err(f)? as usize,
+                u8_at(b, o + 7).map_err(f)?,
+            )
         } else {
             (u16_at(b, o + 6).map_err(f)? as usize, 0)
         };
-        if rec_len < 8 || rec_len % 4 != 0 || rec_len > b.len() - o {
+        if rec_len < 8 || rec_len & 3 != 0 || rec_len > b.len() - o {
             return err(format!("rec_len {rec_len}"));
         }
         if ino != 0 {

@@ -69,7 +69,9 @@ pub fn parse_node(b: &[u8]) -> Result<Node, String> {
                 return Err(format!("extent {i} has length 0"));
             }
             if (logical as u64) < next {
-                return Err(format!("extent {i} at logical block {logical} overlaps the one before"));
+                return Err(format!(
+                    "extent {i} at logical block {logical} overlaps the one before"
+                ));
             }
             next = logical as u64 + len as u64;
             out.push(Extent {

@@ -25,12 +25,10 @@ impl GroupDescriptor {
     pub fn parse(b: &[u8], desc_size: usize) -> Result<GroupDescriptor, ShortBuffer> {
         let wide = desc_size >= 64;
         let lo32 = |o| u32_at(b, o);
-        let hi32 = |o| -> Result<u64, ShortBuffer> {
-            Ok(if wide { u32_at(b, o)? as u64 } else { 0 })
-        };
-        let hi16 = |o| -> Result<u32, ShortBuffer> {
-            Ok(if wide { u16_at(b, o)? as u32 } else { 0 })
-        };
+        let hi32 =
+            |o| -> Result<u64, ShortBuffer> { Ok(if wide { u32_at(b, o)? as u64 } else { 0 }) };
+        let hi16 =
+            |o| -> Result<u32, ShortBuffer> { Ok(if wide { u16_at(b, o)? as u32 } else { 0 }) };
         Ok(GroupDescriptor {
             block_bitmap: lo32(0x0)? as u64 | hi32(0x20)? << 32,
             inode_bitmap: lo32(0x4)? as u64 | hi32(0x24)? << 32,

@@ -45,7 +45,10 @@ pub struct Inode {
 pub fn decode_time(secs: u32, extra: Option<u32>) -> Time {
     let base = secs as i32 as i64;
     match extra {
-        None => Time { secs: base, nanos: 0 },
+        None => Time {
+            secs: base,
+            nanos: 0,
+        },
         Some(x) => Time {
             secs: base + (((x & 3) as i64) << 32),
             nanos: (x >> 2).min(999_999_999),

@@ -91,7 +91,11 @@ impl JournalSuperblock {
     /// One past the last block of the circular log (the fast-commit area follows it).
     pub fn log_end(&self) -> u32 {
         if self.has(INCOMPAT_FAST_COMMIT) {
-            let fc = if self.num_fc_blocks == 0 { 256 } else { self.num_fc_blocks };
+            let fc = if self.num_fc_blocks == 0 {
+                256
+            } else {
+                self.num_fc_blocks
+            };
             self.maxlen.saturating_sub(fc).max(self.first + 1)
         } else {
             self.maxlen
@@ -139,7 +143,10 @@ pub fn parse_descriptor(b: &[u8], jsb: &JournalSuperblock) -> Result<Vec<Tag>, S
     while o + tb <= end {
         let lo = be32(b, o)? as u64;
         let (flags, hi) = if csum3 {
-            (be32(b, o + 4)?, if is64 { be32(b, o + 8)? as u64 } else { 0 })
+            (
+                be32(b, o + 4)?,
+                if is64 { be32(b, o + 8)? as u64 } else { 0 },
+            )
         } else {
             let fl = b
                 .get(o + 6..o + 8)
@@ -211,7 +218,10 @@ pub fn replay(
     }
     let end = jsb.log_end();
     if jsb.start < jsb.first || jsb.start >= end {
-        return Err((0, format!("log start {} outside {}..{end}", jsb.start, jsb.first)));
+        return Err((
+            0,
+            format!("log start {} outside {}..{end}", jsb.start, jsb.first),
+        ));
     }
     let wrap = |p: u32| if p + 1 >= end { jsb.first } else { p + 1 };
     let mut pos = jsb.start;

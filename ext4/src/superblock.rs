@@ -177,7 +177,10 @@ impl Superblock {
     fn validate(&self) -> Result<()> {
         let bad = |m: String| Err(Error::Superblock(m));
         if self.log_block_size > 6 {
-            return bad(format!("block size 2^(10+{}) is beyond 64 KiB", self.log_block_size));
+            return bad(format!(
+                "block size 2^(10+{}) is beyond 64 KiB",
+                self.log_block_size
+            ));
         }
         let bs = self.block_size() as u64;
         if self.blocks_per_group == 0 || self.blocks_per_group as u64 > 8 * bs {
@@ -190,8 +193,7 @@ impl Superblock {
         if isz < 128 || !isz.is_power_of_two() || isz > bs {
             return bad(format!("inode size {isz}"));
         }
-        if self.desc_size < 32 || !self.desc_size.is_power_of_two() || self.desc_size as u64 > bs
-        {
+        if self.desc_size < 32 || !self.desc_size.is_power_of_two() || self.desc_size as u64 > bs {
             return bad(format!("group descriptor size {}", self.desc_size));
         }
         if self.first_data_block as u64 >= self.blocks_count {
@@ -202,7 +204,10 @@ impl Superblock {
         }
         let groups = self.group_count();
         if self.blocks_count.checked_mul(bs).is_none() {
-            return bad(format!("{} blocks of {bs} bytes overflow", self.blocks_count));
+            return bad(format!(
+                "{} blocks of {bs} bytes overflow",
+                self.blocks_count
+            ));
         }
         if (self.inodes_count as u64) > groups.saturating_mul(self.inodes_per_group as u64) {
             return bad(format!(
@@ -284,8 +289,7 @@ impl Superblock {
         let ds = self.desc_size as u64;
         let per_block = bs / ds;
         let first = self.first_data_block as u64;
-        if self.has_incompat(incompat::META_BG) && group / per_block >= self.first_meta_bg as u64
-        {
+        if self.has_incompat(incompat::META_BG) && group / per_block >= self.first_meta_bg as u64 {
             let meta_first_group = group / per_block * per_block;
             let block = first
                 + meta_first_group * self.blocks_per_group as u64

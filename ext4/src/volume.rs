@@ -53,7 +53,9 @@ pub struct Volume {
 
 impl std::fmt::Debug for Volume {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Volume").field("sb", &self.sb).finish_non_exhaustive()
+        f.debug_struct("Volume")
+            .field("sb", &self.sb)
+            .finish_non_exhaustive()
     }
 }
 
@@ -139,7 +141,10 @@ impl Volume {
         if jsb.block_size as u64 != self.bs {
             return Err(Error::Journal {
                 block: 0,
-                msg: format!("journal block size {} is not the volume's {}", jsb.block_size, self.bs),
+                msg: format!(
+                    "journal block size {} is not the volume's {}",
+                    jsb.block_size, self.bs
+                ),
             });
         }
         if jsb.maxlen as u64 > jmap.iter().map(|r| r.logical + r.len).max().unwrap_or(0) {
@@ -148,8 +153,10 @@ impl Volume {
                 msg: format!("journal of {} blocks is longer than its inode", jsb.maxlen),
             });
         }
-        let replay =
-            journal::replay(&jsb, read).map_err(|(block, msg)| Error::Journal { block: block as u64, msg })?;
+        let replay = journal::replay(&jsb, read).map_err(|(block, msg)| Error::Journal {
+            block: block as u64,
+            msg,
+        })?;
         let mut overlay = BTreeMap::new();
         for (fs_block, copy) in replay.overlay {
             if fs_block >= self.sb.blocks_count {
@@ -241,7 +248,10 @@ impl Volume {
                 ino,
                 block,
                 0,
-                format!("block run {block}+{len} outside the volume's {} blocks", self.sb.blocks_count),
+                format!(
+                    "block run {block}+{len} outside the volume's {} blocks",
+                    self.sb.blocks_count
+                ),
             )),
         }
     }
@@ -353,8 +363,7 @@ impl Volume {
         runs: &mut Vec<Run>,
         seen: &mut HashSet<u64>,
     ) -> Result<()> {
-        let parsed =
-            extent_tree::parse_node(node).map_err(|m| Error::corrupt(ino, block, 0, m))?;
+        let parsed = extent_tree::parse_node(node).map_err(|m| Error::corrupt(ino, block, 0, m))?;
         let depth = match &parsed {
             Node::Leaf(_) => 0,
             Node::Index { depth, .. } => *depth,
@@ -376,7 +385,10 @@ impl Volume {
                             ino,
                             block,
                             0,
-                            format!("extent at logical block {} overlaps an earlier one", e.logical),
+                            format!(
+                                "extent at logical block {} overlaps an earlier one",
+                                e.logical
+                            ),
                         ));
                     }
                     self.check_block(ino, e.physical, e.len as u64)?;
@@ -407,7 +419,11 @@ impl Volume {
         let mut seen = HashSet::new();
         let mut logical = 0u64;
         for i in 0..15 {
-            let level = if i < block_map::DIRECT { 0 } else { (i - block_map::DIRECT + 1) as u32 };
+            let level = if i < block_map::DIRECT {
+                0
+            } else {
+                (i - block_map::DIRECT + 1) as u32
+            };
             if logical >= nblocks {
                 break;
             }
@@ -508,7 +524,10 @@ impl Volume {
             } else {
                 0
             },
-            allocated: i.allocated(self.sb.has_ro_compat(ro_compat::HUGE_FILE), self.sb.block_size()),
+            allocated: i.allocated(
+                self.sb.has_ro_compat(ro_compat::HUGE_FILE),
+                self.sb.block_size(),
+            ),
             flags: i.flags,
             generation: i.generation,
         })
@@ -586,7 +605,7 @@ impl Volume {
     pub fn data_ranges(&self, ino: u32) -> Result<Vec<Range<u64>>> {
         let i = self.inode(ino)?;
         if i.has_flag(flags::INLINE_DATA) {
-            return Ok(if i.size > 0 { vec![0..i.size] } else { vec![] });
+            return Ok((i.size > 0).then_some(0..i.size).into_iter().collect());
         }
         let map = self.build_map(ino, &i)?;
         let mut out: Vec<Range<u64>> = Vec::new();
@@ -615,19 +634,29 @@ impl Volume {
             let filetype = self.sb.has_incompat(incompat::FILETYPE);
             let mut raw = Vec::new();
             if i.has_flag(flags::INLINE_DATA) {
-                raw.push(dir_entry::RawEntry { ino, name: b".".to_vec(), file_type: 2 });
+                raw.push(dir_entry::RawEntry {
+                    ino,
+                    name: b".".to_vec(),
+                    file_type: 2,
+                });
                 raw.push(dir_entry::RawEntry {
                     ino: inline_data::dir_parent(&i.block),
                     name: b"..".to_vec(),
                     file_type: 2,
                 });
-                let first = dir_entry::parse_block(&i.block[4..], filetype)
-                    .map_err(|(o, m)| Error::corrupt(ino, 0, 4 + o as u64, format!("inline directory: {m}")))?;
+                let first = dir_entry::parse_block(&i.block[4..], filetype).map_err(|(o, m)| {
+                    Error::corrupt(ino, 0, 4 + o as u64, format!("inline directory: {m}"))
+                })?;
                 raw.extend(first);
                 if let Some(more) = self.ibody_value(ino, &i, xattr::INDEX_SYSTEM, b"data")? {
                     if !more.is_empty() {
                         raw.extend(dir_entry::parse_block(&more, filetype).map_err(|(o, m)| {
-                            Error::corrupt(ino, 0, o as u64, format!("inline directory (system.data): {m}"))
+                            Error::corrupt(
+                                ino,
+                                0,
+                                o as u64,
+                                format!("inline directory (system.data): {m}"),
+                            )
                         })?);
                     }
                 }
@@ -656,7 +685,11 @@ impl Volume {
                         Err(_) => FileKind::Unknown,
                     },
                 };
-                out.push(DirEntry { name: e.name, ino: e.ino, kind });
+                out.push(DirEntry {
+                    name: e.name,
+                    ino: e.ino,
+                    kind,
+                });
             }
             Ok(Arc::new(out))
         })
@@ -677,16 +710,18 @@ impl Volume {
     pub fn lookup(&self, dir: u32, name: &[u8]) -> Result<Option<DirEntry>> {
         let entries = self.dir_entries(dir)?;
         if name == b"." {
-            return Ok(Some(DirEntry { name: name.to_vec(), ino: dir, kind: FileKind::Dir }));
+            return Ok(Some(DirEntry {
+                name: name.to_vec(),
+                ino: dir,
+                kind: FileKind::Dir,
+            }));
         }
         Ok(entries.iter().find(|e| e.name == name).cloned())
     }
 
     /// The parent directory of a directory (from its `..` entry).
     pub fn parent(&self, dir: u32) -> Result<u32> {
-        Ok(self
-            .lookup(dir, b"..")?
-            .map_or(dir, |e| e.ino))
+        Ok(self.lookup(dir, b"..")?.map_or(dir, |e| e.ino))
     }
 
     /// Resolves a `/`-separated path from the root, without following symlinks.
@@ -709,7 +744,12 @@ impl Volume {
         }
         self.check_readable(ino, &i)?;
         if i.size > SYMLINK_MAX || i.size > self.bs {
-            return Err(Error::corrupt(ino, 0, 0, format!("symlink of {} bytes", i.size)));
+            return Err(Error::corrupt(
+                ino,
+                0,
+                0,
+                format!("symlink of {} bytes", i.size),
+            ));
         }
         let ea_sectors = if i.file_acl != 0 { self.bs / 512 } else { 0 };
         let fast = !i.has_flag(flags::EXTENTS)
@@ -717,7 +757,12 @@ impl Volume {
             && (i.blocks & 0xFFFF_FFFF) <= ea_sectors;
         if fast {
             if i.size >= 60 {
-                return Err(Error::corrupt(ino, 0, 0, format!("fast symlink of {} bytes", i.size)));
+                return Err(Error::corrupt(
+                    ino,
+                    0,
+                    0,
+                    format!("fast symlink of {} bytes", i.size),
+                ));
             }
             return Ok(i.block[..i.size as usize].to_vec());
         }
@@ -730,14 +775,24 @@ impl Volume {
     // ---- xattrs ----
 
     /// (entry, value region) pairs: in-inode ones then the xattr block's.
-    fn xattr_entries(&self, ino: u32, i: &Inode, with_block: bool) -> Result<Vec<(xattr::Entry, Vec<u8>)>> {
+    fn xattr_entries(
+        &self,
+        ino: u32,
+        i: &Inode,
+        with_block: bool,
+    ) -> Result<Vec<(xattr::Entry, Vec<u8>)>> {
         let mut out = Vec::new();
         if let Some(r) = i.ibody_xattr_range() {
             let region = &i.raw[r.clone()];
             if region[..4] == xattr::MAGIC.to_le_bytes() {
                 let entries_region = &region[4..];
                 let entries = xattr::parse_entries(entries_region).map_err(|(o, m)| {
-                    Error::corrupt(ino, 0, (r.start + 4 + o) as u64, format!("in-inode xattr: {m}"))
+                    Error::corrupt(
+                        ino,
+                        0,
+                        (r.start + 4 + o) as u64,
+                        format!("in-inode xattr: {m}"),
+                    )
                 })?;
                 for e in entries {
                     let v = self.xattr_value(ino, 0, entries_region, &e)?;
@@ -750,7 +805,12 @@ impl Volume {
             let b = self.meta_block(ino, blk)?;
             xattr::check_block_header(&b).map_err(|m| Error::corrupt(ino, blk, 0, m))?;
             let entries = xattr::parse_entries(&b[xattr::BLOCK_HEADER..]).map_err(|(o, m)| {
-                Error::corrupt(ino, blk, (xattr::BLOCK_HEADER + o) as u64, format!("xattr block: {m}"))
+                Error::corrupt(
+                    ino,
+                    blk,
+                    (xattr::BLOCK_HEADER + o) as u64,
+                    format!("xattr block: {m}"),
+                )
             })?;
             for e in entries {
                 let v = self.xattr_value(ino, blk, &b, &e)?;
@@ -760,17 +820,38 @@ impl Volume {
         Ok(out)
     }
 
-    fn xattr_value(&self, ino: u32, block: u64, values: &[u8], e: &xattr::Entry) -> Result<Vec<u8>> {
+    fn xattr_value(
+        &self,
+        ino: u32,
+        block: u64,
+        values: &[u8],
+        e: &xattr::Entry,
+    ) -> Result<Vec<u8>> {
         if e.value_size > XATTR_SIZE_MAX {
-            return Err(Error::corrupt(ino, block, 0, format!("xattr value of {} bytes", e.value_size)));
+            return Err(Error::corrupt(
+                ino,
+                block,
+                0,
+                format!("xattr value of {} bytes", e.value_size),
+            ));
         }
         if e.value_inum != 0 {
             if !self.sb.has_incompat(incompat::EA_INODE) || e.value_inum == ino {
-                return Err(Error::corrupt(ino, block, 0, format!("xattr value in inode {}", e.value_inum)));
+                return Err(Error::corrupt(
+                    ino,
+                    block,
+                    0,
+                    format!("xattr value in inode {}", e.value_inum),
+                ));
             }
             let vi = self.inode(e.value_inum)?;
             if !vi.has_flag(flags::EA_INODE) || vi.size != e.value_size as u64 {
-                return Err(Error::corrupt(ino, block, 0, format!("inode {} is not this xattr's value", e.value_inum)));
+                return Err(Error::corrupt(
+                    ino,
+                    block,
+                    0,
+                    format!("inode {} is not this xattr's value", e.value_inum),
+                ));
             }
             let mut v = vec![0u8; e.value_size as usize];
             let n = self.read_inode(e.value_inum, &vi, 0, &mut v)?;
@@ -797,8 +878,12 @@ impl Volume {
         let mut out = Vec::new();
         for (e, v) in self.xattr_entries(ino, &i, true)? {
             let Some(name) = e.full_name() else { continue };
-            let v = if matches!(e.name_index, xattr::INDEX_ACL_ACCESS | xattr::INDEX_ACL_DEFAULT) {
-                xattr::acl_to_xattr(&v).map_err(|m| Error::corrupt(ino, i.file_acl, 0, format!("{name}: {m}")))?
+            let v = if matches!(
+                e.name_index,
+                xattr::INDEX_ACL_ACCESS | xattr::INDEX_ACL_DEFAULT
+            ) {
+                xattr::acl_to_xattr(&v)
+                    .map_err(|m| Error::corrupt(ino, i.file_acl, 0, format!("{name}: {m}")))?
             } else {
                 v
             };

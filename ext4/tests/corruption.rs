@@ -28,13 +28,21 @@ fn image() -> Option<Img> {
         std::fs::write(src.join(format!("d/f{i}")), b"x").unwrap();
     }
     let img = dir.path().join("img");
-    run(&format!("mke2fs -q -F -t ext4 -b 4096 -d {} {} 16M", q(&src), q(&img)));
+    run(&format!(
+        "mke2fs -q -F -t ext4 -b 4096 -d {} {} 16M",
+        q(&src),
+        q(&img)
+    ));
     run(&format!(
         "debugfs -w -R 'ea_set -f /dev/null /victim user.empty' {0} >/dev/null 2>&1; printf 'ea_set /victim user.a hello\\n' | debugfs -w -f - {0} >/dev/null 2>&1",
         q(&img)
     ));
     let bytes = std::fs::read(&img).unwrap();
-    Some(Img { _dir: dir, img, bytes })
+    Some(Img {
+        _dir: dir,
+        img,
+        bytes,
+    })
 }
 
 fn open_bytes(b: Vec<u8>) -> vmsnapfs_ext4::Result<Volume> {
@@ -44,16 +52,28 @@ fn open_bytes(b: Vec<u8>) -> vmsnapfs_ext4::Result<Volume> {
 /// Byte offset of inode `ino` in the image (debugfs imap).
 fn inode_offset(img: &std::path::Path, ino: u32) -> usize {
     let s = run(&format!("debugfs -R 'imap <{ino}>' {} 2>/dev/null", q(img)));
-    let block: usize = s.split("block ").last().unwrap().split(',').next().unwrap().trim().parse().unwrap();
+    let block: usize = s
+        .split("block ")
+        .last()
+        .unwrap()
+        .split(',')
+        .next()
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
     let off = usize::from_str_radix(s.split("offset 0x").nth(1).unwrap().trim(), 16).unwrap();
     block * 4096 + off
 }
 
 fn blocks_of(img: &std::path::Path, path: &str) -> Vec<usize> {
-    run(&format!("debugfs -R 'blocks {path}' {} 2>/dev/null", q(img)))
-        .split_whitespace()
-        .map(|w| w.parse().unwrap())
-        .collect()
+    run(&format!(
+        "debugfs -R 'blocks {path}' {} 2>/dev/null",
+        q(img)
+    ))
+    .split_whitespace()
+    .map(|w| w.parse().unwrap())
+    .collect()
 }
 
 fn assert_rest_readable(v: &Volume) {
@@ -93,11 +113,15 @@ fn absurd_geometry_is_refused() {
 fn unimplemented_incompat_features_are_named() {
     let Some(m) = image() else { return };
     let mut b = m.bytes.clone();
-    let f = u32::from_le_bytes(b[1024 + 0x60..1024 + 0x64].try_into().unwrap()) | 0x10000 | 0x0100_0000;
+    let f =
+        u32::from_le_bytes(b[1024 + 0x60..1024 + 0x64].try_into().unwrap()) | 0x10000 | 0x0100_0000;
     b[1024 + 0x60..1024 + 0x64].copy_from_slice(&f.to_le_bytes());
     let e = open_bytes(b).unwrap_err();
     let s = e.to_string();
-    assert!(s.contains("encrypt") && s.contains("unknown INCOMPAT bits 0x1000000"), "{s}");
+    assert!(
+        s.contains("encrypt") && s.contains("unknown INCOMPAT bits 0x1000000"),
+        "{s}"
+    );
     assert_eq!(io_kind(e), std::io::ErrorKind::Unsupported);
 }
 
@@ -121,7 +145,10 @@ fn smashed_extent_header_hurts_only_that_file() {
     let mut b = m.bytes.clone();
     b[at + 12 + 8..at + 12 + 12].copy_from_slice(&0x7fff_0000u32.to_le_bytes());
     let v = open_bytes(b).unwrap();
-    assert_eq!(io_kind(v.read(victim, 0, &mut buf).unwrap_err()), std::io::ErrorKind::InvalidData);
+    assert_eq!(
+        io_kind(v.read(victim, 0, &mut buf).unwrap_err()),
+        std::io::ErrorKind::InvalidData
+    );
     assert_rest_readable(&v);
 
     // A depth beyond the kernel's limit.
@@ -136,7 +163,11 @@ fn smashed_extent_header_hurts_only_that_file() {
 fn garbage_directory_block_hurts_only_that_directory() {
     let Some(m) = image() else { return };
     let blk = blocks_of(&m.img, "/d")[0];
-    for (off, bytes) in [(4usize, 3u16.to_le_bytes()), (4, 9000u16.to_le_bytes()), (6, [250, 1])] {
+    for (off, bytes) in [
+        (4usize, 3u16.to_le_bytes()),
+        (4, 9000u16.to_le_bytes()),
+        (6, [250, 1]),
+    ] {
         let mut b = m.bytes.clone();
         b[blk * 4096 + off..blk * 4096 + off + 2].copy_from_slice(&bytes);
         let v = open_bytes(b).unwrap();
@@ -154,7 +185,12 @@ fn bad_xattr_entry_hurts_only_xattrs() {
     let Some(m) = image() else { return };
     let v0 = open_bytes(m.bytes.clone()).unwrap();
     let victim = v0.lookup_path(b"/victim").unwrap().unwrap();
-    let names: Vec<String> = v0.xattrs(victim).unwrap().into_iter().map(|(k, _)| k).collect();
+    let names: Vec<String> = v0
+        .xattrs(victim)
+        .unwrap()
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
     assert!(names.contains(&"user.a".to_string()), "{names:?}");
     // In-inode xattrs start after the 128 + i_extra_isize bytes and the 4-byte magic.
     let ioff = inode_offset(&m.img, victim);
@@ -181,8 +217,14 @@ fn inode_numbers_out_of_range_are_not_found() {
     let Some(m) = image() else { return };
     let v = open_bytes(m.bytes.clone()).unwrap();
     for ino in [0, u32::MAX, v.info().inodes_count + 1] {
-        assert_eq!(io_kind(v.stat(ino).unwrap_err()), std::io::ErrorKind::NotFound);
+        assert_eq!(
+            io_kind(v.stat(ino).unwrap_err()),
+            std::io::ErrorKind::NotFound
+        );
     }
     // Unused inode.
-    assert_eq!(io_kind(v.stat(v.info().inodes_count).unwrap_err()), std::io::ErrorKind::NotFound);
+    assert_eq!(
+        io_kind(v.stat(v.info().inodes_count).unwrap_err()),
+        std::io::ErrorKind::NotFound
+    );
 }

@@ -45,7 +45,11 @@ fn dirty(jo: &str, bs: usize) {
     }
     let a = d.join("A");
     let b = d.join("B");
-    run(&format!("mke2fs -q -F -t ext4 -b {bs} -d {} {} 32M", q(&src), q(&a)));
+    run(&format!(
+        "mke2fs -q -F -t ext4 -b {bs} -d {} {} 32M",
+        q(&src),
+        q(&a)
+    ));
     std::fs::copy(&a, &b).unwrap();
     std::fs::write(d.join("nf"), b"new content\n").unwrap();
     run(&format!(
@@ -53,14 +57,22 @@ fn dirty(jo: &str, bs: usize) {
         q(d)
     ));
     let (ia, ib) = (std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
-    let changed: Vec<usize> = (0..ia.len() / bs).filter(|&i| ia[i * bs..(i + 1) * bs] != ib[i * bs..(i + 1) * bs]).collect();
+    let changed: Vec<usize> = (0..ia.len() / bs)
+        .filter(|&i| ia[i * bs..(i + 1) * bs] != ib[i * bs..(i + 1) * bs])
+        .collect();
     assert!(changed.len() > 3, "{changed:?}");
-    let data: Vec<u8> = changed.iter().flat_map(|&i| ib[i * bs..(i + 1) * bs].to_vec()).collect();
+    let data: Vec<u8> = changed
+        .iter()
+        .flat_map(|&i| ib[i * bs..(i + 1) * bs].to_vec())
+        .collect();
     std::fs::write(d.join("data.bin"), &data).unwrap();
     std::fs::write(d.join("junk.bin"), vec![0xAB; bs]).unwrap();
     let list: Vec<String> = changed.iter().map(|i| i.to_string()).collect();
     let bmap = |n: u32| -> u64 {
-        run(&format!("debugfs -R 'bmap /big {n}' {} 2>/dev/null", q(&a))).trim().parse().unwrap()
+        run(&format!("debugfs -R 'bmap /big {n}' {} 2>/dev/null", q(&a)))
+            .trim()
+            .parse()
+            .unwrap()
     };
     let (revoked, uncommitted) = (bmap(3), bmap(9));
     run(&format!(
@@ -81,7 +93,11 @@ fn dirty(jo: &str, bs: usize) {
     assert!(info.needs_recovery && info.journal_replayed, "{info:?}");
     assert_eq!(info.journal_transactions, 3, "{info:?}");
     let ours = walk(&v);
-    assert_eq!(std::fs::read(&a).unwrap(), before, "the image must not be written");
+    assert_eq!(
+        std::fs::read(&a).unwrap(),
+        before,
+        "the image must not be written"
+    );
 
     // Oracle 1: e2fsck replays a copy; rdump it.
     let a2 = d.join("A2");
@@ -89,7 +105,7 @@ fn dirty(jo: &str, bs: usize) {
     let (code, out) = run_status(&format!("e2fsck -fy {}", q(&a2)));
     assert!(code <= 1, "e2fsck -fy: {code}\n{out}");
     let dumped = rdump(&a2, &d.join("out"));
-    let ours_cmp: BTreeMap<Vec<u8>, (char, u64, String, Option<Vec<u8>>)> = ours
+    let ours_cmp: BTreeMap<Vec<u8>, Dumped> = ours
         .iter()
         .map(|(p, n)| {
             let k = match n.kind {
@@ -105,7 +121,10 @@ fn dirty(jo: &str, bs: usize) {
     assert_eq!(ours_cmp, dumped);
     assert!(ours.contains_key(&b"/newfile"[..]) && ours.contains_key(&b"/newdir"[..]));
     assert!(!ours.contains_key(&b"/a"[..]) && !ours.contains_key(&b"/dir/f7"[..]));
-    assert_eq!(ours[&b"/newlink"[..]].link.as_deref(), Some(&b"some/target"[..]));
+    assert_eq!(
+        ours[&b"/newlink"[..]].link.as_deref(),
+        Some(&b"some/target"[..])
+    );
     let big = v.lookup_path(b"/big").unwrap().unwrap();
     assert_eq!(v.stat(big).unwrap().mode, 0o100600);
     // The revoked and the uncommitted copies were not applied.
@@ -115,8 +134,10 @@ fn dirty(jo: &str, bs: usize) {
     let vb = open(&b);
     assert!(!vb.info().needs_recovery);
     let theirs = walk(&vb);
-    let strip = |m: &BTreeMap<Vec<u8>, Node>| -> Vec<(Vec<u8>, u64, String, Option<Vec<u8>>)> {
-        m.iter().map(|(p, n)| (p.clone(), n.size, n.sha.clone(), n.link.clone())).collect()
+    let strip = |m: &BTreeMap<Vec<u8>, Node>| -> Vec<(Vec<u8>, Dumped)> {
+        m.iter()
+            .map(|(p, n)| (p.clone(), (' ', n.size, n.sha.clone(), n.link.clone())))
+            .collect()
     };
     assert_eq!(strip(&ours), strip(&theirs));
 

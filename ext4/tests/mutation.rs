@@ -41,7 +41,9 @@ fn exercise(v: &Volume) {
         if !seen.insert(dir) || budget == 0 {
             continue;
         }
-        let Ok(entries) = v.read_dir(dir) else { continue };
+        let Ok(entries) = v.read_dir(dir) else {
+            continue;
+        };
         let _ = v.lookup(dir, b"..");
         for e in entries.iter().take(60) {
             budget = budget.saturating_sub(1);
@@ -81,14 +83,27 @@ fn metadata_ranges(img: &std::path::Path, bs: usize, v: &Volume) -> Vec<(usize, 
     inos.dedup();
     for &ino in inos.iter().take(400) {
         let s = run(&format!("debugfs -R 'imap <{ino}>' {} 2>/dev/null", q(img)));
-        let block: usize = s.split("block ").last().unwrap().split(',').next().unwrap().trim().parse().unwrap();
+        let block: usize = s
+            .split("block ")
+            .last()
+            .unwrap()
+            .split(',')
+            .next()
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
         let off = usize::from_str_radix(s.split("offset 0x").nth(1).unwrap().trim(), 16).unwrap();
         r.push((block * bs + off, 256));
     }
     let mut meta_inos: Vec<u32> = inos
         .iter()
         .copied()
-        .filter(|&i| v.stat(i).map(|m| m.kind == FileKind::Dir || m.size > 48 * 1024).unwrap_or(false))
+        .filter(|&i| {
+            v.stat(i)
+                .map(|m| m.kind == FileKind::Dir || m.size > 48 * 1024)
+                .unwrap_or(false)
+        })
         .collect();
     meta_inos.push(8);
     for ino in meta_inos {
@@ -97,12 +112,20 @@ fn metadata_ranges(img: &std::path::Path, bs: usize, v: &Volume) -> Vec<(usize, 
         let s = run(&format!("debugfs -R 'stat <{ino}>' {} 2>/dev/null", q(img)));
         let mut blocks: Vec<usize> = Vec::new();
         if let Some(i) = s.find("File ACL: ") {
-            let n: usize = s[i + 10..].split_whitespace().next().unwrap().parse().unwrap_or(0);
+            let n: usize = s[i + 10..]
+                .split_whitespace()
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap_or(0);
             if n != 0 {
                 blocks.push(n);
             }
         }
-        let kind_dir = v.stat(ino).map(|m| m.kind == FileKind::Dir).unwrap_or(false);
+        let kind_dir = v
+            .stat(ino)
+            .map(|m| m.kind == FileKind::Dir)
+            .unwrap_or(false);
         for w in s.split(|c: char| c == ',' || c.is_whitespace()) {
             // "(IND):1234", "(ETB0):5678", "(0-3):100-103", "(5):200"
             if let Some((tag, rest)) = w.split_once("):") {
@@ -178,7 +201,11 @@ fn build(args: &str, bs: usize, dirty: bool) -> (tempfile::TempDir, std::path::P
         p = q(&src.join("small"))
     ));
     let img = dir.path().join("img");
-    run(&format!("mke2fs -q -F {args} -b {bs} -d {} {} 16M", q(&src), q(&img)));
+    run(&format!(
+        "mke2fs -q -F {args} -b {bs} -d {} {} 16M",
+        q(&src),
+        q(&img)
+    ));
     let _ = run_status(&format!("e2fsck -fyD {}", q(&img)));
     if dirty {
         // Journal copies of the root directory and the inode table's first block.

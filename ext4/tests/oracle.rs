@@ -38,7 +38,11 @@ fn make(args: &str, many: usize, index_dirs: bool) -> Made {
     let src = dir.path().join("src");
     let features = build_tree(&src, many);
     let img = dir.path().join("img");
-    run(&format!("mke2fs -q -F {args} -d {} {} 96M", q(&src), q(&img)));
+    run(&format!(
+        "mke2fs -q -F {args} -d {} {} 96M",
+        q(&src),
+        q(&img)
+    ));
     if index_dirs {
         // Rebuild directories as htrees (mke2fs -d links them linearly).
         let (code, out) = run_status(&format!("e2fsck -fyD {}", q(&img)));
@@ -46,7 +50,12 @@ fn make(args: &str, many: usize, index_dirs: bool) -> Made {
     }
     let (code, out) = run_status(&format!("e2fsck -fn {}", q(&img)));
     assert_eq!(code, 0, "e2fsck -fn must pass on a fresh image:\n{out}");
-    Made { _dir: dir, src, img, features }
+    Made {
+        _dir: dir,
+        src,
+        img,
+        features,
+    }
 }
 
 fn check_variant(args: &str, index_dirs: bool) {
@@ -64,19 +73,34 @@ fn check_variant(args: &str, index_dirs: bool) {
     // ones, parses dx_node bytes as entries), so those are checked against rdump below.
     let is_htree = |p: &[u8]| -> bool {
         let parent = &p[..p.iter().rposition(|&c| c == b'/').unwrap()];
-        let ino = if parent.is_empty() { v.root() } else { ours[parent].ino };
+        let ino = if parent.is_empty() {
+            v.root()
+        } else {
+            ours[parent].ino
+        };
         v.stat(ino).unwrap().flags & 0x1000 != 0
     };
     if have("fls") {
         let mut theirs = fls(&m.img);
         theirs.retain(|p, _| !is_htree(p));
         for (p, t) in &theirs {
-            let n = ours.get(p).unwrap_or_else(|| panic!("fls has {}, we do not", String::from_utf8_lossy(p)));
-            assert_eq!((letter(n.kind), n.ino), *t, "fls {}", String::from_utf8_lossy(p));
+            let n = ours
+                .get(p)
+                .unwrap_or_else(|| panic!("fls has {}, we do not", String::from_utf8_lossy(p)));
+            assert_eq!(
+                (letter(n.kind), n.ino),
+                *t,
+                "fls {}",
+                String::from_utf8_lossy(p)
+            );
         }
         for (p, n) in &ours {
             if !is_htree(p) {
-                assert!(theirs.contains_key(p), "we have {} ({n:?}), fls does not", String::from_utf8_lossy(p));
+                assert!(
+                    theirs.contains_key(p),
+                    "we have {} ({n:?}), fls does not",
+                    String::from_utf8_lossy(p)
+                );
             }
         }
     }
@@ -86,7 +110,9 @@ fn check_variant(args: &str, index_dirs: bool) {
     let dumped = rdump(&m.img, &out);
     let mut files = 0;
     for (p, (k, size, sha, link)) in &dumped {
-        let n = ours.get(p).unwrap_or_else(|| panic!("{} missing", String::from_utf8_lossy(p)));
+        let n = ours
+            .get(p)
+            .unwrap_or_else(|| panic!("{} missing", String::from_utf8_lossy(p)));
         assert_eq!(letter(n.kind), *k, "{}", String::from_utf8_lossy(p));
         match k {
             'r' => {
@@ -94,21 +120,44 @@ fn check_variant(args: &str, index_dirs: bool) {
                 if inline && *size == 60 && have("icat") {
                     // debugfs 1.47.0 dumps an inline file's whole 60-byte i_block,
                     // not cut to i_size; Sleuth Kit's icat cuts it.
-                    let c = std::process::Command::new("icat").arg(&m.img).arg(n.ino.to_string()).output().unwrap();
-                    assert_eq!((n.size, &n.sha), (c.stdout.len() as u64, &sha256(&c.stdout)), "icat {}", String::from_utf8_lossy(p));
+                    let c = std::process::Command::new("icat")
+                        .arg(&m.img)
+                        .arg(n.ino.to_string())
+                        .output()
+                        .unwrap();
+                    assert_eq!(
+                        (n.size, &n.sha),
+                        (c.stdout.len() as u64, &sha256(&c.stdout)),
+                        "icat {}",
+                        String::from_utf8_lossy(p)
+                    );
                 } else {
-                    assert_eq!((n.size, &n.sha), (*size, sha), "{}", String::from_utf8_lossy(p));
+                    assert_eq!(
+                        (n.size, &n.sha),
+                        (*size, sha),
+                        "{}",
+                        String::from_utf8_lossy(p)
+                    );
                 }
                 files += 1;
             }
-            'l' => assert_eq!(n.link.as_ref(), link.as_ref(), "{}", String::from_utf8_lossy(p)),
+            'l' => assert_eq!(
+                n.link.as_ref(),
+                link.as_ref(),
+                "{}",
+                String::from_utf8_lossy(p)
+            ),
             _ => {}
         }
     }
     assert!(files > 3000, "{files} files compared");
     for (p, n) in &ours {
-        assert!(n.kind != FileKind::File && n.kind != FileKind::Symlink && n.kind != FileKind::Dir || dumped.contains_key(p),
-            "we have {}, rdump does not", String::from_utf8_lossy(p));
+        assert!(
+            n.kind != FileKind::File && n.kind != FileKind::Symlink && n.kind != FileKind::Dir
+                || dumped.contains_key(p),
+            "we have {}, rdump does not",
+            String::from_utf8_lossy(p)
+        );
     }
 
     // Metadata against the source tree mke2fs copied from.
@@ -127,7 +176,11 @@ fn check_variant(args: &str, index_dirs: bool) {
             assert_eq!(md.size, smd.size(), "size {what}");
         }
         if n.kind == FileKind::File {
-            assert_eq!(n.sha, sha256(&std::fs::read(&sp).unwrap()), "content {what}");
+            assert_eq!(
+                n.sha,
+                sha256(&std::fs::read(&sp).unwrap()),
+                "content {what}"
+            );
         }
         // mke2fs -d copies seconds (as u32) only.
         assert_eq!(md.mtime.secs, smd.mtime() as i32 as i64, "mtime {what}");
@@ -137,16 +190,32 @@ fn check_variant(args: &str, index_dirs: bool) {
     }
 
     // A few inodes against debugfs stat.
-    for p in ["/small.txt", "/big.bin", "/sparse.bin", "/sub/owned", "/sub", "/many", "/long-link"] {
+    for p in [
+        "/small.txt",
+        "/big.bin",
+        "/sparse.bin",
+        "/sub/owned",
+        "/sub",
+        "/many",
+        "/long-link",
+    ] {
         let ino = v.lookup_path(p.as_bytes()).unwrap().unwrap();
         let md = v.stat(ino).unwrap();
         let s = debugfs_stat(&m.img, ino);
-        assert_eq!(u16::from_str_radix(&s["Mode"], 8).unwrap(), md.mode & 0o7777, "{p}");
+        assert_eq!(
+            u16::from_str_radix(&s["Mode"], 8).unwrap(),
+            md.mode & 0o7777,
+            "{p}"
+        );
         assert_eq!(s["User"], md.uid.to_string(), "{p}");
         assert_eq!(s["Group"], md.gid.to_string(), "{p}");
         assert_eq!(s["Links"], md.nlink.to_string(), "{p}");
         assert_eq!(s["Size"], md.size.to_string(), "{p}");
-        assert_eq!(s["Blockcount"].parse::<u64>().unwrap() * 512, md.allocated, "{p}");
+        assert_eq!(
+            s["Blockcount"].parse::<u64>().unwrap() * 512,
+            md.allocated,
+            "{p}"
+        );
     }
 
     // Xattrs and ACLs against getfattr on the source.
@@ -155,12 +224,20 @@ fn check_variant(args: &str, index_dirs: bool) {
             let ino = v.lookup_path(p.as_bytes()).unwrap().unwrap();
             let ours: BTreeMap<String, Vec<u8>> = v.xattrs(ino).unwrap().into_iter().collect();
             let mut theirs = getfattr(&path_of(&m.src, p.as_bytes()));
-            theirs.retain(|k, _| k.starts_with("user.") || k.starts_with("trusted.") || k.starts_with("system.posix_acl"));
+            theirs.retain(|k, _| {
+                k.starts_with("user.")
+                    || k.starts_with("trusted.")
+                    || k.starts_with("system.posix_acl")
+            });
             assert_eq!(ours, theirs, "xattrs of {p}");
         }
         if m.features.acl {
             let ino = v.lookup_path(b"/sub").unwrap().unwrap();
-            assert!(v.xattrs(ino).unwrap().iter().any(|(k, _)| k == "system.posix_acl_default"));
+            assert!(v
+                .xattrs(ino)
+                .unwrap()
+                .iter()
+                .any(|(k, _)| k == "system.posix_acl_default"));
         }
     }
 
@@ -168,14 +245,24 @@ fn check_variant(args: &str, index_dirs: bool) {
     let sp = v.lookup_path(b"/sparse.bin").unwrap().unwrap();
     let ranges = v.data_ranges(sp).unwrap();
     let data: u64 = ranges.iter().map(|r| r.end - r.start).sum();
-    assert!(data < 1 << 20, "sparse.bin has {data} bytes of data: {ranges:?}");
-    assert!(ranges.first().unwrap().start == 0 && ranges.last().unwrap().end == 40 << 20, "{ranges:?}");
+    assert!(
+        data < 1 << 20,
+        "sparse.bin has {data} bytes of data: {ranges:?}"
+    );
+    assert!(
+        ranges.first().unwrap().start == 0 && ranges.last().unwrap().end == 40 << 20,
+        "{ranges:?}"
+    );
     assert!(ranges.iter().any(|r| r.contains(&(10 << 20))), "{ranges:?}");
 
     // Lookup, `.`, `..`, missing names.
     let many = v.lookup_path(b"/many").unwrap().unwrap();
     if index_dirs {
-        assert_ne!(v.stat(many).unwrap().flags & 0x1000, 0, "/many should be an htree");
+        assert_ne!(
+            v.stat(many).unwrap().flags & 0x1000,
+            0,
+            "/many should be an htree"
+        );
     }
     for i in [0usize, 1234, 2999] {
         let name = format!("entry-with-a-longish-name-{i:05}");
@@ -184,7 +271,10 @@ fn check_variant(args: &str, index_dirs: bool) {
         let n = v.read(e.ino, 0, &mut buf).unwrap();
         assert_eq!(&buf[..n], format!("{i}\n").as_bytes());
     }
-    assert!(v.lookup(many, b"entry-with-a-longish-name-03000").unwrap().is_none());
+    assert!(v
+        .lookup(many, b"entry-with-a-longish-name-03000")
+        .unwrap()
+        .is_none());
     assert_eq!(v.lookup(many, b"..").unwrap().unwrap().ino, v.root());
     assert_eq!(v.lookup(many, b".").unwrap().unwrap().ino, many);
     assert_eq!(v.parent(v.root()).unwrap(), v.root());

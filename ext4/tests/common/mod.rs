@@ -54,7 +54,10 @@ pub fn q(p: &Path) -> String {
 }
 
 pub fn sha256(b: &[u8]) -> String {
-    Sha256::digest(b).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(b)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Deterministic pseudo-random bytes.
@@ -103,7 +106,11 @@ pub fn build_tree(root: &Path, many: usize) -> TreeFeatures {
     let many_dir = root.join("many");
     fs::create_dir(&many_dir).unwrap();
     for i in 0..many {
-        fs::write(many_dir.join(format!("entry-with-a-longish-name-{i:05}")), format!("{i}\n")).unwrap();
+        fs::write(
+            many_dir.join(format!("entry-with-a-longish-name-{i:05}")),
+            format!("{i}\n"),
+        )
+        .unwrap();
     }
     std::os::unix::fs::symlink("small.txt", root.join("short-link")).unwrap();
     let long_target = "a/".repeat(100) + "target-of-a-long-symlink";
@@ -143,7 +150,9 @@ fn base64(b: &[u8]) -> String {
     const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut s = String::new();
     for c in b.chunks(3) {
-        let n = (c[0] as u32) << 16 | (*c.get(1).unwrap_or(&0) as u32) << 8 | *c.get(2).unwrap_or(&0) as u32;
+        let n = (c[0] as u32) << 16
+            | (*c.get(1).unwrap_or(&0) as u32) << 8
+            | *c.get(2).unwrap_or(&0) as u32;
         for i in 0..4 {
             if i <= c.len() {
                 s.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
@@ -173,11 +182,16 @@ pub fn walk(v: &Volume) -> BTreeMap<Vec<u8>, Node> {
     let mut out = BTreeMap::new();
     let mut stack = vec![(Vec::new(), v.root())];
     while let Some((path, dir)) = stack.pop() {
-        for e in v.read_dir(dir).unwrap_or_else(|err| panic!("read_dir {dir}: {err}")) {
+        for e in v
+            .read_dir(dir)
+            .unwrap_or_else(|err| panic!("read_dir {dir}: {err}"))
+        {
             let mut p = path.clone();
             p.push(b'/');
             p.extend_from_slice(&e.name);
-            let md = v.stat(e.ino).unwrap_or_else(|err| panic!("stat {}: {err}", e.ino));
+            let md = v
+                .stat(e.ino)
+                .unwrap_or_else(|err| panic!("stat {}: {err}", e.ino));
             assert_eq!(md.kind, e.kind, "{}", String::from_utf8_lossy(&p));
             let (sha, link) = match md.kind {
                 FileKind::File => {
@@ -192,7 +206,16 @@ pub fn walk(v: &Volume) -> BTreeMap<Vec<u8>, Node> {
             if md.kind == FileKind::Dir {
                 stack.push((p.clone(), e.ino));
             }
-            out.insert(p, Node { ino: e.ino, kind: md.kind, size: md.size, sha, link });
+            out.insert(
+                p,
+                Node {
+                    ino: e.ino,
+                    kind: md.kind,
+                    size: md.size,
+                    sha,
+                    link,
+                },
+            );
         }
     }
     out
@@ -200,7 +223,12 @@ pub fn walk(v: &Volume) -> BTreeMap<Vec<u8>, Node> {
 
 /// Sleuth Kit's listing: path → (type letter, inode), without its virtual entries.
 pub fn fls(img: &Path) -> BTreeMap<Vec<u8>, (char, u32)> {
-    let out = Command::new("fls").arg("-r").arg("-p").arg(img).output().unwrap();
+    let out = Command::new("fls")
+        .arg("-r")
+        .arg("-p")
+        .arg(img)
+        .output()
+        .unwrap();
     assert!(out.status.success());
     let mut m = BTreeMap::new();
     for line in out.stdout.split(|&c| c == b'\n').filter(|l| !l.is_empty()) {
@@ -211,7 +239,13 @@ pub fn fls(img: &Path) -> BTreeMap<Vec<u8>, (char, u32)> {
             continue;
         }
         let t = head.chars().next().unwrap();
-        let ino: u32 = head.split_whitespace().nth(1).unwrap().trim_end_matches(':').parse().unwrap();
+        let ino: u32 = head
+            .split_whitespace()
+            .nth(1)
+            .unwrap()
+            .trim_end_matches(':')
+            .parse()
+            .unwrap();
         let mut p = b"/".to_vec();
         p.extend_from_slice(name);
         m.insert(p, (t, ino));
@@ -221,9 +255,16 @@ pub fn fls(img: &Path) -> BTreeMap<Vec<u8>, (char, u32)> {
 
 /// debugfs rdump of the whole volume into `out`, read back: path → (kind, size, sha,
 /// link). Special files are not dumped by debugfs.
-pub fn rdump(img: &Path, out: &Path) -> BTreeMap<Vec<u8>, (char, u64, String, Option<Vec<u8>>)> {
+/// A dumped entry: (type letter, size, sha256, link target).
+pub type Dumped = (char, u64, String, Option<Vec<u8>>);
+
+pub fn rdump(img: &Path, out: &Path) -> BTreeMap<Vec<u8>, Dumped> {
     std::fs::create_dir_all(out).unwrap();
-    run(&format!("debugfs -R 'rdump / {}' {} 2>/dev/null", q(out), q(img)));
+    run(&format!(
+        "debugfs -R 'rdump / {}' {} 2>/dev/null",
+        q(out),
+        q(img)
+    ));
     let mut m = BTreeMap::new();
     let mut stack = vec![out.to_path_buf()];
     while let Some(d) = stack.pop() {
@@ -237,12 +278,23 @@ pub fn rdump(img: &Path, out: &Path) -> BTreeMap<Vec<u8>, (char, u64, String, Op
             let ft = md.file_type();
             if ft.is_symlink() {
                 let t = std::fs::read_link(&p).unwrap();
-                m.insert(key, ('l', md.size(), String::new(), Some(t.as_os_str().as_bytes().to_vec())));
+                m.insert(
+                    key,
+                    (
+                        'l',
+                        md.size(),
+                        String::new(),
+                        Some(t.as_os_str().as_bytes().to_vec()),
+                    ),
+                );
             } else if ft.is_dir() {
                 m.insert(key, ('d', 0, String::new(), None));
                 stack.push(p);
             } else if ft.is_file() {
-                m.insert(key, ('r', md.len(), sha256(&std::fs::read(&p).unwrap()), None));
+                m.insert(
+                    key,
+                    ('r', md.len(), sha256(&std::fs::read(&p).unwrap()), None),
+                );
             }
         }
     }
@@ -264,12 +316,17 @@ pub fn debugfs_stat(img: &Path, ino: u32) -> BTreeMap<String, String> {
 
 /// The xattrs getfattr sees on a path of the source tree (hex values), name → value.
 pub fn getfattr(p: &Path) -> BTreeMap<String, Vec<u8>> {
-    let (_, s) = run_status(&format!("getfattr -h -d -m - -e hex --absolute-names {} 2>/dev/null", q(p)));
+    let (_, s) = run_status(&format!(
+        "getfattr -h -d -m - -e hex --absolute-names {} 2>/dev/null",
+        q(p)
+    ));
     let mut m = BTreeMap::new();
     for line in s.lines() {
         if let Some((k, v)) = line.split_once('=') {
             let v = v.trim_start_matches("0x");
-            let bytes = (0..v.len() / 2).map(|i| u8::from_str_radix(&v[2 * i..2 * i + 2], 16).unwrap()).collect();
+            let bytes = (0..v.len() / 2)
+                .map(|i| u8::from_str_radix(&v[2 * i..2 * i + 2], 16).unwrap())
+                .collect();
             m.insert(k.to_string(), bytes);
         }
     }
@@ -277,7 +334,10 @@ pub fn getfattr(p: &Path) -> BTreeMap<String, Vec<u8>> {
 }
 
 pub fn tmp() -> tempfile::TempDir {
-    tempfile::Builder::new().prefix("ext4-test").tempdir_in(std::env::temp_dir()).unwrap()
+    tempfile::Builder::new()
+        .prefix("ext4-test")
+        .tempdir_in(std::env::temp_dir())
+        .unwrap()
 }
 
 pub fn path_of(base: &Path, p: &[u8]) -> PathBuf {
