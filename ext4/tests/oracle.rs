@@ -255,6 +255,10 @@ fn check_variant(args: &str, index_dirs: bool) {
     );
     assert!(ranges.iter().any(|r| r.contains(&(10 << 20))), "{ranges:?}");
 
+    let isl = v.lookup_path(b"/islands.bin").unwrap().unwrap();
+    let ranges = v.data_ranges(isl).unwrap();
+    assert!(ranges.len() >= 400, "{} ranges", ranges.len());
+
     // Lookup, `.`, `..`, missing names.
     let many = v.lookup_path(b"/many").unwrap().unwrap();
     if index_dirs {

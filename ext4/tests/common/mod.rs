@@ -97,6 +97,15 @@ pub fn build_tree(root: &Path, many: usize) -> TreeFeatures {
         f.set_len(40 << 20).unwrap();
         f.write_at(b"tail", (40 << 20) - 4).unwrap();
     }
+    // 400 islands of data 200 KiB apart over 80 MiB: hundreds of extents (an extent
+    // tree with index nodes) or, with 1 KiB block maps, triple-indirect blocks.
+    {
+        use std::os::unix::fs::FileExt;
+        let f = fs::File::create(root.join("islands.bin")).unwrap();
+        for i in 0..400u64 {
+            f.write_at(&noise(3000, 100 + i), i * 200 * 1024).unwrap();
+        }
+    }
     let mut deep = root.join("deep");
     for i in 0..24 {
         deep = deep.join(format!("level{i:02}"));
