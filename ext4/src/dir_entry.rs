@@ -64,3 +64,42 @@ pub fn parse_block(b: &[u8], filetype: bool) -> Result<Vec<RawEntry>, (usize, St
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rec_len_encoding_for_64k_blocks() {
+        assert_eq!(rec_len_from_disk(12, 4096), 12);
+        assert_eq!(rec_len_from_disk(65535, 65536), 65536);
+        assert_eq!(rec_len_from_disk(0, 65536), 65536);
+        assert_eq!(rec_len_from_disk(0xFFFC | 1, 1 << 17), 0x1FFFC);
+    }
+
+    #[test]
+    fn entries_and_damage() {
+        let mut b = vec![0u8; 32];
+        b[0..4].copy_from_slice(&12u32.to_le_bytes());
+        b[4..6].copy_from_slice(&16u16.to_le_bytes());
+        b[6] = 3;
+        b[7] = 1;
+        b[8..11].copy_from_slice(b"abc");
+        b[16..20].copy_from_slice(&0u32.to_le_bytes()); // unused entry
+        b[20..22].copy_from_slice(&16u16.to_le_bytes());
+        let e = parse_block(&b, true).unwrap();
+        assert_eq!(
+            e,
+            vec![RawEntry {
+                ino: 12,
+                name: b"abc".to_vec(),
+                file_type: 1
+            }]
+        );
+        b[4..6].copy_from_slice(&6u16.to_le_bytes());
+        assert_eq!(parse_block(&b, true).unwrap_err().0, 0);
+        b[4..6].copy_from_slice(&16u16.to_le_bytes());
+        b[6] = 20;
+        assert!(parse_block(&b, true).is_err());
+    }
+}

@@ -103,3 +103,53 @@ pub fn parse_node(b: &[u8]) -> Result<Node, String> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(depth: u16, entries: &[[u32; 3]]) -> Vec<u8> {
+        let mut b = vec![0u8; 60];
+        b[0..2].copy_from_slice(&MAGIC.to_le_bytes());
+        b[2..4].copy_from_slice(&(entries.len() as u16).to_le_bytes());
+        b[4..6].copy_from_slice(&4u16.to_le_bytes());
+        b[6..8].copy_from_slice(&depth.to_le_bytes());
+        for (i, e) in entries.iter().enumerate() {
+            let o = 12 + 12 * i;
+            b[o..o + 4].copy_from_slice(&e[0].to_le_bytes());
+            b[o + 4..o + 6].copy_from_slice(&(e[1] as u16).to_le_bytes());
+            b[o + 8..o + 12].copy_from_slice(&e[2].to_le_bytes());
+        }
+        b
+    }
+
+    #[test]
+    fn leaves_uninit_and_limits() {
+        let n = parse_node(&node(0, &[[0, 5, 100], [10, 32768 + 3, 200]])).unwrap();
+        assert_eq!(
+            n,
+            Node::Leaf(vec![
+                Extent {
+                    logical: 0,
+                    len: 5,
+                    physical: 100,
+                    uninit: false
+                },
+                Extent {
+                    logical: 10,
+                    len: 3,
+                    physical: 200,
+                    uninit: true
+                },
+            ])
+        );
+        assert!(
+            parse_node(&node(0, &[[0, 5, 100], [3, 1, 200]])).is_err(),
+            "overlap"
+        );
+        assert!(parse_node(&node(6, &[])).is_err(), "depth");
+        let mut b = node(0, &[]);
+        b[4..6].copy_from_slice(&5u16.to_le_bytes());
+        assert!(parse_node(&b).is_err(), "max beyond the 60-byte root");
+    }
+}

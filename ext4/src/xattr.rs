@@ -146,3 +146,50 @@ pub fn acl_to_xattr(v: &[u8]) -> Result<Vec<u8>, String> {
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ext4_acl_becomes_posix_acl_xattr_v2() {
+        // The ext4_acl bytes debugfs showed for `setfacl -m u:1234:rx` (mode 0654).
+        let ext4 = [
+            1, 0, 0, 0, 1, 0, 6, 0, 2, 0, 5, 0, 0xd2, 4, 0, 0, 4, 0, 4, 0, 0x10, 0, 5, 0, 0x20, 0,
+            4, 0,
+        ];
+        let x = acl_to_xattr(&ext4).unwrap();
+        let mut want = vec![2, 0, 0, 0];
+        for (tag, perm, id) in [
+            (1u16, 6u16, u32::MAX),
+            (2, 5, 1234),
+            (4, 4, u32::MAX),
+            (0x10, 5, u32::MAX),
+            (0x20, 4, u32::MAX),
+        ] {
+            want.extend_from_slice(&tag.to_le_bytes());
+            want.extend_from_slice(&perm.to_le_bytes());
+            want.extend_from_slice(&id.to_le_bytes());
+        }
+        assert_eq!(x, want);
+        assert!(acl_to_xattr(&[2, 0, 0, 0]).is_err());
+        assert!(acl_to_xattr(&[1, 0, 0, 0, 2, 0, 5]).is_err());
+    }
+
+    #[test]
+    fn entries_stop_at_the_end_marker_and_refuse_overruns() {
+        let mut r = vec![0u8; 64];
+        r[0] = 3; // name_len
+        r[1] = INDEX_USER;
+        r[2..4].copy_from_slice(&40u16.to_le_bytes());
+        r[8..12].copy_from_slice(&2u32.to_le_bytes());
+        r[16..19].copy_from_slice(b"abc");
+        r[40..42].copy_from_slice(b"hi");
+        let e = parse_entries(&r).unwrap();
+        assert_eq!(e.len(), 1);
+        assert_eq!(e[0].full_name().as_deref(), Some("user.abc"));
+        assert_eq!(inline_value(&r, &e[0]).unwrap(), b"hi");
+        r[0] = 250;
+        assert!(parse_entries(&r).is_err());
+    }
+}

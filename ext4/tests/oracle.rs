@@ -76,7 +76,10 @@ fn check_variant(args: &str, index_dirs: bool) {
         let ino = if parent.is_empty() {
             v.root()
         } else {
-            ours[parent].ino
+            match ours.get(parent) {
+                Some(n) => n.ino,
+                None => return false,
+            }
         };
         v.stat(ino).unwrap().flags & 0x1000 != 0
     };
