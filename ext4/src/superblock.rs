@@ -90,7 +90,9 @@ pub struct Superblock {
     pub free_inodes_count: u32,
     pub first_data_block: u32,
     pub log_block_size: u32,
+    pub log_cluster_size: u32,
     pub blocks_per_group: u32,
+    pub clusters_per_group: u32,
     pub inodes_per_group: u32,
     pub mtime: u32,
     pub wtime: u32,
@@ -146,7 +148,9 @@ impl Superblock {
             free_inodes_count: u32f(0x10)?,
             first_data_block: u32f(0x14)?,
             log_block_size: u32f(0x18)?,
+            log_cluster_size: u32f(0x1C)?,
             blocks_per_group: u32f(0x20)?,
+            clusters_per_group: u32f(0x24)?,
             inodes_per_group: u32f(0x28)?,
             mtime: u32f(0x2C)?,
             wtime: u32f(0x30)?,
@@ -183,7 +187,21 @@ impl Superblock {
             ));
         }
         let bs = self.block_size() as u64;
-        if self.blocks_per_group == 0 || self.blocks_per_group as u64 > 8 * bs {
+        // A group's block bitmap is one block: 8 * bs clusters (blocks without bigalloc).
+        let cluster_shift = if self.has_ro_compat(ro_compat::BIGALLOC) {
+            match self.log_cluster_size.checked_sub(self.log_block_size) {
+                Some(d) if self.log_cluster_size <= 16 + 6 && d <= 16 => d,
+                _ => {
+                    return bad(format!(
+                        "cluster size 2^(10+{}) with block size 2^(10+{})",
+                        self.log_cluster_size, self.log_block_size
+                    ))
+                }
+            }
+        } else {
+            0
+        };
+        if self.blocks_per_group == 0 || self.blocks_per_group as u64 > (8 * bs) << cluster_shift {
             return bad(format!("{} blocks per group", self.blocks_per_group));
         }
         if self.inodes_per_group == 0 || self.inodes_per_group as u64 > 8 * bs {
@@ -296,7 +314,9 @@ impl Superblock {
                 + self.group_has_super(meta_first_group) as u64;
             block * bs + (group % per_block) * ds
         } else {
-            (first + 1) * bs + group * ds
+            // The block after the superblock's (not s_first_data_block + 1: bigalloc
+            // with 1 KiB blocks has s_first_data_block 0 yet the superblock in block 1).
+            (OFFSET / bs + 1) * bs + group * ds
         }
     }
 }

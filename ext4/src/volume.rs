@@ -751,10 +751,14 @@ impl Volume {
                 format!("symlink of {} bytes", i.size),
             ));
         }
+        // As the kernel decides (ext4_inode_is_fast_symlink): no blocks but the xattr
+        // block's (in 512-byte sectors, one file system cluster).
         let ea_sectors = if i.file_acl != 0 { self.bs / 512 } else { 0 };
-        let fast = !i.has_flag(flags::EXTENTS)
-            && !i.has_flag(flags::INLINE_DATA)
-            && (i.blocks & 0xFFFF_FFFF) <= ea_sectors;
+        let sectors = i.allocated(
+            self.sb.has_ro_compat(ro_compat::HUGE_FILE),
+            self.sb.block_size(),
+        ) / 512;
+        let fast = !i.has_flag(flags::INLINE_DATA) && sectors <= ea_sectors;
         if fast {
             if i.size >= 60 {
                 return Err(Error::corrupt(

@@ -83,8 +83,7 @@ fn check_variant(args: &str, index_dirs: bool) {
         };
         v.stat(ino).unwrap().flags & 0x1000 != 0
     };
-    if have("fls") {
-        let mut theirs = fls(&m.img);
+    if let Some(mut theirs) = have("fls").then(|| fls_opt(&m.img)).flatten() {
         theirs.retain(|p, _| !is_htree(p));
         for (p, t) in &theirs {
             let n = ours
@@ -365,4 +364,14 @@ fn ext4_meta_bg() {
 #[test]
 fn ext4_128_byte_inodes() {
     check_variant("-t ext4 -I 128", true);
+}
+
+#[test]
+fn ext4_bigalloc() {
+    check_variant("-t ext4 -O bigalloc -C 16384", true);
+}
+
+#[test]
+fn ext2_without_filetype() {
+    check_variant("-t ext2 -O ^filetype", false);
 }

@@ -230,15 +230,23 @@ pub fn walk(v: &Volume) -> BTreeMap<Vec<u8>, Node> {
     out
 }
 
-/// Sleuth Kit's listing: path → (type letter, inode), without its virtual entries.
-pub fn fls(img: &Path) -> BTreeMap<Vec<u8>, (char, u32)> {
+/// Sleuth Kit's listing: path → (type letter, inode), without its virtual entries;
+/// None when fls cannot read the image (TSK 4.x does not know bigalloc).
+pub fn fls_opt(img: &Path) -> Option<BTreeMap<Vec<u8>, (char, u32)>> {
     let out = Command::new("fls")
         .arg("-r")
         .arg("-p")
         .arg(img)
         .output()
         .unwrap();
-    assert!(out.status.success());
+    if !out.status.success() {
+        eprintln!(
+            "fls cannot read {}: {}",
+            img.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        return None;
+    }
     let mut m = BTreeMap::new();
     for line in out.stdout.split(|&c| c == b'\n').filter(|l| !l.is_empty()) {
         let tab = line.iter().position(|&c| c == b'\t').unwrap();
@@ -247,7 +255,8 @@ pub fn fls(img: &Path) -> BTreeMap<Vec<u8>, (char, u32)> {
         if head.contains('*') || name.starts_with(b"$Orphan") {
             continue;
         }
-        let t = head.chars().next().unwrap();
+        // "X/Y": the directory entry's type, then the inode's (X is '-' without filetype).
+        let t = head.chars().nth(2).unwrap();
         let ino: u32 = head
             .split_whitespace()
             .nth(1)
@@ -259,7 +268,11 @@ pub fn fls(img: &Path) -> BTreeMap<Vec<u8>, (char, u32)> {
         p.extend_from_slice(name);
         m.insert(p, (t, ino));
     }
-    m
+    Some(m)
+}
+
+pub fn fls(img: &Path) -> BTreeMap<Vec<u8>, (char, u32)> {
+    fls_opt(img).expect("fls")
 }
 
 /// debugfs rdump of the whole volume into `out`, read back: path → (kind, size, sha,
