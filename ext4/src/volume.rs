@@ -29,6 +29,28 @@ struct Run {
     uninit: bool,
 }
 
+/// A directory's entries (with `.` and `..`) in on-disk order, and their indices
+/// sorted by name for lookups in O(log n).
+struct Listing {
+    entries: Vec<DirEntry>,
+    by_name: Vec<u32>,
+}
+
+impl Listing {
+    fn new(entries: Vec<DirEntry>) -> Listing {
+        let mut by_name: Vec<u32> = (0..entries.len() as u32).collect();
+        by_name.sort_by(|&a, &b| entries[a as usize].name.cmp(&entries[b as usize].name));
+        Listing { entries, by_name }
+    }
+
+    fn find(&self, name: &[u8]) -> Option<&DirEntry> {
+        self.by_name
+            .binary_search_by(|&i| self.entries[i as usize].name.as_slice().cmp(name))
+            .ok()
+            .map(|k| &self.entries[self.by_name[k] as usize])
+    }
+}
+
 /// Where a journaled block's newest copy lies on the volume.
 #[derive(Debug, Clone, Copy)]
 struct OverlayCopy {
@@ -48,7 +70,7 @@ pub struct Volume {
     blocks: ShardedLru<u64, Arc<Vec<u8>>>,
     inodes: ShardedLru<u32, Arc<Inode>>,
     maps: ShardedLru<u32, Arc<Vec<Run>>>,
-    dirs: ShardedLru<u32, Arc<Vec<DirEntry>>>,
+    dirs: ShardedLru<u32, Arc<Listing>>,
 }
 
 impl std::fmt::Debug for Volume {
@@ -101,9 +123,16 @@ impl Volume {
             blocks: ShardedLru::weighted(16 << 20, |b: &Arc<Vec<u8>>| b.len()),
             inodes: ShardedLru::new(8192),
             maps: ShardedLru::weighted(8 << 20, |m: &Arc<Vec<Run>>| 32 * m.len().max(1)),
-            dirs: ShardedLru::weighted(8 << 20, |d: &Arc<Vec<DirEntry>>| {
-                d.iter().map(|e| 32 + e.name.len()).sum::<usize>().max(1)
-            }),
+            // Few shards: one listing of a directory with 100 000 entries weighs ~8 MiB
+            // and must still fit its shard, or every lookup would rescan it.
+            dirs: ShardedLru::weighted(64 << 20, |d: &Arc<Listing>| {
+                d.entries
+                    .iter()
+                    .map(|e| 36 + e.name.len())
+                    .sum::<usize>()
+                    .max(1)
+            })
+            .with_shards(4),
             sb,
         };
         if v.needs_recovery
@@ -624,7 +653,7 @@ impl Volume {
     }
 
     /// The entries of a directory, including `.` and `..`.
-    fn dir_entries(&self, ino: u32) -> Result<Arc<Vec<DirEntry>>> {
+    fn dir_entries(&self, ino: u32) -> Result<Arc<Listing>> {
         let i = self.inode(ino)?;
         if i.kind() != FileKind::Dir {
             return Err(Error::NotADirectory { ino });
@@ -662,6 +691,16 @@ impl Volume {
                 }
             } else {
                 let map = self.build_map(ino, &i)?;
+                // Without large_dir a directory stays below 2 GiB (a two-level htree);
+                // a bigger size is damage, not a reason to read the whole volume.
+                if !self.sb.has_incompat(incompat::LARGEDIR) && i.size > 1 << 32 {
+                    return Err(Error::corrupt(
+                        ino,
+                        0,
+                        0,
+                        format!("directory of {} bytes", i.size),
+                    ));
+                }
                 let nblocks = self.file_blocks(&i);
                 for r in map.iter().filter(|r| !r.uninit) {
                     for k in 0..r.len {
@@ -691,7 +730,7 @@ impl Volume {
                     kind,
                 });
             }
-            Ok(Arc::new(out))
+            Ok(Arc::new(Listing::new(out)))
         })
     }
 
@@ -699,6 +738,7 @@ impl Volume {
     pub fn read_dir(&self, ino: u32) -> Result<Vec<DirEntry>> {
         Ok(self
             .dir_entries(ino)?
+            .entries
             .iter()
             .filter(|e| e.name != b"." && e.name != b"..")
             .cloned()
@@ -716,7 +756,7 @@ impl Volume {
                 kind: FileKind::Dir,
             }));
         }
-        Ok(entries.iter().find(|e| e.name == name).cloned())
+        Ok(entries.find(name).cloned())
     }
 
     /// The parent directory of a directory (from its `..` entry).

@@ -281,6 +281,12 @@ fn check_variant(args: &str, index_dirs: bool) {
         .lookup(many, b"entry-with-a-longish-name-03000")
         .unwrap()
         .is_none());
+    // Every name of the big directory looks up to its own entry.
+    let listing = v.read_dir(many).unwrap();
+    assert_eq!(listing.len(), 3000);
+    for e in &listing {
+        assert_eq!(v.lookup(many, &e.name).unwrap().as_ref(), Some(e));
+    }
     assert_eq!(v.lookup(many, b"..").unwrap().unwrap().ino, v.root());
     assert_eq!(v.lookup(many, b".").unwrap().unwrap().ino, many);
     assert_eq!(v.parent(v.root()).unwrap(), v.root());
