@@ -406,3 +406,50 @@ impl Image {
             .collect()
     }
 }
+
+impl Image {
+    /// Runs xfs_db in expert (writing) mode.
+    pub fn db_x(&self, cmds: &[String]) {
+        let mut c = Command::new("xfs_db");
+        c.arg("-x");
+        for cmd in cmds {
+            c.arg("-c").arg(cmd);
+        }
+        let out = c.arg(&self.path).output().unwrap();
+        assert!(
+            out.status.success(),
+            "xfs_db -x: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// xfs_logprint -t's verdict on the log: Some(true) for <DIRTY>, Some(false) <CLEAN>.
+    pub fn logprint_dirty(&self) -> Option<bool> {
+        let out = Command::new("xfs_logprint")
+            .arg("-t")
+            .arg(&self.path)
+            .output()
+            .ok()?;
+        let s = String::from_utf8_lossy(&out.stdout);
+        if s.contains("<DIRTY>") {
+            Some(true)
+        } else if s.contains("<CLEAN>") {
+            Some(false)
+        } else {
+            None
+        }
+    }
+}
+
+/// The index of the only occurrence of `needle` in `hay`.
+pub fn find_once(hay: &[u8], needle: &[u8]) -> usize {
+    let hits: Vec<usize> = hay
+        .windows(needle.len())
+        .enumerate()
+        .filter(|(_, w)| *w == needle)
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(hits.len(), 1, "pattern found {} times", hits.len());
+    hits[0]
+}
