@@ -4,8 +4,8 @@
 //! The log is a ring of 512-byte basic blocks; each record starts with a header sector
 //! carrying the cycle (pass) number. Walking records from block 0, the head is where the
 //! cycle number drops (or where records stop); the log is clean when the record just
-//! before the head is a lone unmount record (`XLOG_UNMOUNT_TRANS`) that the tail points
-//! at: nothing in the log needs replaying.
+//! before the head is a lone unmount record (`XLOG_UNMOUNT_TRANS`): nothing in the log
+//! needs replaying (the kernel then moves the tail past it, whatever `h_tail_lsn` says).
 use crate::be::{u32_at, u64_at, u8_at};
 use crate::error::Damage;
 
