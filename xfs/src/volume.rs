@@ -586,7 +586,10 @@ impl Volume {
         let map = self.map(ino, d, Fork::Data)?;
         let dbl = self.sb.dirblklog as u32;
         let dbsize = self.sb.dirblksize() as usize;
-        let leaf_fsb = LEAF_OFFSET >> self.sb.blocklog;
+        // Data blocks lie below the leaf space, and below di_size (the end of the data
+        // space): a damaged map cannot send the scan over millions of blocks.
+        let size_fsb = d.size.div_ceil(self.sb.blocksize as u64);
+        let leaf_fsb = (LEAF_OFFSET >> self.sb.blocklog).min(size_fsb);
         let mut blocks = Vec::new();
         for e in map.iter().filter(|e| e.offset < leaf_fsb) {
             let first = e.offset >> dbl;

@@ -14,7 +14,15 @@ fn log_offset(img: &Image) -> usize {
 
 fn tree() -> Tree {
     let mut t = Tree::new();
-    t.insert("f".into(), Want::File { mode: 0o644, uid: 0, gid: 0, data: bytes(10_000, 3) });
+    t.insert(
+        "f".into(),
+        Want::File {
+            mode: 0o644,
+            uid: 0,
+            gid: 0,
+            data: bytes(10_000, 3),
+        },
+    );
     t
 }
 
