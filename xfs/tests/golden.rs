@@ -221,6 +221,27 @@ fn v4_no_crc() {
         &[],
     );
     check_tree(&img, &tree, false);
+    // One volume, many threads: every walk sees the same tree and the same bytes.
+    let vol = std::sync::Arc::new(img.open());
+    let want = walk(&vol);
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let vol = vol.clone();
+            std::thread::spawn(move || {
+                let found = walk(&vol);
+                let big = found["big5m"].0;
+                (found, Sha256::digest(read_all(&vol, big, 5_000_000)))
+            })
+        })
+        .collect();
+    for t in threads {
+        let (found, sha) = t.join().unwrap();
+        assert_eq!(found, want);
+        match &tree["big5m"] {
+            Want::File { data, .. } => assert_eq!(sha, Sha256::digest(data)),
+            _ => unreachable!(),
+        }
+    }
 }
 
 #[test]
@@ -268,4 +289,55 @@ fn v5_without_bigtime() {
     let img = Image::build(&tree, 300, &["-m", "bigtime=0"], &[]);
     check_tree(&img, &tree, true);
     assert!(!img.open().info().bigtime);
+}
+
+#[test]
+fn v5_nrext64() {
+    if !have_tools() {
+        return;
+    }
+    let tree = standard_tree(false, 8000);
+    let img = Image::build(&tree, 300, &["-i", "nrext64=1"], &[]);
+    check_tree(&img, &tree, true);
+    let vol = img.open();
+    let big = vol.lookup(vol.root(), b"big").unwrap().ino;
+    assert_eq!(img.db_inodes(&[big])[0]["v3.nrext64"], "1");
+}
+
+/// Big timestamps at both ends of their range, written raw (nanoseconds since
+/// 1901-12-13) with xfs_db and read back as xfs_db prints them.
+#[test]
+fn v5_bigtime_extremes() {
+    if !have_tools() {
+        return;
+    }
+    let tree = standard_tree(false, 10);
+    let img = Image::build(&tree, 300, &[], &[]);
+    let vol = img.open();
+    let f = vol.lookup(vol.root(), b"small").unwrap().ino;
+    drop(vol);
+    img.db_x(&[
+        format!("inode {f}"),
+        "write core.mtime.sec 9223372036854775807".into(),
+        "write core.atime.sec 4000000123".into(),
+    ]);
+    img.repair_ok().unwrap();
+    let md = img.open().stat(f).unwrap();
+    let db = &img.db_inodes(&[f])[0];
+    assert_eq!(
+        md.mtime,
+        (
+            parse_ctime(&db["core.mtime.sec"]),
+            db["core.mtime.nsec"].parse().unwrap()
+        )
+    );
+    assert_eq!(md.mtime, (9_223_372_036 - (1 << 31), 854_775_807));
+    assert_eq!(
+        md.atime,
+        (
+            parse_ctime(&db["core.atime.sec"]),
+            db["core.atime.nsec"].parse().unwrap()
+        )
+    );
+    assert_eq!(md.atime, (4 - (1 << 31), 123));
 }
