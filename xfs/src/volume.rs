@@ -70,7 +70,8 @@ impl Volume {
             maps: ShardedLru::new(1024),
             dirs: ShardedLru::new(256),
         };
-        vol.log_dirty = vol.check_log()?;
+        // A log that cannot be read or parsed cannot be shown clean.
+        vol.log_dirty = vol.check_log().unwrap_or(true);
         // The root must be a directory, or nothing else is reachable.
         let root = vol.stat(vol.sb.rootino)?;
         if root.kind != FileKind::Dir {
@@ -254,6 +255,16 @@ impl Volume {
             v.sort_by_key(|e| e.offset);
             let mut end = 0u64;
             for e in &v {
+                if (e.offset + e.len)
+                    .checked_mul(self.sb.blocksize as u64)
+                    .is_none()
+                {
+                    return Err(Error::corrupt(
+                        Some(ino),
+                        None,
+                        format!("extent at file block {} lies past 2^64 bytes", e.offset),
+                    ));
+                }
                 if e.len == 0 || e.offset < end {
                     return Err(Error::corrupt(
                         Some(ino),
@@ -385,7 +396,7 @@ impl Volume {
             FMT_LOCAL => {
                 let src = d
                     .data_fork
-                    .get(offset as usize..offset as usize + n)
+                    .get(offset as usize..(offset as usize).saturating_add(n))
                     .ok_or_else(|| {
                         Error::corrupt(
                             Some(ino),
@@ -792,11 +803,34 @@ impl Volume {
             let b = self.read_meta(start + bb * 512, 512)?;
             log::parse_header(&b).map_err(|d| Error::corrupt(None, Some(start + bb * 512), d.0))
         };
-        let Some(first) = hdr(0)? else {
+        // Every log sector starts with its cycle number: a header has it at offset 4,
+        // a data sector in its first word (the word itself saved in the header).
+        let b0 = self.read_meta(start, 512)?;
+        let cycle0 = match log::parse_header(&b0) {
+            Ok(Some(h)) => h.cycle,
+            _ => u32::from_be_bytes([b0[0], b0[1], b0[2], b0[3]]),
+        };
+        if cycle0 == 0 {
             // A zeroed log (never mounted since a log format) has nothing to replay.
             return Ok(false);
+        }
+        // Block 0 may be the middle of a record that wrapped around the end of the log:
+        // the first header is at most one record (256 KiB + headers) further on.
+        let mut first_bb = None;
+        for bb in 0..bbs.min(1024) {
+            if let Some(h) = hdr(bb)? {
+                first_bb = Some((bb, h));
+                break;
+            }
+        }
+        let Some((bb0, first)) = first_bb else {
+            return Ok(true);
         };
-        let (mut bb, mut last_bb, mut last) = (0u64, 0u64, first);
+        if first.cycle != cycle0 {
+            // The head is inside the wrapped record itself: not a clean unmount.
+            return Ok(true);
+        }
+        let (mut bb, mut last_bb, mut last) = (bb0, bb0, first);
         let mut records = 0;
         loop {
             let next = bb + last.total_blocks();
@@ -805,7 +839,7 @@ impl Volume {
                 break;
             }
             match hdr(next)? {
-                Some(h) if h.cycle == first.cycle => {
+                Some(h) if h.cycle == cycle0 => {
                     bb = next;
                     last_bb = next;
                     last = h;

@@ -212,6 +212,23 @@ fn targeted(args: &[&str], v5: bool) {
         let mut b = vec![0u8; 50_000];
         let _ = vol.read(victim, 0, &mut b);
     }
+    if !v5 {
+        // An extent at the last file block there is: its end in bytes overflows 64 bits,
+        // so the file's map is damage (for reads and data_ranges alike).
+        let l0 = u64::from_be_bytes(base[fork as usize..fork as usize + 8].try_into().unwrap());
+        let huge = (l0 & 0x1ff) | (((1u64 << 54) - 1) << 9);
+        let patches = huge
+            .to_be_bytes()
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| (fork + i as u64, v))
+            .collect();
+        let vol2 = open(patches).unwrap();
+        let e = vol2.read(victim, 0, &mut [0u8; 100]).unwrap_err();
+        assert!(e.to_string().contains("2^64"), "{e}");
+        let e = vol2.data_ranges(victim).unwrap_err();
+        assert!(e.to_string().contains("2^64"), "{e}");
+    }
     // The rest is readable.
     let mut b = [0u8; 16];
     assert_eq!(vol.read(small, 0, &mut b).unwrap(), 6);
