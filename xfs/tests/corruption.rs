@@ -297,26 +297,139 @@ fn v5_remote_symlink_without_header_is_damage() {
     assert_eq!(vol.read(f, 0, &mut [0u8; 10]).unwrap(), 10);
 }
 
-fn mutation(args: &[&str], rounds: usize) {
+/// Filesystem block numbers of the B+tree blocks xfs_db names for a fork root
+/// (`u3.bmbt.ptrs[1] = 56`, `a.bmbt.ptrs[1-2] = 1:56 2:90`).
+fn db_bmbt_ptrs(img: &Image, ino: u64, field: &str) -> Vec<u64> {
+    let out = img.db(&[format!("inode {ino}"), format!("print {field}")]);
+    let mut v = Vec::new();
+    for l in out.lines().filter(|l| l.contains(".ptrs[")) {
+        let rhs = l.split_once(" = ").map(|x| x.1).unwrap_or("");
+        for w in rhs.split_whitespace() {
+            let n = w.rsplit(':').next().unwrap_or(w);
+            if let Ok(n) = n.parse() {
+                v.push(n);
+            }
+        }
+    }
+    v
+}
+
+fn fsb_range(vol: &Volume, fsb: u64) -> (u64, u64) {
+    let sb = vol.superblock();
+    let ag = fsb >> sb.agblklog;
+    let bno = fsb & ((1 << sb.agblklog) - 1);
+    (
+        (ag * sb.agblocks as u64 + bno) << sb.blocklog,
+        sb.blocksize as u64,
+    )
+}
+
+/// `rich` (v5 only: xfs_db 6.1 cannot make leaf attributes on v4): an 8000-entry
+/// B+tree-format directory and attributes in every format, so that their blocks are
+/// mutation targets too.
+fn mutation(args: &[&str], rounds: usize, rich: bool) {
     if !have_tools() {
         return;
     }
-    let img = Image::build(&tree(), 300, args, &[]);
+    let mut t = tree();
+    if rich {
+        for i in 1500..8000 {
+            t.insert(
+                format!("big/file_{i:05}_with_a_longish_name"),
+                Want::File {
+                    mode: 0o644,
+                    uid: 0,
+                    gid: 0,
+                    data: Vec::new(),
+                },
+            );
+        }
+    }
+    let img = Image::build(&t, 300, args, &[]);
+    let mut attr_files = Vec::new();
+    if rich {
+        let vol = img.open();
+        let root = vol.root();
+        let names = ["victim", "r100k", "small", "setuid"];
+        let inos: Vec<u64> = names
+            .iter()
+            .map(|n| vol.lookup(root, n.as_bytes()).unwrap().ino)
+            .collect();
+        let mut cmds = vec![format!("inode {}", inos[0]), "attr_set -v 10 short".into()];
+        cmds.push(format!("inode {}", inos[1]));
+        cmds.push("attr_set -v 3000 remote".into());
+        cmds.push("attr_set -s -v 100 local".into());
+        for i in 0..200 {
+            cmds.push(format!("inode {}", inos[2]));
+            cmds.push(format!("attr_set -v 200 node_attribute_{i}"));
+        }
+        for i in 0..40 {
+            cmds.push(format!("inode {}", inos[3]));
+            cmds.push(format!("attr_set -v 5000 frag_{i}"));
+            cmds.push(format!("inode {}", inos[1]));
+            cmds.push(format!("attr_set -v 5000 frag_{i}"));
+        }
+        img.db_x(&cmds);
+        img.repair_ok().unwrap();
+        attr_files = inos;
+    }
     let base = Arc::new(img.bytes());
     let vol = Volume::open(base.clone()).unwrap();
-    // Targets: the superblock sector, every inode, every directory's blocks.
+    // Targets: the superblock sector, every inode, every directory's blocks, B+tree
+    // blocks, attribute blocks.
     let mut targets: Vec<(u64, u64)> = vec![(0, 512)];
     let mut stack = vec![vol.root()];
     let isz = vol.superblock().inodesize as u64;
     targets.push((inode_offset(&vol, vol.root()), isz));
+    let fork = if vol.info().version == 5 {
+        "u3.bmbt"
+    } else {
+        "u.bmbt"
+    };
     while let Some(d) = stack.pop() {
         targets.extend(db_blocks(&img, &vol, d));
+        targets.extend(
+            db_bmbt_ptrs(&img, d, fork)
+                .into_iter()
+                .map(|b| fsb_range(&vol, b)),
+        );
         for e in vol.read_dir(d).unwrap().iter().take(400) {
             targets.push((inode_offset(&vol, e.ino), isz));
             if e.kind == FileKind::Dir {
                 stack.push(e.ino);
             }
         }
+    }
+    if rich {
+        let big = vol.lookup(vol.root(), b"big").unwrap().ino;
+        assert!(
+            !db_bmbt_ptrs(&img, big, fork).is_empty(),
+            "big directory has B+tree blocks"
+        );
+        assert!(
+            !db_bmbt_ptrs(&img, attr_files[1], "a.bmbt").is_empty(),
+            "attribute fork B+tree"
+        );
+    }
+    for &f in &attr_files {
+        let sb = vol.superblock();
+        let out = img.db(&[format!("inode {f}"), "bmap -a".into()]);
+        for l in out.lines() {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            if let Some(p) = w.iter().position(|x| *x == "startblock") {
+                let fsb: u64 = w[p + 1].parse().unwrap();
+                let count: u64 = w[w.iter().position(|x| *x == "count").unwrap() + 1]
+                    .parse()
+                    .unwrap();
+                let (o, _) = fsb_range(&vol, fsb);
+                targets.push((o, count << sb.blocklog));
+            }
+        }
+        targets.extend(
+            db_bmbt_ptrs(&img, f, "a.bmbt")
+                .into_iter()
+                .map(|b| fsb_range(&vol, b)),
+        );
     }
     drop(vol);
     let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
@@ -350,7 +463,7 @@ fn mutation(args: &[&str], rounds: usize) {
 
 #[test]
 fn mutations_v5() {
-    mutation(&[], 150);
+    mutation(&[], 150, true);
 }
 
 #[test]
@@ -358,5 +471,6 @@ fn mutations_v4() {
     mutation(
         &["-m", "crc=0,finobt=0,reflink=0,rmapbt=0", "-n", "ftype=0"],
         150,
+        false,
     );
 }
