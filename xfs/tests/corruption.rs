@@ -261,9 +261,10 @@ fn targeted_damage_v4() {
 
 /// mkfs.xfs 6.1's protofile writes v5 remote symlink blocks without their
 /// xfs_dsymlink_hdr (xfs_repair -n reports "Bad symlink buffer CRC"); the reader reports
-/// the same damage for that link and serves everything else.
+/// the same damage for that link and serves everything else; with the header written
+/// in (and accepted by xfs_repair -n) the target reads back.
 #[test]
-fn v5_remote_symlink_without_header_is_damage() {
+fn v5_remote_symlink_damaged_by_mkfs_then_repaired() {
     if !have_tools() {
         return;
     }
@@ -295,6 +296,35 @@ fn v5_remote_symlink_without_header_is_damage() {
     );
     let f = vol.lookup(vol.root(), b"f").unwrap().ino;
     assert_eq!(vol.read(f, 0, &mut [0u8; 10]).unwrap(), 10);
+
+    // Give the block the xfs_dsymlink_hdr mkfs left out (magic, offset, bytes, uuid,
+    // owner, daddr) and its CRC, and xfs_repair -n must agree it is a
+    // valid v5 remote symlink, which then reads back.
+    let (blk, _) = db_blocks(&img, &vol, l)[0];
+    let uuid = vol.superblock().uuid;
+    drop(vol);
+    let target = "/x".repeat(400).into_bytes();
+    let mut raw = img.bytes();
+    let mut b = Vec::new();
+    b.extend_from_slice(&0x5853_4c4du32.to_be_bytes());
+    b.extend_from_slice(&0u32.to_be_bytes());
+    b.extend_from_slice(&(target.len() as u32).to_be_bytes());
+    b.extend_from_slice(&0u32.to_be_bytes());
+    b.extend_from_slice(&uuid);
+    b.extend_from_slice(&l.to_be_bytes());
+    b.extend_from_slice(&(blk / 512).to_be_bytes());
+    b.extend_from_slice(&0u64.to_be_bytes());
+    b.extend_from_slice(&target);
+    raw[blk as usize..blk as usize + b.len()].copy_from_slice(&b);
+    // CRC32C of the block with the CRC field zero, stored little-endian (xfs_cksum.h);
+    // xfs_db's `crc -r` does not apply to symlink blocks, xfs_repair checks this one.
+    let bs = 4096;
+    let crc = !crc32c(&raw[blk as usize..blk as usize + bs]);
+    raw[blk as usize + 12..blk as usize + 16].copy_from_slice(&crc.to_le_bytes());
+    std::fs::write(&img.path, &raw).unwrap();
+    img.repair_ok()
+        .expect("xfs_repair -n accepts the repaired symlink block");
+    assert_eq!(img.open().read_link(l).unwrap(), target);
 }
 
 /// Filesystem block numbers of the B+tree blocks xfs_db names for a fork root
@@ -473,4 +503,20 @@ fn mutations_v4() {
         150,
         false,
     );
+}
+
+/// Plain bitwise CRC32C (Castagnoli), initial value !0, no final inversion.
+fn crc32c(data: &[u8]) -> u32 {
+    let mut c = !0u32;
+    for &b in data {
+        c ^= b as u32;
+        for _ in 0..8 {
+            c = if c & 1 != 0 {
+                (c >> 1) ^ 0x82F6_3B78
+            } else {
+                c >> 1
+            };
+        }
+    }
+    c
 }
