@@ -68,7 +68,8 @@ pub struct Metadata {
 pub struct DirEntry {
     pub name: Vec<u8>,
     pub ino: u64,
-    /// From the entry's ftype byte, or from the child's inode on volumes without one.
+    /// From the entry's ftype byte, or from the child's inode on volumes without one
+    /// (`File` when that inode cannot be read: `stat` then reports why).
     pub kind: FileKind,
 }
 

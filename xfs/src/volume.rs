@@ -571,17 +571,12 @@ impl Volume {
                         format!("entry {:?}", String::from_utf8_lossy(&e.name)),
                     ));
                 }
-                let kind = match FileKind::from_ftype(e.ftype) {
-                    Some(k) => k,
-                    None if e.ftype == 0 => self.stat(e.ino)?.kind,
-                    None => {
-                        return Err(Error::corrupt(
-                            Some(ino),
-                            None,
-                            format!("file type {}", e.ftype),
-                        ))
-                    }
-                };
+                // Without a (valid) ftype byte the child's inode says; if that inode is
+                // damaged the entry is still listed (as a file) and stat reports the damage,
+                // so one bad inode does not hide its siblings.
+                let kind = FileKind::from_ftype(e.ftype)
+                    .or_else(|| self.stat(e.ino).ok().map(|m| m.kind))
+                    .unwrap_or(FileKind::File);
                 out.push(DirEntry {
                     name: e.name,
                     ino: e.ino,

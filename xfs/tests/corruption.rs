@@ -520,3 +520,39 @@ fn crc32c(data: &[u8]) -> u32 {
     }
     c
 }
+
+/// Without ftype bytes, listing a directory stats its children; a damaged child is still
+/// listed and only its own stat fails.
+#[test]
+fn damaged_child_without_ftype_keeps_siblings() {
+    if !have_tools() {
+        return;
+    }
+    let img = Image::build(
+        &tree(),
+        300,
+        &["-m", "crc=0,finobt=0,reflink=0,rmapbt=0", "-n", "ftype=0"],
+        &[],
+    );
+    let base = Arc::new(img.bytes());
+    let vol = Volume::open(base.clone()).unwrap();
+    let victim = vol.lookup(vol.root(), b"victim").unwrap().ino;
+    let n = vol.read_dir(vol.root()).unwrap().len();
+    let off = inode_offset(&vol, victim);
+    drop(vol);
+    let vol = Volume::open(Arc::new(Patched {
+        base: base.clone(),
+        patches: vec![(off, b'X')],
+    }))
+    .unwrap();
+    let ents = vol.read_dir(vol.root()).unwrap();
+    assert_eq!(ents.len(), n);
+    let e = vol.stat(victim).unwrap_err();
+    assert!(
+        e.to_string().contains(&format!("inode {victim}")) && e.to_string().contains("magic"),
+        "{e}"
+    );
+    let small = vol.lookup(vol.root(), b"small").unwrap();
+    assert_eq!(small.kind, FileKind::File);
+    assert_eq!(vol.lookup(vol.root(), b"sub").unwrap().kind, FileKind::Dir);
+}
