@@ -1,6 +1,6 @@
 //! What protofiles cannot make, made by editing a fresh image with xfs_db -x `write` and
 //! checked by xfs_repair -n: a file whose first blocks are a hole, an unwritten
-//! (preallocated) extent, and a hard link.
+//! (preallocated) extent, a hard link, and a socket (a fifo's mode changed).
 mod common;
 
 use common::*;
@@ -16,6 +16,7 @@ fn tree() -> Tree {
     };
     t.insert("holey".into(), f(bytes(1_000_000, 1)));
     t.insert("prealloc".into(), f(bytes(100_000, 2)));
+    t.insert("sock".into(), Want::Fifo { mode: 0o755 });
     t.insert(
         "hl".into(),
         Want::Dir {
@@ -55,6 +56,7 @@ fn check(args: &[&str], v5: bool) {
     let (holey, pre) = (ino(&vol, root, "holey"), ino(&vol, root, "prealloc"));
     let hl = ino(&vol, root, "hl");
     let (a, b) = (ino(&vol, hl, "a"), ino(&vol, hl, "b"));
+    let sock = ino(&vol, root, "sock");
     drop(vol);
     let u = if v5 { "u3" } else { "u" };
     let sf = "sfdir3"; // the ftype layout, default on v4 too
@@ -67,6 +69,10 @@ fn check(args: &[&str], v5: bool) {
         format!("write {u}.{sf}.list[1].inumber.i4 {a}"),
         format!("inode {a}"),
         "write core.nlinkv2 2".into(),
+        format!("inode {sock}"),
+        "write core.mode 0140755".into(),
+        format!("inode {root}"),
+        format!("write {u}.{sf}.list[3].filetype 6"), // "sock", fourth by name
     ]);
     // The only complaint: b's inode is now referenced by no directory.
     let rep = img.repair_ok().unwrap_err();
@@ -117,6 +123,10 @@ fn check(args: &[&str], v5: bool) {
     assert_eq!(read_all(&vol, ino(&vol, hl, "b")), b"linked\n");
     // The orphan is still a valid inode by number.
     assert_eq!(read_all(&vol, b), b"orphan\n");
+    // A socket (the directory entry's ftype still says fifo; stat says socket).
+    let md = vol.stat(sock).unwrap();
+    assert_eq!(md.kind, vmsnapfs_xfs::FileKind::Socket);
+    assert_eq!(md.mode, 0o140755);
 }
 
 #[test]
