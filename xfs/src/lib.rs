@@ -19,8 +19,8 @@
 //!
 //! * [`probe`]`(&dyn ReadAt) -> bool`: the "XFSB" superblock magic.
 //! * [`Volume::open`]`(Arc<dyn ReadAt>) -> Result<Volume>`; `root() -> u64`;
-//!   `info() -> VolumeInfo` (label, UUID, version, block size, total/free blocks,
-//!   `log_dirty`).
+//!   `info() -> VolumeInfo` (label, UUID, version, block size, total blocks, free blocks
+//!   from the AGFs and from the superblock, `log_dirty`).
 //! * `stat(ino) -> Result<Metadata>`: kind, mode, uid, gid, size, nlink, a/m/c times and
 //!   (v5) crtime as (secs, nanos), rdev, allocated bytes.
 //! * `read_dir(ino) -> Result<Vec<DirEntry>>` (no "." / ".."), `lookup(dir, name)`,
@@ -51,6 +51,8 @@
 
 #[doc(hidden)]
 pub mod acl;
+#[doc(hidden)]
+pub mod agf;
 #[doc(hidden)]
 pub mod attr_leaf;
 #[doc(hidden)]
@@ -106,6 +108,7 @@ mod tests {
                 _ => b[8..10].copy_from_slice(&crate::attr_leaf::NODE_MAGIC_V4.to_be_bytes()),
             }
             let _ = crate::sb::parse(&b);
+            let _ = crate::agf::parse(&b[..512], seed & 1 == 1);
             for size in [256, 512, 1024, 2048] {
                 if let Ok(d) = crate::dinode::parse(&b[..size], seed & 1 == 1) {
                     let _ = crate::bmbt::parse_root(&d.data_fork);

@@ -81,8 +81,13 @@ pub struct VolumeInfo {
     pub version: u16,
     pub block_size: u32,
     pub total_blocks: u64,
-    /// The superblock's free-block counter (lazily updated: may lag on a dirty log).
+    /// Free blocks summed from the AG headers (AGF free extents, free lists and btree
+    /// blocks, as the kernel counts them), or the superblock's counter if an AGF is
+    /// unreadable.
     pub free_blocks: u64,
+    /// The superblock's own counter (`sb_fdblocks`; updated lazily, so it can lag on a
+    /// snapshot of a mounted volume).
+    pub free_blocks_sb: u64,
     pub inode_size: u16,
     pub ag_count: u32,
     /// The journal holds transactions not yet written back (crash-consistent snapshot of

@@ -12,7 +12,7 @@ use crate::dir2_sf::{self, RawEntry};
 use crate::error::{Damage, Error, Result};
 use crate::sb::{self, Superblock};
 use crate::types::{DirEntry, FileKind, Metadata, VolumeInfo};
-use crate::{acl, log, symlink};
+use crate::{acl, agf, log, symlink};
 
 /// Largest single read of metadata (a directory block is at most 64 KiB).
 const MAX_META_READ: usize = 1 << 16;
@@ -32,6 +32,8 @@ pub struct Volume {
     src: Arc<dyn ReadAt>,
     sb: Superblock,
     log_dirty: bool,
+    /// Sum of the AGFs' free counters, when every AGF could be read.
+    agf_free: Option<u64>,
     inodes: ShardedLru<u64, Arc<Dinode>>,
     maps: ShardedLru<(u64, Fork), Arc<Vec<Extent>>>,
     dirs: ShardedLru<u64, Arc<Vec<DirEntry>>>,
@@ -66,12 +68,14 @@ impl Volume {
             src,
             sb,
             log_dirty: false,
+            agf_free: None,
             inodes: ShardedLru::new(4096),
             maps: ShardedLru::new(1024),
             dirs: ShardedLru::new(256),
         };
         // A log that cannot be read or parsed cannot be shown clean.
         vol.log_dirty = vol.check_log().unwrap_or(true);
+        vol.agf_free = vol.agf_free_blocks().ok();
         // The root must be a directory, or nothing else is reachable.
         let root = vol.stat(vol.sb.rootino)?;
         if root.kind != FileKind::Dir {
@@ -98,7 +102,8 @@ impl Volume {
             version: self.sb.version(),
             block_size: self.sb.blocksize,
             total_blocks: self.sb.dblocks,
-            free_blocks: self.sb.fdblocks,
+            free_blocks: self.agf_free.unwrap_or(self.sb.fdblocks),
+            free_blocks_sb: self.sb.fdblocks,
             inode_size: self.sb.inodesize,
             ag_count: self.sb.agcount,
             log_dirty: self.log_dirty,
@@ -781,6 +786,27 @@ impl Volume {
         }
         out.truncate(len);
         Ok(out)
+    }
+
+    /// Free blocks summed over every AG's AGF (one sector read per AG).
+    fn agf_free_blocks(&self) -> Result<u64> {
+        let ss = self.sb.sectsize as usize;
+        let mut total = 0u64;
+        for ag in 0..self.sb.agcount as u64 {
+            let off = ((ag * self.sb.agblocks as u64) << self.sb.blocklog) + ss as u64;
+            let b = self.read_meta(off, ss)?;
+            let a = agf::parse(&b, self.sb.is_v5())
+                .map_err(|d| Error::corrupt(None, Some(off), d.0))?;
+            if a.seqno as u64 != ag {
+                return Err(Error::corrupt(
+                    None,
+                    Some(off),
+                    format!("AGF of AG {} found in AG {ag}", a.seqno),
+                ));
+            }
+            total += a.free_blocks();
+        }
+        Ok(total)
     }
 
     // ---- journal ----------------------------------------------------------------------

@@ -65,6 +65,8 @@ fn check_tree(img: &Image, tree: &Tree, v5: bool) {
         sb_db.contains(&format!("fdblocks = {}", info.free_blocks)),
         "{sb_db}"
     );
+    // On a clean volume the AGF sum (free_blocks) and the superblock counter agree.
+    assert_eq!(info.free_blocks, info.free_blocks_sb);
     assert!(
         sb_db.contains(&format!("dblocks = {}", info.total_blocks)),
         "{sb_db}"
@@ -206,6 +208,13 @@ fn v5_defaults() {
         db[0]["core.format"], "3 (btree)",
         "big directory should be btree format"
     );
+    // A stale superblock counter (as on a snapshot of a mounted volume, sb_fdblocks being
+    // lazily updated) does not change the AGF-based free count.
+    let free = info.free_blocks;
+    drop(vol);
+    img.db_x(&["sb 0".into(), "write fdblocks 12345".into()]);
+    let info = img.open().info();
+    assert_eq!((info.free_blocks, info.free_blocks_sb), (free, 12345));
 }
 
 #[test]
