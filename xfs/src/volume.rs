@@ -18,6 +18,11 @@ use crate::{acl, agf, log, symlink};
 const MAX_META_READ: usize = 1 << 16;
 /// Largest xattr value (XATTR_SIZE_MAX).
 const MAX_ATTR_VALUE: u32 = 1 << 16;
+/// Memory budgets of the extent-map and directory-listing caches (4 shards each: a map
+/// of up to ~500 000 extents, a listing of up to ~200 000 entries is kept; bigger ones
+/// are rebuilt when needed).
+const MAP_CACHE_BYTES: usize = 64 << 20;
+const DIR_CACHE_BYTES: usize = 64 << 20;
 /// Most log records walked looking for the head.
 const MAX_LOG_RECORDS: u64 = 1 << 20;
 
@@ -70,8 +75,12 @@ impl Volume {
             log_dirty: false,
             agf_free: None,
             inodes: ShardedLru::new(4096),
-            maps: ShardedLru::new(1024),
-            dirs: ShardedLru::new(256),
+            maps: ShardedLru::weighted(MAP_CACHE_BYTES, |m: &Arc<Vec<Extent>>| 64 + m.len() * 32)
+                .with_shards(4),
+            dirs: ShardedLru::weighted(DIR_CACHE_BYTES, |d: &Arc<Vec<DirEntry>>| {
+                64 + d.iter().map(|e| 48 + e.name.len()).sum::<usize>()
+            })
+            .with_shards(4),
         };
         // A log that cannot be read or parsed cannot be shown clean.
         vol.log_dirty = vol.check_log().unwrap_or(true);
