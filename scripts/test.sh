@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 # Tools the tests build images with, and the independent readers they check us against.
 PKGS=(
-  ntfs-3g sleuthkit dosfstools xfsprogs mtools exfatprogs exfat-fuse fdisk gdisk
+  ntfs-3g sleuthkit dosfstools mtools exfatprogs exfat-fuse fdisk gdisk
   qemu-utils fuse3 attr wimtools rsync tar bzip2 xxd python3 gcc pkg-config autofs mount
   lvm2  # lvm/tests: pvcreate, vgcreate, lvcreate build the volume groups, lvs/pvs/vgs are the oracle
   util-linux  # fincore: what of a file the page cache holds (direct_io test)
