@@ -65,7 +65,7 @@ impl Filesystem for VmFs {
             Ok(u.vm.guest(vol as usize, "readlink", fs.read_link(id))?)
         })();
         match r {
-            Ok(target) => reply.data(target.as_bytes()),
+            Ok(target) => reply.data(&target),
             Err(e) => reply.error(e),
         }
     }

@@ -124,6 +124,7 @@ impl VmFs {
             guestfs::Kind::Fifo => FileType::NamedPipe,
             guestfs::Kind::CharDevice => FileType::CharDevice,
             guestfs::Kind::BlockDevice => FileType::BlockDevice,
+            guestfs::Kind::Socket => FileType::Socket,
         }
     }
 
@@ -352,16 +353,23 @@ impl VmFs {
         let u = self.frozen(*v)?;
         let vm = &u.vm;
         let fs = vm.guest_fs(*vol as usize)?;
-        if let Some(stream) = name.strip_prefix("user.") {
-            let streams = vm.guest(*vol as usize, "streams", fs.streams(*id))?;
-            let (_, size) = streams
-                .iter()
-                .find(|(n, _)| n == stream)
-                .ok_or(Errno::NO_XATTR)?;
-            if *size > 64 * 1024 {
+        // NTFS's named streams are `user.*`; Linux volumes keep `user.*` as xattrs.
+        let stream = name.strip_prefix("user.").and_then(|stream| {
+            let streams = vm.guest(*vol as usize, "streams", fs.streams(*id));
+            match streams {
+                Ok(s) => s
+                    .into_iter()
+                    .find(|(n, _)| n == stream)
+                    .map(|(_, size)| Ok((stream, size))),
+                Err(e) => Some(Err(e)),
+            }
+        });
+        if let Some(found) = stream {
+            let (stream, size) = found?;
+            if size > 64 * 1024 {
                 return Err(Errno::E2BIG);
             }
-            let mut buf = vec![0u8; *size as usize];
+            let mut buf = vec![0u8; size as usize];
             let read = |at: usize, b: &mut [u8]| fs.read_stream(*id, stream, at as u64, b);
             let got = vm.guest(*vol as usize, "read stream", fill(&mut buf, read))?;
             buf.truncate(got);

@@ -14,6 +14,7 @@ pub enum Kind {
     Fifo,
     CharDevice,
     BlockDevice,
+    Socket,
 }
 
 /// A POSIX owner and mode the guest file system itself records (NTFS: WSL's $LXUID,
@@ -73,6 +74,12 @@ pub struct VolumeInfo {
     pub total_bytes: u64,
     pub free_bytes: u64,
     pub cluster_size: u32,
+    /// ext3/4: a dirty journal was replayed in memory, so files read as after recovery.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub journal_replayed: Option<bool>,
+    /// XFS: the log holds transactions not yet written home; files are as on disk.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_dirty: Option<bool>,
 }
 
 pub trait GuestFs: Send + Sync {
@@ -98,7 +105,8 @@ pub trait GuestFs: Send + Sync {
     /// Reads the unnamed data; returns the bytes read (short only at end of file).
     fn read(&self, id: u64, offset: u64, buf: &mut [u8]) -> io::Result<usize>;
 
-    fn read_link(&self, _id: u64) -> io::Result<String> {
+    /// The target as stored (Linux targets are bytes, not always UTF-8).
+    fn read_link(&self, _id: u64) -> io::Result<Vec<u8>> {
         Err(io::Error::from_raw_os_error(libc::EINVAL))
     }
 

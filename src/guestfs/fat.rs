@@ -53,6 +53,7 @@ impl Fat {
             total_bytes: u64::from(i.total_clusters) * cs,
             free_bytes: u64::from(i.free_clusters.unwrap_or(0)) * cs,
             cluster_size: i.cluster_size,
+            ..Default::default()
         };
         Ok(Self { vol, info })
     }

@@ -53,6 +53,7 @@ impl Ntfs {
             total_bytes: total,
             free_bytes: 0,
             cluster_size: i.cluster_size,
+            ..Default::default()
         };
         Ok(Self {
             vol,
@@ -219,18 +220,18 @@ impl GuestFs for Ntfs {
         self.vol.read(FileId(id), None, offset, buf).map_err(err)
     }
 
-    fn read_link(&self, id: u64) -> io::Result<String> {
+    fn read_link(&self, id: u64) -> io::Result<Vec<u8>> {
         let t = self.vol.read_link(FileId(id)).map_err(err)?;
         // Depth of the link's directory below the volume root.
         let depth = self.depth(id).saturating_sub(1);
         Ok(if t.relative {
-            clamp_relative(&t.target, depth)
+            clamp_relative(&t.target, depth).into_bytes()
         } else {
             // Volume-rooted: climb from the link's directory to the volume root, so the
             // target resolves inside this volume wherever the mount is.
             let rel = clamp_relative(t.target.trim_start_matches('/'), 0);
             let out = format!("{}{rel}", "../".repeat(depth));
-            out.trim_end_matches("/.").to_owned()
+            out.trim_end_matches("/.").as_bytes().to_vec()
         })
     }
 

@@ -43,7 +43,7 @@ pub fn render(vm_name: &str, source: &str, vm: &FrozenVm) -> Vec<u8> {
         .map(|v| {
             let errors = v.errors.lock().unwrap_or_else(|p| p.into_inner()).clone();
             let info = v.info().unwrap_or_default();
-            json!({
+            let mut vol = json!({
                 "name": v.name,
                 "path": v.fs.as_ref().map(|_| format!("volumes/{}", v.name)),
                 "disk": v.disk,
@@ -62,7 +62,15 @@ pub fn render(vm_name: &str, source: &str, vm: &FrozenVm) -> Vec<u8> {
                 "total_bytes": info.total_bytes,
                 "free_bytes": info.free_bytes,
                 "errors": errors,
-            })
+            });
+            // Only where the file system has a journal of that kind.
+            if let Some(replayed) = info.journal_replayed {
+                vol["journal_replayed"] = replayed.into();
+            }
+            if let Some(dirty) = info.log_dirty {
+                vol["log_dirty"] = dirty.into();
+            }
+            vol
         })
         .collect();
     let doc = json!({
