@@ -11,6 +11,7 @@ PKGS=(
   lvm2  # lvm/tests: pvcreate, vgcreate, lvcreate build the volume groups, lvs/pvs/vgs are the oracle
   util-linux  # fincore: what of a file the page cache holds (direct_io test)
   e2fsprogs xfsprogs  # Linux guest volumes: mke2fs/debugfs/e2fsck, mkfs.xfs/xfs_db
+  acl  # setfacl: POSIX ACLs in the linuxvm fixture
   # tests/vsphere.rs builds govmomi's vCenter simulator (tests/vcsim) with these.
   golang-go golang-github-vmware-govmomi-dev
 )

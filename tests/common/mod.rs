@@ -203,6 +203,8 @@ pub enum Entry {
     /// in spelling: ntfs-3g writes absolute paths into its own mountpoint, we write
     /// relative ones), or the raw target when it leaves the root.
     Link(String),
+    /// A fifo, socket or device node (never opened: a fifo would block).
+    Special(String),
 }
 
 fn resolve_link(root: &Path, link: &Path, target: &Path) -> String {
@@ -249,6 +251,18 @@ fn walk_into(root: &Path, dir: &Path, out: &mut BTreeMap<String, Entry>) {
         } else if m.is_dir() {
             out.insert(rel, Entry::Dir);
             walk_into(root, &p, out);
+        } else if !m.is_file() {
+            use std::os::unix::fs::FileTypeExt;
+            let t = m.file_type();
+            let what = if t.is_fifo() {
+                "fifo".to_owned()
+            } else if t.is_socket() {
+                "socket".to_owned()
+            } else {
+                let kind = if t.is_char_device() { "char" } else { "block" };
+                format!("{kind} {}:{}", libc::major(m.rdev()), libc::minor(m.rdev()))
+            };
+            out.insert(rel, Entry::Special(what));
         } else {
             out.insert(
                 rel,

@@ -1,0 +1,513 @@
+//! A Linux VM made by the real tools (fixtures/build.sh --linux: sgdisk, LVM2 on loop
+//! devices, mke2fs -d, mkfs.xfs -p, mkswap, a debugfs journal transaction in a qemu-io
+//! snapshot delta) mounted through FUSE, every volume compared with readers nobody here
+//! wrote: qemu-img for the disks, LVM2's own report for where each LV lies, e2fsck and
+//! debugfs (rdump, ea_get) and Sleuth Kit fls for ext4, the kernel's XFS (a read-only
+//! loop mount) and xfs_repair -n for XFS.
+
+mod common;
+use common::*;
+use std::collections::BTreeMap;
+use std::fs;
+use std::os::unix::fs::{FileExt, MetadataExt};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+struct Linux {
+    dir: PathBuf,
+    raw0: PathBuf,
+    raw1: PathBuf,
+    layout: serde_json::Value,
+}
+
+/// The VM folder, built once per test binary; None (with a SKIPPED line) where this
+/// machine cannot attach the loop devices LVM2's tools need.
+fn linux() -> Option<&'static Linux> {
+    static L: OnceLock<Option<Linux>> = OnceLock::new();
+    let l = L.get_or_init(|| {
+        let probe = Command::new("losetup").arg("-f").output();
+        if !probe.is_ok_and(|o| o.status.success()) {
+            return None;
+        }
+        let out = scratch("linux");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/build.sh");
+        run(Command::new("bash").arg(script).arg(&out).arg("--linux"));
+        let dir = out.join("linuxvm");
+        let raw0 = qemu_raw(&dir.join("linuxvm-disk0-000001.vmdk"));
+        let raw1 = qemu_raw(&dir.join("linuxvm-disk1.vmdk"));
+        let layout =
+            serde_json::from_slice(&fs::read(dir.join("lvm-layout.json")).unwrap()).unwrap();
+        Some(Linux {
+            dir,
+            raw0,
+            raw1,
+            layout,
+        })
+    });
+    if l.is_none() {
+        skipped("no free loop device (losetup -f failed): LVM2's tools cannot build linuxvm");
+    }
+    l.as_ref()
+}
+
+fn mounted(l: &Linux, opts: &[&str]) -> (Mount, PathBuf) {
+    let m = Mount::new(l.dir.parent().unwrap(), opts);
+    let vm = m.mp.join("linuxvm");
+    (m, vm)
+}
+
+/// An LV's bytes put together from the qemu-img reading of the disks, where LVM2's
+/// report says each segment's extents are.
+fn lv_image(l: &Linux, lv: &str) -> PathBuf {
+    let ext = l.layout["extent_size"].as_u64().unwrap();
+    let pe_start = |pv: &str| {
+        l.layout["pvs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["pv"] == pv)
+            .unwrap()["pe_start"]
+            .as_u64()
+            .unwrap()
+    };
+    let out = scratch("lv").join(format!("{lv}.img"));
+    let o = fs::File::create(&out).unwrap();
+    for seg in l.layout["lvs"].as_array().unwrap() {
+        if seg["lv"] != lv {
+            continue;
+        }
+        o.set_len(seg["size"].as_u64().unwrap()).unwrap();
+        let pv = seg["pv"].as_str().unwrap();
+        let (raw, base) = match pv {
+            "disk0p2" => (&l.raw0, partition(&l.raw0, 2).0),
+            "disk1" => (&l.raw1, 0),
+            other => panic!("unknown PV {other}"),
+        };
+        let first: u64 = seg["pe_range"]
+            .as_str()
+            .unwrap()
+            .split('-')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let len = seg["seg_size_pe"].as_u64().unwrap() * ext;
+        let part = extract(raw, base + pe_start(pv) + first * ext, len);
+        let mut buf = vec![0u8; len as usize];
+        fs::File::open(&part)
+            .unwrap()
+            .read_exact_at(&mut buf, 0)
+            .unwrap();
+        o.write_all_at(&buf, seg["seg_start_pe"].as_u64().unwrap() * ext)
+            .unwrap();
+    }
+    out
+}
+
+fn debugfs(img: &Path, req: &str) -> String {
+    run(Command::new("debugfs").arg("-R").arg(req).arg(img))
+}
+
+/// debugfs rdump of a whole ext volume (contents, link targets; owners, modes and
+/// times are restored by rdump when run as root).
+fn rdump(img: &Path) -> PathBuf {
+    require("debugfs");
+    let out = scratch("rdump");
+    debugfs(img, &format!("rdump / {}", out.display()));
+    out
+}
+
+/// Owner, mode, mtime and device of every path. `exact` oracles (the kernel, an rsync
+/// copy) also give symlinks' owners and times and nanoseconds; debugfs rdump restores
+/// neither, so without `exact` those are left out.
+#[derive(Debug, PartialEq, Eq)]
+struct Meta {
+    uid: u32,
+    gid: u32,
+    mode: u32,
+    mtime: (i64, i64),
+    rdev: u64,
+}
+
+fn metadata(root: &Path, exact: bool) -> BTreeMap<String, Meta> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for e in fs::read_dir(&dir).unwrap() {
+            let p = e.unwrap().path();
+            let m = fs::symlink_metadata(&p).unwrap();
+            if m.is_dir() {
+                stack.push(p.clone());
+            }
+            let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+            let meta = if m.file_type().is_symlink() && !exact {
+                Meta {
+                    uid: 0,
+                    gid: 0,
+                    mode: 0o120000,
+                    mtime: (0, 0),
+                    rdev: 0,
+                }
+            } else {
+                Meta {
+                    uid: m.uid(),
+                    gid: m.gid(),
+                    mode: m.mode(),
+                    mtime: (m.mtime(), if exact { m.mtime_nsec() } else { 0 }),
+                    rdev: m.rdev(),
+                }
+            };
+            out.insert(rel, meta);
+        }
+    }
+    out
+}
+
+/// Paths sharing an inode, as sorted groups of two or more.
+fn link_groups(paths: impl IntoIterator<Item = (String, u64)>) -> Vec<Vec<String>> {
+    let mut by: BTreeMap<u64, Vec<String>> = BTreeMap::new();
+    for (p, ino) in paths {
+        by.entry(ino).or_default().push(p);
+    }
+    let mut g: Vec<Vec<String>> = by.into_values().filter(|v| v.len() > 1).collect();
+    g.iter_mut().for_each(|v| v.sort());
+    g.sort();
+    g
+}
+
+fn our_link_groups(root: &Path) -> Vec<Vec<String>> {
+    link_groups(
+        walk(root)
+            .into_iter()
+            .filter(|(_, e)| matches!(e, Entry::File { .. }))
+            .map(|(p, _)| {
+                let ino = inode(&root.join(&p));
+                (p, ino)
+            }),
+    )
+}
+
+/// Sleuth Kit's hard-link groups of regular files (fls -r -p: inode per path).
+fn fls_link_groups(img: &Path) -> Vec<Vec<String>> {
+    require("fls");
+    let out = run(Command::new("fls").args(["-r", "-p", "-u"]).arg(img));
+    link_groups(out.lines().filter_map(|l| {
+        let (head, name) = l.split_once('\t')?;
+        if !head.starts_with("r/r") {
+            return None;
+        }
+        let ino = head
+            .split_whitespace()
+            .nth(1)?
+            .trim_end_matches(':')
+            .parse()
+            .ok()?;
+        Some((name.to_owned(), ino))
+    }))
+}
+
+/// Every xattr of every path (getfattr -d -m -, not following links), hex values.
+fn xattrs(root: &Path) -> BTreeMap<String, String> {
+    let out = Command::new("getfattr")
+        .args([
+            "-R",
+            "-P",
+            "-h",
+            "-d",
+            "-m",
+            "-",
+            "-e",
+            "hex",
+            "--absolute-names",
+        ])
+        .arg(root)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut map = BTreeMap::new();
+    let mut file = String::new();
+    for l in text.lines() {
+        if let Some(f) = l.strip_prefix("# file: ") {
+            file = Path::new(f)
+                .strip_prefix(root)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+        } else if let Some((k, v)) = l.split_once('=') {
+            map.insert(format!("{file} {k}"), v.to_owned());
+        }
+    }
+    map
+}
+
+/// A read-only kernel mount of an image (the reference XFS and ext4 drivers); None,
+/// after a SKIPPED line, where the kernel lacks the file system or loop mounts.
+struct KernelMount(PathBuf);
+
+impl KernelMount {
+    fn new(img: &Path, fs: &str) -> Option<KernelMount> {
+        let known = fs::read_to_string("/proc/filesystems")
+            .unwrap_or_default()
+            .lines()
+            .any(|l| l.split_whitespace().last() == Some(fs));
+        let mp = scratch("kernel");
+        // norecovery/noload: never let the oracle replay or write anything.
+        let opts = if fs == "xfs" {
+            "ro,loop,norecovery"
+        } else {
+            "ro,loop,noload"
+        };
+        let ok = known
+            && Command::new("mount")
+                .args(["-t", fs, "-o", opts])
+                .arg(img)
+                .arg(&mp)
+                .status()
+                .is_ok_and(|s| s.success());
+        if !ok {
+            skipped(&format!(
+                "the kernel cannot mount {fs} from a loop device here"
+            ));
+            return None;
+        }
+        Some(KernelMount(mp))
+    }
+}
+
+impl Drop for KernelMount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+fn status(vm: &Path) -> serde_json::Value {
+    serde_json::from_slice(&fs::read(vm.join("status.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn volumes_follow_lvm2s_layout_and_swap_is_listed_not_mounted() {
+    let Some(l) = linux() else { return };
+    let (_m, vm) = mounted(l, &[]);
+    let st = status(&vm);
+    let vols = st["volumes"].as_array().unwrap();
+    let by = |name: &str| {
+        vols.iter()
+            .find(|v| v["name"] == name)
+            .unwrap_or_else(|| panic!("no volume {name} in {vols:?}"))
+    };
+    assert_eq!(by("disk0p1")["fs"], "ext4");
+    assert_eq!(by("disk0p1")["label"], "boot");
+    assert_eq!(by("disk0p2")["fs"], "lvm2_pv");
+    assert_eq!(by("disk1")["fs"], "lvm2_pv");
+    // Each LV LVM2 reports, with its segments in order and its size.
+    let mut lvs: BTreeMap<&str, Vec<&serde_json::Value>> = BTreeMap::new();
+    for seg in l.layout["lvs"].as_array().unwrap() {
+        lvs.entry(seg["lv"].as_str().unwrap())
+            .or_default()
+            .push(seg);
+    }
+    for (lv, segs) in &lvs {
+        let v = by(&format!("vg0-{lv}"));
+        assert_eq!(v["lvm"]["vg"], "vg0");
+        assert_eq!(v["lvm"]["lv"], *lv);
+        assert_eq!(v["lvm"]["status"], "readable", "{v}");
+        let types: Vec<&str> = segs
+            .iter()
+            .map(|s| s["segtype"].as_str().unwrap())
+            .collect();
+        assert_eq!(v["lvm"]["segments"], serde_json::json!(types));
+        if *lv != "swap" {
+            assert_eq!(v["total_bytes"], segs[0]["size"], "{lv}");
+        }
+    }
+    assert_eq!(lvs["home"].len(), 2, "home spans both disks' PVs");
+    assert_eq!(by("vg0-root")["fs"], "xfs");
+    assert_eq!(by("vg0-root")["log_dirty"], false);
+    assert_eq!(by("vg0-home")["fs"], "ext4");
+    assert_eq!(by("vg0-home")["journal_replayed"], false);
+    let swap = by("vg0-swap");
+    assert_eq!(swap["fs"], "swap");
+    assert!(swap["path"].is_null(), "swap is never mounted: {swap}");
+    let mut listed: Vec<String> = fs::read_dir(vm.join("volumes"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    listed.sort();
+    assert_eq!(listed, ["disk0p1", "vg0-home", "vg0-root"]);
+    for v in vols {
+        assert_eq!(v["errors"], serde_json::json!([]), "{v}");
+    }
+}
+
+#[test]
+fn dirty_boot_journal_reads_as_e2fsck_recovers_it() {
+    let Some(l) = linux() else { return };
+    let (start, size) = partition(&l.raw0, 1);
+    let dirty = extract(&l.raw0, start, size);
+    // The snapshot as the guest left it: needs recovery, old grub.cfg in place.
+    assert!(run(Command::new("dumpe2fs").arg("-h").arg(&dirty)).contains("needs_recovery"));
+    let unreplayed = debugfs(&dirty, "cat /grub/grub.cfg");
+    let fixed = scratch("fixed").join("boot.img");
+    fs::copy(&dirty, &fixed).unwrap();
+    let code = Command::new("e2fsck")
+        .arg("-fy")
+        .arg(&fixed)
+        .output()
+        .unwrap();
+    assert!(code.status.code().unwrap_or(8) <= 1, "e2fsck -fy: {code:?}");
+    let oracle = rdump(&fixed);
+    let (_m, vm) = mounted(l, &[]);
+    let ours = vm.join("volumes/disk0p1");
+    assert_same_tree(&walk(&ours), &walk(&oracle));
+    let cfg = fs::read_to_string(ours.join("grub/grub.cfg")).unwrap();
+    assert_ne!(
+        cfg, unreplayed,
+        "the journal's transaction must be replayed"
+    );
+    let recorded: serde_json::Value =
+        serde_json::from_slice(&fs::read(l.dir.join("boot-replayed.json")).unwrap()).unwrap();
+    assert_eq!(cfg, recorded["grub/grub.cfg"]);
+    let st = status(&vm);
+    let boot = st["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "disk0p1")
+        .unwrap();
+    assert_eq!(boot["journal_replayed"], true);
+    assert_eq!(boot["dirty"], true);
+    // Nothing was written to the source: the delta is still dirty.
+    let after = extract(
+        &qemu_raw(&l.dir.join("linuxvm-disk0-000001.vmdk")),
+        start,
+        size,
+    );
+    assert!(run(Command::new("dumpe2fs").arg("-h").arg(after)).contains("needs_recovery"));
+    // Hard links as Sleuth Kit sees them on the recovered volume.
+    assert_eq!(our_link_groups(&ours), fls_link_groups(&fixed));
+}
+
+#[test]
+fn ext4_home_across_two_disks_equals_debugfs_with_guest_owners_and_xattrs() {
+    let Some(l) = linux() else { return };
+    let img = lv_image(l, "home");
+    let fsck = Command::new("e2fsck")
+        .arg("-fn")
+        .arg(&img)
+        .output()
+        .unwrap();
+    assert!(fsck.status.success(), "e2fsck -fn: {fsck:?}");
+    let oracle = rdump(&img);
+    let (_m, vm) = mounted(l, &["owners=guest"]);
+    let ours = vm.join("volumes/vg0-home");
+    assert_same_tree(&walk(&ours), &walk(&oracle));
+    assert_eq!(
+        metadata(&ours, false),
+        metadata(&oracle, false),
+        "owners, modes, mtimes (rdump restores them)"
+    );
+    let groups = our_link_groups(&ours);
+    assert_eq!(groups, fls_link_groups(&img));
+    assert_eq!(
+        groups,
+        [["alice/Documents/notes-link.txt", "alice/notes.txt"]]
+    );
+    // xattrs against debugfs's own reading (ACLs in the kernel's posix_acl_xattr form).
+    let ours_x = xattrs(&ours);
+    assert!(ours_x.len() >= 5, "{ours_x:?}");
+    for (key, hex) in &ours_x {
+        let (path, name) = key.rsplit_once(' ').unwrap();
+        let out = scratch("ea").join("value");
+        debugfs(&img, &format!("ea_get -f {} /{path} {name}", out.display()));
+        let mut want = fs::read(&out).unwrap();
+        let mut got: Vec<u8> = (2..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+            .collect();
+        if name.starts_with("system.posix_acl_") {
+            // debugfs writes 0 where the kernel writes ACL_UNDEFINED_ID (-1): the
+            // id of an entry that is not for a named user or group means nothing.
+            unnamed_ids_zero(&mut want);
+            unnamed_ids_zero(&mut got);
+        }
+        assert_eq!(got, want, "{key}");
+    }
+    if let Some(k) = KernelMount::new(&img, "ext4") {
+        assert_eq!(
+            ours_x,
+            xattrs(&k.0),
+            "xattrs as the kernel's ext4 reads them"
+        );
+    }
+}
+
+/// A posix_acl_xattr value (4-byte header, 8-byte entries: tag, perm, id) with the
+/// ids of entries other than ACL_USER (2) and ACL_GROUP (8) set to 0.
+fn unnamed_ids_zero(v: &mut [u8]) {
+    for e in v.get_mut(4..).unwrap_or_default().chunks_exact_mut(8) {
+        let tag = u16::from_le_bytes([e[0], e[1]]);
+        if tag != 2 && tag != 8 {
+            e[4..8].fill(0);
+        }
+    }
+}
+
+#[test]
+fn xfs_root_equals_the_kernels_xfs() {
+    let Some(l) = linux() else { return };
+    let img = lv_image(l, "root");
+    require("xfs_repair");
+    let repair = Command::new("xfs_repair")
+        .args(["-n", "-f"])
+        .arg(&img)
+        .output()
+        .unwrap();
+    assert!(repair.status.success(), "xfs_repair -n: {repair:?}");
+    let (_m, vm) = mounted(l, &["owners=guest"]);
+    let ours = vm.join("volumes/vg0-root");
+    let Some(k) = KernelMount::new(&img, "xfs") else {
+        return;
+    };
+    assert_same_tree(&walk(&ours), &walk(&k.0));
+    let mine = metadata(&ours, true);
+    assert_eq!(mine, metadata(&k.0, true));
+    // The protofile's devices, setuid bit and owners came through.
+    assert_eq!(mine["dev/null"].rdev, libc::makedev(1, 3));
+    assert_eq!(mine["bin/su"].mode, 0o104755);
+    assert_eq!(
+        (mine["etc/shadow-dir"].gid, mine["home/alice"].uid),
+        (42, 1000)
+    );
+    assert_eq!(xattrs(&ours), xattrs(&k.0));
+}
+
+#[test]
+fn rsync_with_guest_owners_reproduces_every_volume() {
+    let Some(l) = linux() else { return };
+    require("rsync");
+    let (_m, vm) = mounted(l, &["owners=guest"]);
+    for (vol, lv, fs) in [("vg0-home", "home", "ext4"), ("vg0-root", "root", "xfs")] {
+        let img = lv_image(l, lv);
+        let Some(k) = KernelMount::new(&img, fs) else {
+            continue;
+        };
+        let copy = scratch("rsync").join(vol);
+        run(Command::new("rsync")
+            .args(["-aHAX", "--numeric-ids"])
+            .arg(format!("{}/", vm.join("volumes").join(vol).display()))
+            .arg(&copy));
+        assert_same_tree(&walk(&copy), &walk(&k.0));
+        assert_eq!(
+            metadata(&copy, true),
+            metadata(&k.0, true),
+            "{vol}: owners, modes, times, devices"
+        );
+        assert_eq!(
+            our_link_groups(&copy),
+            our_link_groups(&k.0),
+            "{vol}: hard links"
+        );
+        assert_eq!(xattrs(&copy), xattrs(&k.0), "{vol}: xattrs and ACLs");
+    }
+}
