@@ -511,3 +511,125 @@ fn rsync_with_guest_owners_reproduces_every_volume() {
         assert_eq!(xattrs(&copy), xattrs(&k.0), "{vol}: xattrs and ACLs");
     }
 }
+
+/// Copies the VM folder and gives each disk a new snapshot delta holding the sectors of
+/// `lv` that differ between `before` and `after` (two images of that LV), placed where
+/// LVM2's report says they live; returns the new folder's parent (a source).
+fn vm_with_changed_lv(l: &Linux, lv: &str, before: &Path, after: &Path) -> PathBuf {
+    let src = scratch("damaged");
+    let dir = src.join("linuxvm");
+    fs::create_dir_all(&dir).unwrap();
+    for e in fs::read_dir(&l.dir).unwrap() {
+        let p = e.unwrap().path();
+        fs::copy(&p, dir.join(p.file_name().unwrap())).unwrap();
+    }
+    let tops = [
+        (
+            "disk0p2",
+            "linuxvm-disk0-000001.vmdk",
+            partition(&l.raw0, 2).0,
+        ),
+        ("disk1", "linuxvm-disk1.vmdk", 0),
+    ];
+    let mut vmx = fs::read_to_string(dir.join("linuxvm.vmx")).unwrap();
+    for (_, top, _) in &tops {
+        let delta = format!("{}-damaged.vmdk", top.trim_end_matches(".vmdk"));
+        run(Command::new("qemu-img")
+            .args(["create", "-q", "-f", "vmdk", "-F", "vmdk", "-b", top])
+            .arg(dir.join(&delta)));
+        vmx = vmx.replace(&format!("\"{top}\""), &format!("\"{delta}\""));
+    }
+    fs::write(dir.join("linuxvm.vmx"), vmx).unwrap();
+    let ext = l.layout["extent_size"].as_u64().unwrap();
+    let (a, b) = (fs::read(before).unwrap(), fs::read(after).unwrap());
+    let sector = 512;
+    for off in (0..a.len()).step_by(sector) {
+        if a[off..off + sector] == b[off..off + sector] {
+            continue;
+        }
+        let seg = l.layout["lvs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| {
+                let start = s["seg_start_pe"].as_u64().unwrap() * ext;
+                let len = s["seg_size_pe"].as_u64().unwrap() * ext;
+                s["lv"] == lv && (start..start + len).contains(&(off as u64))
+            })
+            .unwrap();
+        let pv = seg["pv"].as_str().unwrap();
+        let (_, top, base) = tops.iter().find(|t| t.0 == pv).unwrap();
+        let pe_start = l.layout["pvs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["pv"] == pv)
+            .unwrap()["pe_start"]
+            .as_u64()
+            .unwrap();
+        let first: u64 = seg["pe_range"]
+            .as_str()
+            .unwrap()
+            .split('-')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let at = base + pe_start + first * ext + off as u64
+            - seg["seg_start_pe"].as_u64().unwrap() * ext;
+        let chunk = src.join("chunk");
+        fs::write(&chunk, &b[off..off + sector]).unwrap();
+        let delta = format!("{}-damaged.vmdk", top.trim_end_matches(".vmdk"));
+        run(Command::new("qemu-io")
+            .args(["-f", "vmdk", "-c"])
+            .arg(format!("write -s {} {at} {sector}", chunk.display()))
+            .arg(dir.join(delta)));
+    }
+    src
+}
+
+#[test]
+fn a_damaged_ext4_file_is_eio_and_the_rest_of_the_volume_reads() {
+    let Some(l) = linux() else { return };
+    let img = lv_image(l, "home");
+    let damaged = scratch("bad").join("home.img");
+    fs::copy(&img, &damaged).unwrap();
+    // Smash the extent header in big.bin's inode (debugfs keeps the inode checksum right,
+    // so only the structure is wrong).
+    run(Command::new("debugfs")
+        .args([
+            "-w",
+            "-R",
+            "sif /alice/Documents/big.bin block[0] 0x12345678",
+        ])
+        .arg(&damaged));
+    let oracle = rdump(&img);
+    let src = vm_with_changed_lv(l, "home", &img, &damaged);
+    let m = Mount::new(&src, &[]);
+    let vol = m.mp.join("linuxvm/volumes/vg0-home");
+    let err = fs::read(vol.join("alice/Documents/big.bin")).unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::EIO), "{err}");
+    // Everything else is as before.
+    let mut want = walk(&oracle);
+    want.remove("alice/Documents/big.bin");
+    for (path, entry) in &want {
+        let p = vol.join(path);
+        match entry {
+            Entry::File { sha, .. } => assert_eq!(sha256_file(&p), *sha, "{path}"),
+            Entry::Dir => assert!(p.is_dir(), "{path}"),
+            _ => assert!(fs::symlink_metadata(&p).is_ok(), "{path}"),
+        }
+    }
+    let st = status(&m.mp.join("linuxvm"));
+    let home = st["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "vg0-home")
+        .unwrap();
+    let errors = home["errors"].to_string();
+    assert!(
+        errors.contains("inode"),
+        "status.json names the damage: {errors}"
+    );
+}
