@@ -1033,10 +1033,12 @@ fn sequential_reads_stream_over_few_requests_with_and_without_page_cache() {
             "{opts}: bytes differ"
         );
         // Asked chunk by chunk (2 MiB) this would be 48 requests; a stream asks once
-        // (plus the first read, before it is known to be sequential).
+        // (plus the first read, before it is known to be sequential). A reader starved
+        // of CPU on a loaded machine can see a stream end and another start: the bound
+        // leaves room for that and still fails any per-chunk fetching.
         let used = requests() - before;
         assert!(
-            (1..=4).contains(&used),
+            (1..=6).contains(&used),
             "{opts}: {used} requests for one pass"
         );
         m.umount();
@@ -1053,9 +1055,10 @@ fn sequential_reads_stream_over_few_requests_with_and_without_page_cache() {
             b == want[50 << 20..90 << 20],
             "{opts}: second reader's bytes differ"
         );
+        // 40 chunk requests without streams; two streams with restarts under load.
         let used = requests() - before;
         assert!(
-            (2..=8).contains(&used),
+            (2..=14).contains(&used),
             "{opts}: {used} requests for two readers"
         );
         m.umount();
