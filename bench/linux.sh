@@ -7,11 +7,12 @@
 #      XFS through vmsnapfs vs the kernel's XFS on a read-only loop device (Sleuth Kit,
 #      the kernel-free reader the issue names, reads no XFS before 4.12).
 # Fresh mounts for every measurement and caches dropped before each (needs root).
-# usage: bench/linux.sh [FILES] [BIG_MIB]   (defaults 100000 1024)
+# usage: bench/linux.sh [FILES] [BIG_MIB] [ROUNDS]   (defaults 100000 1024 3)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 FILES=${1:-100000}
 BIG_MIB=${2:-1024}
+ROUNDS=${3:-3}
 for t in mke2fs mkfs.xfs fuse2fs sgdisk sfdisk qemu-img losetup fusermount3 python3; do
   command -v "$t" >/dev/null || { echo "bench: $t missing (apt-get install e2fsprogs fuse2fs xfsprogs gdisk qemu-utils)" >&2; exit 1; }
 done
@@ -32,6 +33,9 @@ now() { date +%s.%N; }
 secs() { python3 -c "print(f'{$2 - $1:.3f}')"; }
 MiB=$((1024 * 1024))
 part_mib=$((BIG_MIB + 1024))
+# mkfs.xfs -p (6.1) writes a file bigger than an AG straight over the next AG's header:
+# two AGs, each larger than the big file.
+xfs_mib=$((2 * BIG_MIB + 1024))
 
 raw=$W/disk.raw
 if [ ! -f "$W/vm/vm.vmdk" ]; then
@@ -60,11 +64,11 @@ with open(proto, "w") as p:
     p.write("$\n$\n")
 PY
   mke2fs -q -F -t ext4 -L BENCH -d "$src" "$W/ext4.img" "${part_mib}M"
-  truncate -s "${part_mib}M" "$W/xfs.img"
-  mkfs.xfs -q -f -L BENCH -p "$W/xfs.proto" "$W/xfs.img"
+  truncate -s "${xfs_mib}M" "$W/xfs.img"
+  mkfs.xfs -q -f -d agcount=2 -L BENCH -p "$W/xfs.proto" "$W/xfs.img"
   rm -rf "$src"
-  truncate -s $(((2 * part_mib + 2) * MiB)) "$raw"
-  sgdisk -o -n "1:2048:+${part_mib}M" -t 1:8300 -n "2:0:+${part_mib}M" -t 2:8300 "$raw" >/dev/null
+  truncate -s $(((part_mib + xfs_mib + 2) * MiB)) "$raw"
+  sgdisk -o -n "1:2048:+${part_mib}M" -t 1:8300 -n "2:0:+${xfs_mib}M" -t 2:8300 "$raw" >/dev/null
   read -r s1 s2 < <(sfdisk -J "$raw" | python3 -c 'import json,sys
 p=json.load(sys.stdin)["partitiontable"]["partitions"]; print(p[0]["start"], p[1]["start"])')
   dd if="$W/ext4.img" of="$raw" bs=512 seek="$s1" conv=notrunc,sparse status=none
@@ -93,47 +97,68 @@ ours() { # volume -> "read find" seconds
 }
 
 drop # also waits out the write-back of a freshly built image
-read -r ext_read ext_find < <(ours disk0p1)
-read -r xfs_read xfs_find < <(ours disk0p2)
+have_kernel_xfs=0
+grep -qw xfs /proc/filesystems && have_kernel_xfs=1
+peer() { # image kind(ext4|xfs) -> "read find" seconds through fuse2fs or the kernel
+  local r f
+  if [ "$2" = ext4 ]; then
+    fuse2fs "$1" "$M" -o ro >/dev/null
+    r=$(timed cat "$M/big.bin"); fusermount3 -u "$M"
+    fuse2fs "$1" "$M" -o ro >/dev/null
+    f=$(timed find "$M/tree" -printf '%s %T@\n'); fusermount3 -u "$M"
+  else
+    L=$(losetup -r -f --show "$1")
+    mount -t xfs -o ro,norecovery "$L" "$M"
+    r=$(timed cat "$M/big.bin"); umount "$M"
+    mount -t xfs -o ro,norecovery "$L" "$M"
+    f=$(timed find "$M/tree" -printf '%s %T@\n'); umount "$M"
+    losetup -d "$L"; L=""
+  fi
+  echo "$r $f"
+}
 
-# fuse2fs on the ext4 image's own file (the same bytes, no VMDK in the way).
-fuse2fs "$W/ext4.img" "$M" -o ro >/dev/null
-f2_read=$(timed cat "$M/big.bin")
-fusermount3 -u "$M"
-fuse2fs "$W/ext4.img" "$M" -o ro >/dev/null
-f2_find=$(timed find "$M/tree" -printf '%s %T@\n')
-fusermount3 -u "$M"
+# In turns, so a slow patch of the VM's disk hurts both sides alike.
+results=()
+for round in $(seq "$ROUNDS"); do
+  results+=("ours-ext4 $(ours disk0p1)")
+  results+=("fuse2fs $(peer "$W/ext4.img" ext4)")
+  results+=("ours-xfs $(ours disk0p2)")
+  [ "$have_kernel_xfs" = 1 ] && results+=("kernel-xfs $(peer "$W/xfs.img" xfs)")
+  echo "round $round done"
+done
+[ "$have_kernel_xfs" = 1 ] || echo "kernel XFS not available here: XFS peer not measured"
 
-# The kernel's XFS, read-only and without log recovery, on a loop device of the image.
-k_read=nan k_find=nan
-if grep -qw xfs /proc/filesystems && L=$(losetup -r -f --show "$W/xfs.img" 2>/dev/null); then
-  mount -t xfs -o ro,norecovery "$L" "$M"
-  k_read=$(timed cat "$M/big.bin")
-  umount "$M"
-  mount -t xfs -o ro,norecovery "$L" "$M"
-  k_find=$(timed find "$M/tree" -printf '%s %T@\n')
-  umount "$M"
-  losetup -d "$L"; L=""
-else
-  echo "kernel XFS not available here: XFS peer not measured"
-fi
-
-python3 - "$BIG_MIB" "$FILES" "$ext_read" "$ext_find" "$f2_read" "$f2_find" \
-  "$xfs_read" "$xfs_find" "$k_read" "$k_find" <<'PY'
-import sys
+printf '%s\n' "${results[@]}" >"$W/results.txt"
+python3 - "$BIG_MIB" "$FILES" "$W/results.txt" <<'PY'
+import statistics, sys
 mib, files = int(sys.argv[1]), sys.argv[2]
-er, ef, fr, ff, xr, xf, kr, kf = map(float, sys.argv[3:])
-print(f"ext4: sequential read of a {mib} MiB file")
-print(f"  vmsnapfs           {er:7.2f} s  {mib/er:8.1f} MiB/s")
-print(f"  fuse2fs -o ro      {fr:7.2f} s  {mib/fr:8.1f} MiB/s   ratio {fr/er:5.2f}x (target >= 1.5)")
-print(f"ext4: find + stat of {files} files")
-print(f"  vmsnapfs {ef:.2f} s, fuse2fs {ff:.2f} s: {ef/ff:.2f}x of fuse2fs's time (target <= 0.25)")
-print(f"XFS: sequential read of a {mib} MiB file")
-print(f"  vmsnapfs           {xr:7.2f} s  {mib/xr:8.1f} MiB/s")
-if kr == kr:
-    print(f"  kernel xfs (loop)  {kr:7.2f} s  {mib/kr:8.1f} MiB/s   ratio {kr/xr:5.2f}x")
-    print(f"XFS: find + stat of {files} files")
-    print(f"  vmsnapfs {xf:.2f} s, kernel xfs {kf:.2f} s: {xf/kf:.2f}x of the kernel's time")
-else:
-    print(f"XFS: find + stat of {files} files: vmsnapfs {xf:.2f} s")
+r, f = {}, {}
+for line in open(sys.argv[3]):
+    k, a, b = line.split()
+    r.setdefault(k, []).append(float(a))
+    f.setdefault(k, []).append(float(b))
+def show(k, what):
+    v = what[k]
+    return min(v), statistics.median(v)
+n = len(r["ours-ext4"])
+print(f"{n} rounds; best / median")
+for fs, peer, label in (("ext4", "fuse2fs", "fuse2fs -o ro"), ("xfs", "kernel-xfs", "kernel xfs (loop)")):
+    ours = f"ours-{fs}"
+    ob, om = show(ours, r)
+    print(f"{fs}: sequential read of a {mib} MiB file")
+    print(f"  vmsnapfs           {ob:6.2f} / {om:6.2f} s  {mib/ob:7.1f} / {mib/om:7.1f} MiB/s")
+    if peer in r:
+        pb, pm = show(peer, r)
+        tgt = " (target >= 1.5)" if fs == "ext4" else ""
+        print(f"  {label:18} {pb:6.2f} / {pm:6.2f} s  {mib/pb:7.1f} / {mib/pm:7.1f} MiB/s"
+              f"  vmsnapfs {pb/ob:.2f}x / {pm/om:.2f}x faster{tgt}")
+    ob, om = show(ours, f)
+    print(f"{fs}: find + stat of {files} files")
+    if peer in f:
+        pb, pm = show(peer, f)
+        tgt = " (target <= 0.25)" if fs == "ext4" else ""
+        print(f"  vmsnapfs {ob:.2f} / {om:.2f} s, {label} {pb:.2f} / {pm:.2f} s:"
+              f" {ob/pb:.2f}x / {om/pm:.2f}x of its time{tgt}")
+    else:
+        print(f"  vmsnapfs {ob:.2f} / {om:.2f} s")
 PY
