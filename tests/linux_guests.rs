@@ -140,7 +140,7 @@ fn metadata(root: &Path, exact: bool) -> BTreeMap<String, Meta> {
             if m.is_dir() {
                 stack.push(p.clone());
             }
-            let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+            let rel = rel_key(p.strip_prefix(root).unwrap());
             let meta = if m.file_type().is_symlink() && !exact {
                 Meta {
                     uid: 0,
@@ -182,7 +182,7 @@ fn our_link_groups(root: &Path) -> Vec<Vec<String>> {
             .into_iter()
             .filter(|(_, e)| matches!(e, Entry::File { .. }))
             .map(|(p, _)| {
-                let ino = inode(&root.join(&p));
+                let ino = inode(&at(root, &p));
                 (p, ino)
             }),
     )
@@ -407,6 +407,21 @@ fn ext4_home_across_two_disks_equals_debugfs_with_guest_owners_and_xattrs() {
         metadata(&oracle, false),
         "owners, modes, mtimes (rdump restores them)"
     );
+    // Names are the guest's bytes, also where they are not UTF-8, and open by them.
+    use std::os::unix::ffi::OsStrExt;
+    let bob: Vec<Vec<u8>> = fs::read_dir(ours.join("bob"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().as_bytes().to_vec())
+        .collect();
+    for name in [&b"caf\xe9.txt"[..], b"100%xE9.txt"] {
+        assert!(bob.contains(&name.to_vec()), "{bob:?}");
+        let p = ours.join("bob").join(std::ffi::OsStr::from_bytes(name));
+        assert!(fs::read(&p).unwrap().ends_with(b"\n"));
+    }
+    assert!(
+        fs::metadata(ours.join("bob/caf%xE9.txt")).is_err(),
+        "one name per file"
+    );
     let groups = our_link_groups(&ours);
     assert_eq!(groups, fls_link_groups(&img));
     assert_eq!(
@@ -613,7 +628,7 @@ fn a_damaged_ext4_file_is_eio_and_the_rest_of_the_volume_reads() {
     let mut want = walk(&oracle);
     want.remove("alice/Documents/big.bin");
     for (path, entry) in &want {
-        let p = vol.join(path);
+        let p = at(&vol, path);
         match entry {
             Entry::File { sha, .. } => assert_eq!(sha256_file(&p), *sha, "{path}"),
             Entry::Dir => assert!(p.is_dir(), "{path}"),

@@ -2,7 +2,7 @@
 //! operation is positional and `&self`, so fuser's worker threads serve VMs in parallel.
 
 use std::collections::HashMap;
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
@@ -30,7 +30,7 @@ pub const PID_XATTR: &str = "user.vmsnapfs.pid";
 enum Handle {
     /// The listing taken at opendir; the hold keeps the VM frozen while it is open.
     Dir {
-        entries: Vec<(u64, FileType, String, Node)>,
+        entries: Vec<(u64, FileType, OsString, Node)>,
         hold: Option<Use>,
     },
     /// Content fixed at open (status.json is rendered per open).
@@ -156,4 +156,28 @@ impl VmFs {
 
 fn name_str(name: &OsStr) -> R<&str> {
     name.to_str().ok_or(Errno::ENOENT)
+}
+
+/// A name as the kernel hands it, spelled as our tree spells it: guest file systems whose
+/// names are bytes (ext4, XFS) take any bytes, escaped as `names::from_bytes` does.
+fn tree_name(name: &OsStr, bytes: bool) -> R<std::borrow::Cow<'_, str>> {
+    use std::os::unix::ffi::OsStrExt;
+    if bytes {
+        Ok(crate::guestfs::names::from_bytes(name.as_bytes()))
+    } else {
+        name_str(name).map(std::borrow::Cow::Borrowed)
+    }
+}
+
+/// A listed name as the kernel should see it: the guest's own bytes where names are
+/// bytes.
+fn kernel_name(name: String, bytes: bool) -> OsString {
+    use std::os::unix::ffi::OsStringExt;
+    match bytes
+        .then(|| crate::guestfs::names::to_bytes(&name))
+        .flatten()
+    {
+        Some(raw) => OsString::from_vec(raw),
+        None => name.into(),
+    }
 }

@@ -11,7 +11,7 @@ use fuser::{
 };
 
 use super::inodes::Node;
-use super::{name_str, seek, Handle, VmFs, MIB};
+use super::{kernel_name, seek, tree_name, Handle, VmFs, MIB};
 use crate::vm::status;
 
 impl Filesystem for VmFs {
@@ -38,7 +38,8 @@ impl Filesystem for VmFs {
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
         let r = (|| {
             let parent = self.node(parent)?;
-            let node = self.lookup_node(&parent, name_str(name)?)?;
+            let name = tree_name(name, self.byte_names(&parent))?;
+            let node = self.lookup_node(&parent, &name)?;
             let ino = self.inodes.ino(node.clone());
             self.getattr_node(ino, &node)
         })();
@@ -195,10 +196,16 @@ impl Filesystem for VmFs {
             let node = self.node(ino)?;
             let (entries, u) = self.list(&node)?;
             let mut out = Vec::with_capacity(entries.len() + 2);
-            out.push((ino.0, FileType::Directory, ".".to_owned(), node.clone()));
-            out.push((ino.0, FileType::Directory, "..".to_owned(), node.clone()));
+            out.push((ino.0, FileType::Directory, ".".into(), node.clone()));
+            out.push((ino.0, FileType::Directory, "..".into(), node.clone()));
+            let bytes = self.byte_names(&node);
             for (n, kind, name) in entries {
-                out.push((self.inodes.ino(n.clone()), kind, name, n));
+                out.push((
+                    self.inodes.ino(n.clone()),
+                    kind,
+                    kernel_name(name, bytes),
+                    n,
+                ));
             }
             Ok(self.new_handle(Handle::Dir {
                 entries: out,

@@ -116,6 +116,18 @@ impl VmFs {
         a
     }
 
+    /// Whether `node` is a folder of a guest file system whose names are bytes.
+    pub(super) fn byte_names(&self, node: &Node) -> bool {
+        let Node::Guest(v, vol, _) = node else {
+            return false;
+        };
+        let Ok(u) = self.frozen(*v) else {
+            return false;
+        };
+        let bytes = u.vm.guest_fs(*vol as usize).is_ok_and(|fs| fs.byte_names());
+        bytes
+    }
+
     pub(super) fn guest_kind(k: guestfs::Kind) -> FileType {
         match k {
             guestfs::Kind::Dir => FileType::Directory,

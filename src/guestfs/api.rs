@@ -130,6 +130,12 @@ pub trait GuestFs: Send + Sync {
         Err(io::Error::from_raw_os_error(libc::ENODATA))
     }
 
+    /// Whether names are bytes on disk (Linux file systems): our names are then
+    /// `names::from_bytes` spellings, and the FUSE layer hands the kernel the bytes.
+    fn byte_names(&self) -> bool {
+        false
+    }
+
     /// Names of file-system specific xattrs (`system.ntfs_attrib`, …) this node has.
     fn system_xattr_names(&self, _id: u64) -> Vec<String> {
         Vec::new()

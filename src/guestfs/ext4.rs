@@ -129,6 +129,10 @@ impl GuestFs for Ext4 {
         Ok(Some(self.vol.data_ranges(ino(id)?)?))
     }
 
+    fn byte_names(&self) -> bool {
+        true
+    }
+
     fn system_xattr_names(&self, id: u64) -> Vec<String> {
         // listxattr must not fail over one unreadable xattr block; getxattr reports it.
         let Ok(i) = ino(id) else { return Vec::new() };

@@ -127,6 +127,10 @@ impl GuestFs for Xfs {
         ))
     }
 
+    fn byte_names(&self) -> bool {
+        true
+    }
+
     fn system_xattr_names(&self, id: u64) -> Vec<String> {
         match self.vol.xattrs(id) {
             Ok(all) => all.into_iter().map(|(n, _)| n).collect(),

@@ -243,7 +243,7 @@ fn walk_into(root: &Path, dir: &Path, out: &mut BTreeMap<String, Entry>) {
     for e in fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
         let e = e.unwrap();
         let p = e.path();
-        let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+        let rel = rel_key(p.strip_prefix(root).unwrap());
         let m = fs::symlink_metadata(&p).unwrap();
         if m.file_type().is_symlink() {
             let t = fs::read_link(&p).unwrap();
@@ -288,6 +288,40 @@ pub fn assert_same_tree(ours: &BTreeMap<String, Entry>, oracle: &BTreeMap<String
         diffs.push(format!("{k}: only in ours"));
     }
     assert!(diffs.is_empty(), "trees differ:\n{}", diffs.join("\n"));
+}
+
+/// A relative path as a map key: bytes that are not UTF-8 become `\xHH` and a `\`
+/// becomes `\\`, so the key names exactly one path (`at` turns it back).
+pub fn rel_key(rel: &Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let mut out = String::new();
+    for chunk in rel.as_os_str().as_bytes().utf8_chunks() {
+        out.push_str(&chunk.valid().replace('\\', "\\\\"));
+        for b in chunk.invalid() {
+            out.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    out
+}
+
+/// The path under `root` a `rel_key` names.
+pub fn at(root: &Path, key: &str) -> PathBuf {
+    use std::os::unix::ffi::OsStrExt;
+    let (mut raw, b) = (Vec::new(), key.as_bytes());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' && b.get(i + 1) == Some(&b'x') {
+            raw.push(u8::from_str_radix(&key[i + 2..i + 4], 16).unwrap());
+            i += 4;
+        } else if b[i] == b'\\' {
+            raw.push(b'\\');
+            i += 2;
+        } else {
+            raw.push(b[i]);
+            i += 1;
+        }
+    }
+    root.join(std::ffi::OsStr::from_bytes(&raw))
 }
 
 pub fn inode(p: &Path) -> u64 {
