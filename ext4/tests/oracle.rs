@@ -71,15 +71,20 @@ fn check_variant(args: &str, index_dirs: bool) {
     // Listing and types against Sleuth Kit, when installed. fls (TSK 4.x) does not
     // read htree directories (it lists none of their entries, or, for block-mapped
     // ones, parses dx_node bytes as entries), so those are checked against rdump below.
+    // The parent is the longest prefix that is one of our directories: a name fls
+    // made up from dx_node bytes may itself hold a '/' (hash bytes are random per
+    // volume, so such a name comes and goes between runs).
     let is_htree = |p: &[u8]| -> bool {
-        let parent = &p[..p.iter().rposition(|&c| c == b'/').unwrap()];
-        let ino = if parent.is_empty() {
-            v.root()
-        } else {
-            match ours.get(parent) {
-                Some(n) => n.ino,
-                None => return false,
-            }
+        let parent = p
+            .iter()
+            .enumerate()
+            .rev()
+            .filter(|(_, &c)| c == b'/')
+            .map(|(i, _)| &p[..i])
+            .find(|d| d.is_empty() || ours.get(*d).is_some_and(|n| n.kind == FileKind::Dir));
+        let ino = match parent {
+            Some([]) | None => v.root(),
+            Some(d) => ours[d].ino,
         };
         v.stat(ino).unwrap().flags & 0x1000 != 0
     };
