@@ -386,3 +386,9 @@ fn ext4_bigalloc() {
 fn ext2_without_filetype() {
     check_variant("-t ext2 -O ^filetype", false);
 }
+
+#[test]
+fn ext4_sparse_super2_and_flex_bg() {
+    // Backup superblocks in two groups only, metadata packed in flex groups of 4.
+    check_variant("-t ext4 -O sparse_super2 -G 4", true);
+}
