@@ -5,6 +5,7 @@
 //! and a fill loop for partial reads ([`fill`]).
 #![forbid(unsafe_code)]
 
+pub mod crc;
 mod fill;
 pub mod hint;
 pub mod le;

@@ -3,31 +3,11 @@
 
 pub const INITIAL_CRC: u32 = 0xf597_a6cf;
 
-const TABLE: [u32; 256] = {
-    let mut t = [0u32; 256];
-    let mut i = 0;
-    while i < 256 {
-        let mut c = i as u32;
-        let mut k = 0;
-        while k < 8 {
-            c = if c & 1 != 0 {
-                (c >> 1) ^ 0xedb8_8320
-            } else {
-                c >> 1
-            };
-            k += 1;
-        }
-        t[i] = c;
-        i += 1;
-    }
-    t
-};
+static TABLE: vmsnapfs_io::crc::Crc32 = vmsnapfs_io::crc::Crc32::reflected(0xedb8_8320);
 
 /// Continues a checksum `crc` over `buf`.
 pub fn calc_crc(crc: u32, buf: &[u8]) -> u32 {
-    buf.iter().fold(crc, |c, &b| {
-        (c >> 8) ^ TABLE[((c ^ b as u32) & 0xff) as usize]
-    })
+    TABLE.update(crc, buf)
 }
 
 #[cfg(test)]

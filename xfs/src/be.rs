@@ -16,33 +16,10 @@ pub fn u64_at(b: &[u8], offset: usize) -> Result<u64, ShortBuffer> {
     array_at(b, offset).map(u64::from_be_bytes)
 }
 
-const fn table() -> [u32; 256] {
-    let mut t = [0u32; 256];
-    let mut i = 0;
-    while i < 256 {
-        let mut c = i as u32;
-        let mut k = 0;
-        while k < 8 {
-            c = if c & 1 != 0 {
-                (c >> 1) ^ 0x82F6_3B78
-            } else {
-                c >> 1
-            };
-            k += 1;
-        }
-        t[i] = c;
-        i += 1;
-    }
-    t
-}
+static CRC32C: vmsnapfs_io::crc::Crc32 = vmsnapfs_io::crc::Crc32::reflected(0x82F6_3B78);
 
-static TABLE: [u32; 256] = table();
-
-fn crc32c_update(mut crc: u32, data: &[u8]) -> u32 {
-    for &b in data {
-        crc = TABLE[((crc ^ b as u32) & 0xff) as usize] ^ (crc >> 8);
-    }
-    crc
+fn crc32c_update(crc: u32, data: &[u8]) -> u32 {
+    CRC32C.update(crc, data)
 }
 
 /// Whether the CRC32C stored (little-endian) at `crc_off` of `buf` matches the rest of
