@@ -57,9 +57,16 @@ fn mounted(l: &Linux, opts: &[&str]) -> (Mount, PathBuf) {
     (m, vm)
 }
 
-/// An LV's bytes put together from the qemu-img reading of the disks, where LVM2's
-/// report says each segment's extents are.
-fn lv_image(l: &Linux, lv: &str) -> PathBuf {
+/// One segment of an LV as LVM2 reports it: where it starts in the LV, how long it is,
+/// and which disk (0 or 1) holds it from which byte.
+struct Segment {
+    lv_start: u64,
+    len: u64,
+    disk: usize,
+    disk_offset: u64,
+}
+
+fn segments(l: &Linux, lv: &str) -> Vec<Segment> {
     let ext = l.layout["extent_size"].as_u64().unwrap();
     let pe_start = |pv: &str| {
         l.layout["pvs"]
@@ -71,17 +78,15 @@ fn lv_image(l: &Linux, lv: &str) -> PathBuf {
             .as_u64()
             .unwrap()
     };
-    let out = scratch("lv").join(format!("{lv}.img"));
-    let o = fs::File::create(&out).unwrap();
+    let mut out = Vec::new();
     for seg in l.layout["lvs"].as_array().unwrap() {
         if seg["lv"] != lv {
             continue;
         }
-        o.set_len(seg["size"].as_u64().unwrap()).unwrap();
         let pv = seg["pv"].as_str().unwrap();
-        let (raw, base) = match pv {
-            "disk0p2" => (&l.raw0, partition(&l.raw0, 2).0),
-            "disk1" => (&l.raw1, 0),
+        let (disk, base) = match pv {
+            "disk0p2" => (0, partition(&l.raw0, 2).0),
+            "disk1" => (1, 0),
             other => panic!("unknown PV {other}"),
         };
         let first: u64 = seg["pe_range"]
@@ -92,15 +97,30 @@ fn lv_image(l: &Linux, lv: &str) -> PathBuf {
             .unwrap()
             .parse()
             .unwrap();
-        let len = seg["seg_size_pe"].as_u64().unwrap() * ext;
-        let part = extract(raw, base + pe_start(pv) + first * ext, len);
-        let mut buf = vec![0u8; len as usize];
+        out.push(Segment {
+            lv_start: seg["seg_start_pe"].as_u64().unwrap() * ext,
+            len: seg["seg_size_pe"].as_u64().unwrap() * ext,
+            disk,
+            disk_offset: base + pe_start(pv) + first * ext,
+        });
+    }
+    out
+}
+
+/// An LV's bytes put together from the qemu-img reading of the disks, where LVM2's
+/// report says each segment's extents are.
+fn lv_image(l: &Linux, lv: &str) -> PathBuf {
+    let out = scratch("lv").join(format!("{lv}.img"));
+    let o = fs::File::create(&out).unwrap();
+    for seg in segments(l, lv) {
+        let raw = [&l.raw0, &l.raw1][seg.disk];
+        let part = extract(raw, seg.disk_offset, seg.len);
+        let mut buf = vec![0u8; seg.len as usize];
         fs::File::open(&part)
             .unwrap()
             .read_exact_at(&mut buf, 0)
             .unwrap();
-        o.write_all_at(&buf, seg["seg_start_pe"].as_u64().unwrap() * ext)
-            .unwrap();
+        o.write_all_at(&buf, seg.lv_start).unwrap();
     }
     out
 }
@@ -538,67 +558,35 @@ fn vm_with_changed_lv(l: &Linux, lv: &str, before: &Path, after: &Path) -> PathB
         let p = e.unwrap().path();
         fs::copy(&p, dir.join(p.file_name().unwrap())).unwrap();
     }
-    let tops = [
-        (
-            "disk0p2",
-            "linuxvm-disk0-000001.vmdk",
-            partition(&l.raw0, 2).0,
-        ),
-        ("disk1", "linuxvm-disk1.vmdk", 0),
-    ];
+    let tops = ["linuxvm-disk0-000001.vmdk", "linuxvm-disk1.vmdk"];
+    let deltas = tops.map(|t| format!("{}-damaged.vmdk", t.trim_end_matches(".vmdk")));
     let mut vmx = fs::read_to_string(dir.join("linuxvm.vmx")).unwrap();
-    for (_, top, _) in &tops {
-        let delta = format!("{}-damaged.vmdk", top.trim_end_matches(".vmdk"));
+    for (top, delta) in tops.iter().zip(&deltas) {
         run(Command::new("qemu-img")
             .args(["create", "-q", "-f", "vmdk", "-F", "vmdk", "-b", top])
-            .arg(dir.join(&delta)));
+            .arg(dir.join(delta)));
         vmx = vmx.replace(&format!("\"{top}\""), &format!("\"{delta}\""));
     }
     fs::write(dir.join("linuxvm.vmx"), vmx).unwrap();
-    let ext = l.layout["extent_size"].as_u64().unwrap();
+    let segs = segments(l, lv);
     let (a, b) = (fs::read(before).unwrap(), fs::read(after).unwrap());
     let sector = 512;
     for off in (0..a.len()).step_by(sector) {
         if a[off..off + sector] == b[off..off + sector] {
             continue;
         }
-        let seg = l.layout["lvs"]
-            .as_array()
-            .unwrap()
+        let off = off as u64;
+        let seg = segs
             .iter()
-            .find(|s| {
-                let start = s["seg_start_pe"].as_u64().unwrap() * ext;
-                let len = s["seg_size_pe"].as_u64().unwrap() * ext;
-                s["lv"] == lv && (start..start + len).contains(&(off as u64))
-            })
+            .find(|s| (s.lv_start..s.lv_start + s.len).contains(&off))
             .unwrap();
-        let pv = seg["pv"].as_str().unwrap();
-        let (_, top, base) = tops.iter().find(|t| t.0 == pv).unwrap();
-        let pe_start = l.layout["pvs"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|p| p["pv"] == pv)
-            .unwrap()["pe_start"]
-            .as_u64()
-            .unwrap();
-        let first: u64 = seg["pe_range"]
-            .as_str()
-            .unwrap()
-            .split('-')
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap();
-        let at = base + pe_start + first * ext + off as u64
-            - seg["seg_start_pe"].as_u64().unwrap() * ext;
+        let at = seg.disk_offset + off - seg.lv_start;
         let chunk = src.join("chunk");
-        fs::write(&chunk, &b[off..off + sector]).unwrap();
-        let delta = format!("{}-damaged.vmdk", top.trim_end_matches(".vmdk"));
+        fs::write(&chunk, &b[off as usize..off as usize + sector]).unwrap();
         run(Command::new("qemu-io")
             .args(["-f", "vmdk", "-c"])
             .arg(format!("write -s {} {at} {sector}", chunk.display()))
-            .arg(dir.join(delta)));
+            .arg(dir.join(&deltas[seg.disk])));
     }
     src
 }

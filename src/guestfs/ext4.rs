@@ -110,11 +110,7 @@ impl GuestFs for Ext4 {
         if !case_insensitive {
             return Ok(None);
         }
-        let folded = super::names::fold(name);
-        Ok(self
-            .read_dir(dir)?
-            .into_iter()
-            .find(|e| super::names::fold(&e.name) == folded))
+        Ok(unix::find_folded(self.read_dir(dir)?, name))
     }
 
     fn read(&self, id: u64, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
@@ -134,15 +130,8 @@ impl GuestFs for Ext4 {
     }
 
     fn system_xattr_names(&self, id: u64) -> Vec<String> {
-        // listxattr must not fail over one unreadable xattr block; getxattr reports it.
         let Ok(i) = ino(id) else { return Vec::new() };
-        match self.vol.xattrs(i) {
-            Ok(all) => all.into_iter().map(|(n, _)| n).collect(),
-            Err(e) => {
-                tracing::debug!("{}: xattrs of inode {id}: {e}", self.fs);
-                Vec::new()
-            }
-        }
+        unix::xattr_names(self.fs, id, self.vol.xattrs(i))
     }
 
     fn system_xattr(&self, id: u64, name: &str) -> io::Result<Option<Vec<u8>>> {

@@ -51,6 +51,28 @@ pub fn guest_name(name: &str) -> Option<Vec<u8>> {
     names::to_bytes(name)
 }
 
+/// `-o case_insensitive` on a file system whose names are exact: a scan of the listing.
+pub fn find_folded(entries: Vec<DirEntry>, name: &str) -> Option<DirEntry> {
+    let folded = names::fold(name);
+    entries.into_iter().find(|e| names::fold(&e.name) == folded)
+}
+
+/// The names of a node's xattrs. listxattr must not fail over one unreadable xattr
+/// block: getxattr of a name reports it.
+pub fn xattr_names(
+    fs: &str,
+    id: u64,
+    all: Result<Vec<(String, Vec<u8>)>, impl std::fmt::Display>,
+) -> Vec<String> {
+    match all {
+        Ok(all) => all.into_iter().map(|(n, _)| n).collect(),
+        Err(e) => {
+            tracing::debug!("{fs}: xattrs of inode {id}: {e}");
+            Vec::new()
+        }
+    }
+}
+
 /// The value of `name` among a node's xattrs (full Linux names).
 pub fn xattr(all: io::Result<Vec<(String, Vec<u8>)>>, name: &str) -> io::Result<Option<Vec<u8>>> {
     Ok(all?.into_iter().find(|(n, _)| n == name).map(|(_, v)| v))

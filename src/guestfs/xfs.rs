@@ -102,11 +102,7 @@ impl GuestFs for Xfs {
         if !case_insensitive {
             return Ok(None);
         }
-        let folded = super::names::fold(name);
-        Ok(self
-            .read_dir(dir)?
-            .into_iter()
-            .find(|e| super::names::fold(&e.name) == folded))
+        Ok(unix::find_folded(self.read_dir(dir)?, name))
     }
 
     fn read(&self, id: u64, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
@@ -132,13 +128,7 @@ impl GuestFs for Xfs {
     }
 
     fn system_xattr_names(&self, id: u64) -> Vec<String> {
-        match self.vol.xattrs(id) {
-            Ok(all) => all.into_iter().map(|(n, _)| n).collect(),
-            Err(e) => {
-                tracing::debug!("xfs: xattrs of inode {id}: {e}");
-                Vec::new()
-            }
-        }
+        unix::xattr_names("xfs", id, self.vol.xattrs(id))
     }
 
     fn system_xattr(&self, id: u64, name: &str) -> io::Result<Option<Vec<u8>>> {
