@@ -11,7 +11,7 @@ use fuser::{
 };
 
 use super::inodes::Node;
-use super::{kernel_name, seek, tree_name, Handle, VmFs, MIB};
+use super::{kernel_name, seek, Handle, VmFs, MIB};
 use crate::vm::status;
 
 impl Filesystem for VmFs {
@@ -38,8 +38,7 @@ impl Filesystem for VmFs {
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
         let r = (|| {
             let parent = self.node(parent)?;
-            let name = tree_name(name, self.byte_names(&parent))?;
-            let node = self.lookup_node(&parent, &name)?;
+            let node = self.lookup_node(&parent, name)?;
             let ino = self.inodes.ino(node.clone());
             self.getattr_node(ino, &node)
         })();
@@ -198,7 +197,13 @@ impl Filesystem for VmFs {
             let mut out = Vec::with_capacity(entries.len() + 2);
             out.push((ino.0, FileType::Directory, ".".into(), node.clone()));
             out.push((ino.0, FileType::Directory, "..".into(), node.clone()));
-            let bytes = self.byte_names(&node);
+            // Names that are bytes on the guest go to the kernel as those bytes.
+            let bytes = match (&node, &u) {
+                (Node::Guest(_, vol, _), Some(u)) => {
+                    u.vm.guest_fs(*vol as usize).is_ok_and(|fs| fs.byte_names())
+                }
+                _ => false,
+            };
             for (n, kind, name) in entries {
                 out.push((
                     self.inodes.ino(n.clone()),

@@ -1,11 +1,12 @@
 //! The tree itself: what each node is, lists, holds and reads (see README "The tree").
 
+use std::ffi::OsStr;
 use std::time::Duration;
 
 use fuser::{Errno, FileAttr, FileType};
 
 use super::inodes::Node;
-use super::{Handle, Listing, VmFs, MIB, PID_XATTR, R, TTL_GUEST, TTL_TOP};
+use super::{name_str, tree_name, Handle, Listing, VmFs, MIB, PID_XATTR, R, TTL_GUEST, TTL_TOP};
 use crate::guestfs;
 use crate::vm::{self, status, FrozenVm, Use};
 use vmsnapfs_io::fill;
@@ -116,18 +117,6 @@ impl VmFs {
         a
     }
 
-    /// Whether `node` is a folder of a guest file system whose names are bytes.
-    pub(super) fn byte_names(&self, node: &Node) -> bool {
-        let Node::Guest(v, vol, _) = node else {
-            return false;
-        };
-        let Ok(u) = self.frozen(*v) else {
-            return false;
-        };
-        let bytes = u.vm.guest_fs(*vol as usize).is_ok_and(|fs| fs.byte_names());
-        bytes
-    }
-
     pub(super) fn guest_kind(k: guestfs::Kind) -> FileType {
         match k {
             guestfs::Kind::Dir => FileType::Directory,
@@ -205,7 +194,13 @@ impl VmFs {
         Ok((out, Some(u)))
     }
 
-    pub(super) fn lookup_node(&self, parent: &Node, name: &str) -> R<Node> {
+    /// `name` as the kernel gives it: guest file systems whose names are bytes take any
+    /// bytes, every other folder only UTF-8.
+    pub(super) fn lookup_node(&self, parent: &Node, name: &OsStr) -> R<Node> {
+        if let Node::Guest(v, vol, id) = parent {
+            return self.lookup_guest(*v, *vol, *id, name);
+        }
+        let name = name_str(name)?;
         match parent {
             Node::Disks(v) if name == "since" => {
                 self.frozen(*v)?;
@@ -242,27 +237,6 @@ impl VmFs {
                     Node::SinceFlat(*v, id.clone(), i)
                 })
             }
-            Node::Guest(v, vol, id) => {
-                let u = self.frozen(*v)?;
-                let fs = u.vm.guest_fs(*vol as usize)?;
-                let ci = self.tree.case_insensitive;
-                match fs.lookup(*id, name, ci) {
-                    Ok(Some(e)) => return Ok(Node::Guest(*v, *vol, e.id)),
-                    Ok(None) => {}
-                    Err(e) => return Err(u.vm.guest(*vol as usize, "lookup", Err(e))?),
-                }
-                if self.tree.streams_windows {
-                    if let Some((file, stream)) = name.split_once(':') {
-                        if let Ok(Some(e)) = fs.lookup(*id, file, ci) {
-                            let streams = fs.streams(e.id).unwrap_or_default();
-                            if streams.iter().any(|(n, _)| n == stream) {
-                                return Ok(Node::Stream(*v, *vol, e.id, stream.into()));
-                            }
-                        }
-                    }
-                }
-                Err(Errno::ENOENT)
-            }
             _ => {
                 let (entries, _use) = self.list(parent)?;
                 entries
@@ -272,6 +246,29 @@ impl VmFs {
                     .ok_or(Errno::ENOENT)
             }
         }
+    }
+
+    fn lookup_guest(&self, v: u32, vol: u32, id: u64, name: &OsStr) -> R<Node> {
+        let u = self.frozen(v)?;
+        let fs = u.vm.guest_fs(vol as usize)?;
+        let name = tree_name(name, fs.byte_names())?;
+        let ci = self.tree.case_insensitive;
+        match fs.lookup(id, &name, ci) {
+            Ok(Some(e)) => return Ok(Node::Guest(v, vol, e.id)),
+            Ok(None) => {}
+            Err(e) => return Err(u.vm.guest(vol as usize, "lookup", Err(e))?),
+        }
+        if self.tree.streams_windows {
+            if let Some((file, stream)) = name.split_once(':') {
+                if let Ok(Some(e)) = fs.lookup(id, file, ci) {
+                    let streams = fs.streams(e.id).unwrap_or_default();
+                    if streams.iter().any(|(n, _)| n == stream) {
+                        return Ok(Node::Stream(v, vol, e.id, stream.into()));
+                    }
+                }
+            }
+        }
+        Err(Errno::ENOENT)
     }
 
     /// A disk image's bytes lent by the source (a read-ahead chunk), for a reply with
@@ -366,18 +363,15 @@ impl VmFs {
         let vm = &u.vm;
         let fs = vm.guest_fs(*vol as usize)?;
         // NTFS's named streams are `user.*`; Linux volumes keep `user.*` as xattrs.
-        let stream = name.strip_prefix("user.").and_then(|stream| {
-            let streams = vm.guest(*vol as usize, "streams", fs.streams(*id));
-            match streams {
-                Ok(s) => s
-                    .into_iter()
-                    .find(|(n, _)| n == stream)
-                    .map(|(_, size)| Ok((stream, size))),
-                Err(e) => Some(Err(e)),
-            }
-        });
-        if let Some(found) = stream {
-            let (stream, size) = found?;
+        let stream = match name.strip_prefix("user.") {
+            Some(stream) => vm
+                .guest(*vol as usize, "streams", fs.streams(*id))?
+                .into_iter()
+                .find(|(n, _)| n == stream)
+                .map(|(_, size)| (stream, size)),
+            None => None,
+        };
+        if let Some((stream, size)) = stream {
             if size > 64 * 1024 {
                 return Err(Errno::E2BIG);
             }

@@ -95,6 +95,10 @@ pub fn from_bytes(name: &[u8]) -> Cow<'_, str> {
 /// The bytes `from_bytes` made `name` from; None when `name` is not a form `from_bytes`
 /// gives (each guest name has exactly one name in our tree).
 pub fn to_bytes(name: &str) -> Option<Vec<u8>> {
+    // Every escape starts with `%`, and `from_bytes` keeps such names as they are.
+    if !name.contains(['/', '\0', '%']) {
+        return Some(name.as_bytes().to_vec());
+    }
     let mut out = Vec::with_capacity(name.len());
     let mut rest = name;
     while let Some(pos) = rest.find('%') {
