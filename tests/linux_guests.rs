@@ -305,17 +305,21 @@ fn status(vm: &Path) -> serde_json::Value {
     serde_json::from_slice(&fs::read(vm.join("status.json")).unwrap()).unwrap()
 }
 
+/// The entry of volume `name` in a status.json.
+fn volume<'a>(st: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    let vols = st["volumes"].as_array().unwrap();
+    vols.iter()
+        .find(|v| v["name"] == name)
+        .unwrap_or_else(|| panic!("no volume {name} in {vols:?}"))
+}
+
 #[test]
 fn volumes_follow_lvm2s_layout_and_swap_is_listed_not_mounted() {
     let Some(l) = linux() else { return };
     let (_m, vm) = mounted(l, &[]);
     let st = status(&vm);
     let vols = st["volumes"].as_array().unwrap();
-    let by = |name: &str| {
-        vols.iter()
-            .find(|v| v["name"] == name)
-            .unwrap_or_else(|| panic!("no volume {name} in {vols:?}"))
-    };
+    let by = |name: &str| volume(&st, name);
     assert_eq!(by("disk0p1")["fs"], "ext4");
     assert_eq!(by("disk0p1")["label"], "boot");
     assert_eq!(by("disk0p2")["fs"], "lvm2_pv");
@@ -389,12 +393,7 @@ fn dirty_boot_journal_reads_as_e2fsck_recovers_it() {
         serde_json::from_slice(&fs::read(l.dir.join("boot-replayed.json")).unwrap()).unwrap();
     assert_eq!(cfg, recorded["grub/grub.cfg"]);
     let st = status(&vm);
-    let boot = st["volumes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|v| v["name"] == "disk0p1")
-        .unwrap();
+    let boot = volume(&st, "disk0p1");
     assert_eq!(boot["journal_replayed"], true);
     assert_eq!(boot["dirty"], true);
     // Nothing was written to the source: the delta is still dirty.
@@ -624,13 +623,7 @@ fn a_damaged_ext4_file_is_eio_and_the_rest_of_the_volume_reads() {
         }
     }
     let st = status(&m.mp.join("linuxvm"));
-    let home = st["volumes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|v| v["name"] == "vg0-home")
-        .unwrap();
-    let errors = home["errors"].to_string();
+    let errors = volume(&st, "vg0-home")["errors"].to_string();
     assert!(
         errors.contains("inode"),
         "status.json names the damage: {errors}"
