@@ -49,23 +49,6 @@ fn open_bytes(b: Vec<u8>) -> vmsnapfs_ext4::Result<Volume> {
     Volume::open(Arc::new(SharedBytes(Arc::new(b))))
 }
 
-/// Byte offset of inode `ino` in the image (debugfs imap).
-fn inode_offset(img: &std::path::Path, ino: u32) -> usize {
-    let s = run(&format!("debugfs -R 'imap <{ino}>' {} 2>/dev/null", q(img)));
-    let block: usize = s
-        .split("block ")
-        .last()
-        .unwrap()
-        .split(',')
-        .next()
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
-    let off = usize::from_str_radix(s.split("offset 0x").nth(1).unwrap().trim(), 16).unwrap();
-    block * 4096 + off
-}
-
 fn blocks_of(img: &std::path::Path, path: &str) -> Vec<usize> {
     run(&format!(
         "debugfs -R 'blocks {path}' {} 2>/dev/null",
@@ -130,7 +113,7 @@ fn smashed_extent_header_hurts_only_that_file() {
     let Some(m) = image() else { return };
     let v0 = open_bytes(m.bytes.clone()).unwrap();
     let victim = v0.lookup_path(b"/victim").unwrap().unwrap();
-    let at = inode_offset(&m.img, victim) + 0x28;
+    let at = inode_offset(&m.img, victim, 4096) + 0x28;
     let mut b = m.bytes.clone();
     b[at] ^= 0x55; // extent header magic
     let v = open_bytes(b).unwrap();
@@ -193,7 +176,7 @@ fn bad_xattr_entry_hurts_only_xattrs() {
         .collect();
     assert!(names.contains(&"user.a".to_string()), "{names:?}");
     // In-inode xattrs start after the 128 + i_extra_isize bytes and the 4-byte magic.
-    let ioff = inode_offset(&m.img, victim);
+    let ioff = inode_offset(&m.img, victim, 4096);
     let extra = u16::from_le_bytes([m.bytes[ioff + 0x80], m.bytes[ioff + 0x81]]) as usize;
     let first = ioff + 128 + extra + 4;
     for (field, val) in [(8usize, 60_000u32), (2, 0xFFF0)] {

@@ -82,19 +82,7 @@ fn metadata_ranges(img: &std::path::Path, bs: usize, v: &Volume) -> Vec<(usize, 
     inos.sort();
     inos.dedup();
     for &ino in inos.iter().take(400) {
-        let s = run(&format!("debugfs -R 'imap <{ino}>' {} 2>/dev/null", q(img)));
-        let block: usize = s
-            .split("block ")
-            .last()
-            .unwrap()
-            .split(',')
-            .next()
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap();
-        let off = usize::from_str_radix(s.split("offset 0x").nth(1).unwrap().trim(), 16).unwrap();
-        r.push((block * bs + off, 256));
+        r.push((inode_offset(img, ino, bs), 256));
     }
     let mut meta_inos: Vec<u32> = inos
         .iter()

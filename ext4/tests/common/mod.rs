@@ -49,6 +49,23 @@ pub fn run_status(cmd: &str) -> (i32, String) {
     )
 }
 
+/// Byte offset of inode `ino` in an image of `block_size`-byte blocks (debugfs imap).
+pub fn inode_offset(img: &Path, ino: u32, block_size: usize) -> usize {
+    let s = run(&format!("debugfs -R 'imap <{ino}>' {} 2>/dev/null", q(img)));
+    let block: usize = s
+        .split("block ")
+        .last()
+        .unwrap()
+        .split(',')
+        .next()
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let off = usize::from_str_radix(s.split("offset 0x").nth(1).unwrap().trim(), 16).unwrap();
+    block * block_size + off
+}
+
 pub fn q(p: &Path) -> String {
     format!("'{}'", p.display())
 }
