@@ -256,7 +256,7 @@ fn targeted_damage_v5() {
 
 #[test]
 fn targeted_damage_v4() {
-    targeted(&["-m", "crc=0,finobt=0,reflink=0,rmapbt=0"], false);
+    targeted(&["-m", V4_META], false);
 }
 
 /// mkfs.xfs 6.1's protofile writes v5 remote symlink blocks without their
@@ -498,11 +498,7 @@ fn mutations_v5() {
 
 #[test]
 fn mutations_v4() {
-    mutation(
-        &["-m", "crc=0,finobt=0,reflink=0,rmapbt=0", "-n", "ftype=0"],
-        150,
-        false,
-    );
+    mutation(&["-m", V4_META, "-n", "ftype=0"], 150, false);
 }
 
 /// Plain bitwise CRC32C (Castagnoli), initial value !0, no final inversion.
@@ -528,12 +524,7 @@ fn damaged_child_without_ftype_keeps_siblings() {
     if !have_tools() {
         return;
     }
-    let img = Image::build(
-        &tree(),
-        300,
-        &["-m", "crc=0,finobt=0,reflink=0,rmapbt=0", "-n", "ftype=0"],
-        &[],
-    );
+    let img = Image::build(&tree(), 300, &["-m", V4_META, "-n", "ftype=0"], &[]);
     let base = Arc::new(img.bytes());
     let vol = Volume::open(base.clone()).unwrap();
     let victim = vol.lookup(vol.root(), b"victim").unwrap().ino;

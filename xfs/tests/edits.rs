@@ -136,5 +136,5 @@ fn holes_unwritten_hardlinks_v5() {
 
 #[test]
 fn holes_unwritten_hardlinks_v4() {
-    check(&["-m", "crc=0,finobt=0,reflink=0,rmapbt=0"], false);
+    check(&["-m", V4_META], false);
 }

@@ -223,12 +223,7 @@ fn v4_no_crc() {
         return;
     }
     let tree = standard_tree(true, 3000);
-    let img = Image::build(
-        &tree,
-        300,
-        &["-m", "crc=0,finobt=0,reflink=0,rmapbt=0", "-n", "ftype=1"],
-        &[],
-    );
+    let img = Image::build(&tree, 300, &["-m", V4_META, "-n", "ftype=1"], &[]);
     check_tree(&img, &tree, false);
     // One volume, many threads: every walk sees the same tree and the same bytes.
     let vol = std::sync::Arc::new(img.open());
@@ -259,12 +254,7 @@ fn v4_without_ftype() {
         return;
     }
     let tree = standard_tree(true, 1000);
-    let img = Image::build(
-        &tree,
-        300,
-        &["-m", "crc=0,finobt=0,reflink=0,rmapbt=0", "-n", "ftype=0"],
-        &[],
-    );
+    let img = Image::build(&tree, 300, &["-m", V4_META, "-n", "ftype=0"], &[]);
     check_tree(&img, &tree, false);
     assert!(!img.open().info().ftype);
 }

@@ -80,5 +80,5 @@ fn log_state_v5() {
 
 #[test]
 fn log_state_v4() {
-    check(&["-m", "crc=0,finobt=0,reflink=0,rmapbt=0"]);
+    check(&["-m", V4_META]);
 }

@@ -159,5 +159,5 @@ fn xattrs_v5() {
 
 #[test]
 fn xattrs_v4() {
-    check(&["-m", "crc=0,finobt=0,reflink=0,rmapbt=0"], false);
+    check(&["-m", V4_META], false);
 }

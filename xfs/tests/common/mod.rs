@@ -7,6 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 
+/// mkfs.xfs `-m` for a v4 volume: no CRCs, and so none of the features that need them.
+pub const V4_META: &str = "crc=0,finobt=0,reflink=0,rmapbt=0";
+
 pub fn have_tools() -> bool {
     let ok = ["mkfs.xfs", "xfs_db", "xfs_repair"].iter().all(|t| {
         Command::new("sh")
