@@ -18,7 +18,7 @@ mod seek;
 mod tree;
 
 use inodes::{Inodes, Node};
-pub use options::TreeOptions;
+pub use options::{DirectIo, TreeOptions};
 
 /// Synthetic entries can change across re-freeze; guest entries are frozen data.
 const TTL_TOP: Duration = Duration::from_secs(1);

@@ -11,6 +11,7 @@ use fuser::{
 };
 
 use super::inodes::Node;
+use super::DirectIo;
 use super::{kernel_name, seek, Handle, VmFs, MIB};
 use crate::vm::status;
 
@@ -111,7 +112,14 @@ impl Filesystem for VmFs {
                 }
                 // Image-level readers stream whole disks in big reads: straight into
                 // their buffers, with no page-cache copy to make and later evict.
-                Node::Flat(..) if self.tree.direct_io => (
+                Node::Flat(..) if self.tree.direct_io != DirectIo::Off => (
+                    self.new_handle(Handle::Node(u)),
+                    FopenFlags::FOPEN_DIRECT_IO,
+                ),
+                // File-level readers that read each file once, in big reads: the
+                // guest's bytes go straight into their buffers, and the backup host's
+                // page cache keeps what it held (no second copy of every file read).
+                Node::Guest(..) | Node::Stream(..) if self.tree.direct_io == DirectIo::All => (
                     self.new_handle(Handle::Node(u)),
                     FopenFlags::FOPEN_DIRECT_IO,
                 ),

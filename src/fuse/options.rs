@@ -42,8 +42,16 @@ pub struct TreeOptions {
     pub owners: Owners,
     pub streams_windows: bool,
     pub case_insensitive: bool,
-    /// Disk images bypass the kernel's page cache (see README "direct_io").
-    pub direct_io: bool,
+    /// What bypasses the kernel's page cache (see README "direct_io").
+    pub direct_io: DirectIo,
+}
+
+/// `direct_io` (disk images) or `direct_io=all` (guest files and streams too).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DirectIo {
+    Off,
+    Images,
+    All,
 }
 
 impl Default for TreeOptions {
@@ -55,7 +63,7 @@ impl Default for TreeOptions {
             owners: Owners::Mount,
             streams_windows: false,
             case_insensitive: false,
-            direct_io: false,
+            direct_io: DirectIo::Off,
         }
     }
 }
@@ -88,7 +96,16 @@ impl TreeOptions {
                 other => return Err(opt.bad(format!("unknown value {other}"))),
             },
             "case_insensitive" => self.case_insensitive = true,
-            "direct_io" => self.direct_io = true,
+            "direct_io" => {
+                self.direct_io = match opt.value {
+                    None | Some("images") => DirectIo::Images,
+                    Some("all") => DirectIo::All,
+                    Some("off") => DirectIo::Off,
+                    Some(other) => {
+                        return Err(opt.bad(format!("unknown value {other} (images, all or off)")))
+                    }
+                }
+            }
             _ => return Ok(false),
         }
         Ok(true)

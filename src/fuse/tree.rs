@@ -6,6 +6,7 @@ use std::time::Duration;
 use fuser::{Errno, FileAttr, FileType};
 
 use super::inodes::Node;
+use super::DirectIo;
 use super::{name_str, tree_name, Handle, Listing, VmFs, MIB, PID_XATTR, R, TTL_GUEST, TTL_TOP};
 use crate::guestfs;
 use crate::vm::{self, status, FrozenVm, Use};
@@ -114,6 +115,11 @@ impl VmFs {
         a.crtime = st.crtime;
         a.blocks = st.allocated.div_ceil(512);
         a.nlink = st.nlink.max(1);
+        // Readers size their reads by st_blksize (cp, cat): without the page cache
+        // each read is a request of its own, so ask for big ones.
+        if kind == FileType::RegularFile && self.tree.direct_io == DirectIo::All {
+            a.blksize = MIB;
+        }
         a
     }
 

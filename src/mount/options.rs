@@ -131,6 +131,7 @@ impl MountOptions {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fuse::DirectIo;
     use std::time::Duration;
 
     #[test]
@@ -140,9 +141,12 @@ mod tests {
             .unwrap();
         o.apply("allow_other,idle_release=30,pre_backup=/bin/true")
             .unwrap();
-        assert!(!o.tree.direct_io);
+        assert_eq!(o.tree.direct_io, DirectIo::Off);
         o.apply("direct_io").unwrap();
-        assert!(o.tree.direct_io);
+        assert_eq!(o.tree.direct_io, DirectIo::Images);
+        o.apply("direct_io=all").unwrap();
+        assert_eq!(o.tree.direct_io, DirectIo::All);
+        assert!(o.apply("direct_io=some").is_err());
         assert_eq!((o.tree.uid, o.tree.gid), (1000, 100));
         assert_eq!(o.tree.file_mode(), 0o440);
         assert_eq!(o.tree.dir_mode(), 0o550);
