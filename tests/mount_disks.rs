@@ -270,17 +270,6 @@ fn read_errors_are_eio_and_reported_in_status_json() {
     m.umount();
 }
 
-/// sha256 of `path` read through mmap (python3's, so no unsafe code here).
-fn sha256_mmap(path: &Path) -> String {
-    let script = "import hashlib,mmap,sys\n\
-                  f=open(sys.argv[1],'rb')\n\
-                  m=mmap.mmap(f.fileno(),0,prot=mmap.PROT_READ)\n\
-                  print(hashlib.sha256(m).hexdigest())";
-    run(Command::new("python3").arg("-c").arg(script).arg(path))
-        .trim()
-        .to_owned()
-}
-
 #[test]
 fn direct_io_images_read_the_same_by_any_read_size_and_mmap() {
     require("qemu-img");
@@ -294,22 +283,16 @@ fn direct_io_images_read_the_same_by_any_read_size_and_mmap() {
         let flat = dir.join(format!("disks/disk{n}-flat.vmdk"));
         // Big reads, small odd-sized ones (each its own request here), and mmap.
         assert!(fs::read(&flat).unwrap() == want, "disk{n}: whole-file read");
-        let mut f = fs::File::open(&flat).unwrap();
-        let mut got = Vec::with_capacity(want.len());
-        let mut buf = vec![0u8; 4097];
-        loop {
-            let k = std::io::Read::read(&mut f, &mut buf).unwrap();
-            if k == 0 {
-                break;
-            }
-            got.extend_from_slice(&buf[..k]);
-        }
-        assert!(got == want, "disk{n}: 4097-byte reads");
+        assert!(
+            read_in_pieces(&flat, 4097) == want,
+            "disk{n}: 4097-byte reads"
+        );
         // Nothing of it went through the page cache.
-        let cached = run(Command::new("fincore")
-            .args(["--bytes", "--noheadings", "-o", "RES"])
-            .arg(&flat));
-        assert_eq!(cached.trim(), "0", "disk{n}: page cache holds {cached}");
+        assert_eq!(
+            page_cached(&flat),
+            0,
+            "disk{n}: page cache holds some of it"
+        );
         assert_eq!(sha256_mmap(&flat), sha256_file(&oracle), "disk{n}: mmap");
         // And qemu-img reads the folder's descriptor through it.
         let via_desc = qemu_raw(&dir.join(format!("disks/disk{n}.vmdk")));

@@ -181,6 +181,41 @@ fn rsync_and_tar_of_a_volume_reproduce_the_oracle_tree() {
     m.umount();
 }
 
+#[test]
+fn direct_io_all_guest_files_read_the_same_by_any_read_size_and_mmap() {
+    require("python3");
+    require("fincore");
+    let part = oracle_partition("winvm", 0, 1);
+    let oracle = Ntfs3g::mount(&part);
+    let theirs = walk(&oracle.0);
+    let m = Mount::new(fixtures(), &["direct_io=all,streams=windows"]);
+    let vol = m.mp.join("winvm/volumes/disk0p1");
+    assert_same_tree(&walk(&vol), &theirs);
+    for f in [
+        "Users/Public/Documents/big.bin",
+        "sparse.dat",
+        "Windows/System32/drivers/etc/hosts",
+    ] {
+        let (ours, want) = (vol.join(f), fs::read(oracle.0.join(f)).unwrap());
+        assert!(read_in_pieces(&ours, 4097) == want, "{f}: 4097-byte reads");
+        assert!(read_in_pieces(&ours, 3 << 20) == want, "{f}: 3 MiB reads");
+        // Nothing of it went through the page cache (mmap below does, by design).
+        assert_eq!(page_cached(&ours), 0, "{f}: page cache holds some of it");
+        let blksize = std::os::unix::fs::MetadataExt::blksize(&fs::metadata(&ours).unwrap());
+        assert_eq!(blksize, 1 << 20, "{f}: st_blksize asks for big reads");
+        assert_eq!(
+            sha256_mmap(&ours),
+            sha256_mmap(&oracle.0.join(f)),
+            "{f}: mmap"
+        );
+    }
+    // A named stream opened as a file takes the same path.
+    let s = vol.join("Users/Public/Documents/with-stream.txt:Zone.Identifier");
+    assert_eq!(read_in_pieces(&s, 5), b"[ZoneTransfer] ZoneId=3");
+    assert_eq!(page_cached(&s), 0, "stream: page cache holds some of it");
+    m.umount();
+}
+
 /// mtools' own copy of a FAT volume (mcopy -s) as the oracle tree.
 fn mtools_tree(part: &Path) -> std::collections::BTreeMap<String, Entry> {
     require("mcopy");

@@ -393,3 +393,40 @@ pub fn skipped(why: &str) {
         }
     }
 }
+
+/// sha256 of `path` read through mmap (python3's, so no unsafe code here).
+pub fn sha256_mmap(path: &Path) -> String {
+    let script = "import hashlib,mmap,sys\n\
+                  f=open(sys.argv[1],'rb')\n\
+                  m=mmap.mmap(f.fileno(),0,prot=mmap.PROT_READ)\n\
+                  print(hashlib.sha256(m).hexdigest())";
+    run(Command::new("python3").arg("-c").arg(script).arg(path))
+        .trim()
+        .to_owned()
+}
+
+/// Bytes of `path` the kernel's page cache holds (util-linux fincore).
+pub fn page_cached(path: &Path) -> u64 {
+    let out = run(Command::new("fincore")
+        .args(["--bytes", "--noheadings", "-o", "RES"])
+        .arg(path));
+    out.trim()
+        .parse()
+        .unwrap_or_else(|e| panic!("fincore {}: {out:?}: {e}", path.display()))
+}
+
+/// Reads all of `path` in `size`-byte read calls (each its own request under direct_io).
+pub fn read_in_pieces(path: &Path, size: usize) -> Vec<u8> {
+    let mut f = fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; size];
+    loop {
+        let k = f
+            .read(&mut buf)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        if k == 0 {
+            return got;
+        }
+        got.extend_from_slice(&buf[..k]);
+    }
+}
