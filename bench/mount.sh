@@ -6,13 +6,24 @@
 #   3. invocation -> first `ls` of a volume;
 #   4. peak RSS of the vmsnapfs server while reading the 1 GiB file.
 # Fresh mounts for every measurement and caches dropped before each (needs root).
-# usage: bench/mount.sh [FILES] [BIG_MIB] [DISK_GIB]   (defaults 100000 1024 3)
+#
+# --warm measures with the backing images in the page cache instead (a backup host whose
+# NFS or array cache is warm: our CPU per byte decides), in ROUNDS rounds taken in turns:
+# the 1 GiB read against `dd` of as many cached bytes (the limit), ntfs-3g on a loop of the
+# raw image and vmdkmount + ntfs-3g; the walk; `tar` of the small files; four readers of
+# four different files at once against one reader of the four in a row; peak RSS.
+# usage: bench/mount.sh [--warm] [FILES] [BIG_MIB] [DISK_GIB] [ROUNDS]
+#        (defaults 100000 1024 4 3)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+WARM=0
+if [ "${1:-}" = --warm ]; then WARM=1; shift; fi
 FILES=${1:-100000}
 BIG_MIB=${2:-1024}
-DISK_GIB=${3:-3}
-for t in mkntfs ntfs-3g sgdisk sfdisk qemu-img vmdkmount losetup fusermount3 python3; do
+DISK_GIB=${3:-4}
+ROUNDS=${4:-3}
+PAR_MIB=256 # each of the four files the parallel readers read
+for t in mkntfs ntfs-3g sgdisk sfdisk qemu-img vmdkmount losetup fusermount3 python3 getfattr; do
   command -v "$t" >/dev/null || { echo "bench: $t missing (vmdkmount: apt-get install libvmdk-utils)" >&2; exit 1; }
 done
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
@@ -44,6 +55,7 @@ if [ ! -f "$W/vm/vm.vmdk" ]; then
   mkntfs -q -F -Q -L BENCH "$part" >/dev/null 2>&1
   ntfs-3g "$part" "$M"
   head -c $((BIG_MIB << 20)) /dev/urandom >"$M/big.bin"
+  for i in 0 1 2 3; do head -c $((PAR_MIB << 20)) /dev/urandom >"$M/par$i.bin"; done
   python3 - "$M" "$FILES" <<'PY'
 import os, sys
 root, n = sys.argv[1], int(sys.argv[2])
@@ -58,6 +70,16 @@ PY
   rm -f "$part"
   mkdir -p "$W/vm"
   qemu-img convert -f raw -O vmdk -o subformat=monolithicSparse "$raw" "$W/vm/vm.vmdk"
+fi
+
+# Partition 1 as a loop device by offset (containers have no udev for loopNpM nodes).
+read -r pstart psize < <(sfdisk -J "$raw" | python3 -c 'import json,sys
+p=json.load(sys.stdin)["partitiontable"]["partitions"][0]; print(p["start"]*512, p["size"]*512)')
+loop() { losetup -r -o "$pstart" --sizelimit "$psize" --show -f "$1"; }
+
+if [ "$WARM" = 1 ]; then
+  . bench/warm.sh
+  exit 0
 fi
 
 timed() { # label command… ; prints seconds
@@ -81,11 +103,6 @@ rss=$(awk '/VmHWM/{print $2}' "/proc/$pid/status")
 "$BIN" mount "$W/vm" "$M"
 ours_find=$(timed find "$M/volumes/disk0p1/tree" -printf '%s %T@\n')
 "$BIN" umount "$M"
-
-# Partition 1 as a loop device by offset (containers have no udev for loopNpM nodes).
-read -r pstart psize < <(sfdisk -J "$raw" | python3 -c 'import json,sys
-p=json.load(sys.stdin)["partitiontable"]["partitions"][0]; print(p["start"]*512, p["size"]*512)')
-loop() { losetup -r -o "$pstart" --sizelimit "$psize" --show -f "$1"; }
 
 # --- ntfs-3g on a loop device of the raw image ---
 L=$(loop "$raw")
