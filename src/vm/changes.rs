@@ -29,6 +29,8 @@ pub struct DiskChanges {
     pub ranges: Vec<Range<u64>>,
     /// `[{"start":…,"length":…}, …]` and a newline.
     pub json: Vec<u8>,
+    /// The next extents, fetched while the reader copies this one.
+    pub ahead: super::ahead::Ahead,
 }
 
 impl DiskChanges {
@@ -53,6 +55,7 @@ impl DiskChanges {
         DiskChanges {
             ranges: clipped,
             json,
+            ahead: Default::default(),
         }
     }
 

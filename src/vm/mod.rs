@@ -3,6 +3,7 @@
 //! and the lifecycle around it (hooks, freeze on first use, holds, idle release, thaw).
 //! Nothing here knows FUSE; `fuse` translates calls onto it and `mount` wires it up.
 
+mod ahead;
 pub mod changes;
 pub mod descriptor;
 pub mod error;

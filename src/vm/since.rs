@@ -79,13 +79,15 @@ impl FrozenVm {
         let (buf, end) = (&mut buf[..n], offset + n as u64);
         buf.fill(0);
         let first = changes.ranges.partition_point(|r| r.end <= offset);
-        for r in &changes.ranges[first..] {
+        for (i, r) in changes.ranges.iter().enumerate().skip(first) {
             if r.start >= end {
                 break;
             }
             let (s, e) = (r.start.max(offset), r.end.min(end));
             let part = &mut buf[(s - offset) as usize..(e - offset) as usize];
-            vmsnapfs_io::hint::scattered(|| d.data.read_at(s, part))
+            changes
+                .ahead
+                .read(&d.data, &changes.ranges, i, s, part)
                 .map_err(|source| self.disk_error(d, s, source))?;
         }
         Ok(n)
