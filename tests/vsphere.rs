@@ -1921,7 +1921,7 @@ fn changed_block_tracking_through_query_changed_disk_areas() {
             "subformat=monolithicSparse",
         ])
         .arg(&src)
-        .arg("64M"));
+        .arg("192M"));
     qemu_io(
         &src,
         &[
@@ -1991,6 +1991,10 @@ fn changed_block_tracking_through_query_changed_disk_areas() {
         .collect();
     writes.push(format!("write -P 0xab {} 4k", 33 * MIB + 512));
     writes.push(format!("write -P 0xcd {} 8k", 45 * MIB - 4096));
+    // The tracker asks 64 MiB stretches at once: changes in the later ones, one across
+    // the boundary of the second and third.
+    writes.push(format!("write -P 0xef {} 64k", 100 * MIB));
+    writes.push(format!("write -P 0xee {} 8k", 128 * MIB - 4096));
     qemu_io(&placed, &writes);
     let new = qemu_raw(&placed);
 
@@ -2023,10 +2027,10 @@ fn changed_block_tracking_through_query_changed_disk_areas() {
             .map(|o| o..o + BLOCK)
             .collect(),
     );
-    assert_eq!(blocks.len(), 16, "{blocks:?}");
+    assert_eq!(blocks.len(), 18, "{blocks:?}");
     assert_eq!(changed, blocks);
-    // The tracker followed the pages: from 0, then from each answer's end, to the
-    // capacity (16 areas, 4 an answer).
+    // The tracker followed the pages of each 64 MiB stretch: from its start, then from
+    // each answer's end, to the stretch's end (the first: 16 areas, 4 an answer).
     let asked: Vec<(u64, String)> = sim
         .calls("QueryChangedDiskAreas")
         .into_iter()
@@ -2038,16 +2042,36 @@ fn changed_block_tracking_through_query_changed_disk_areas() {
             )
         })
         .collect();
-    // Night 1 asked once ("nothing since itself"), night 2 page by page.
-    let night2 = &asked[1..];
-    assert_eq!(night2.len(), 4, "{asked:?}");
-    let mut at = 0;
-    for (start, answer) in night2 {
-        assert_eq!(*start, at, "{asked:?}");
-        assert!(answer.starts_with("4 areas, length "), "{asked:?}");
-        at += answer.rsplit(' ').next().unwrap().parse::<u64>().unwrap();
+    // Night 1 asked once per stretch ("nothing since itself"), night 2 page by page.
+    let night2: std::collections::BTreeMap<u64, u64> = asked[3..]
+        .iter()
+        .map(|(start, answer)| {
+            let n: usize = answer.split(' ').next().unwrap().parse().unwrap();
+            assert!(n <= 4, "{asked:?}");
+            (*start, answer.rsplit(' ').next().unwrap().parse().unwrap())
+        })
+        .collect();
+    assert_eq!(
+        night2.len(),
+        asked.len() - 3,
+        "an offset asked twice: {asked:?}"
+    );
+    let mut followed = 0;
+    for stretch in [0..64 * MIB, 64 * MIB..128 * MIB, 128 * MIB..192 * MIB] {
+        let mut at = stretch.start;
+        while at < stretch.end {
+            let length = night2
+                .get(&at)
+                .unwrap_or_else(|| panic!("{at} not asked: {asked:?}"));
+            at += length;
+            followed += 1;
+        }
     }
-    assert_eq!(at, 64 * MIB, "{asked:?}");
+    assert_eq!(followed, night2.len(), "{asked:?}");
+    assert!(
+        night2.len() >= 6,
+        "the first stretch's 16 areas take 4 calls: {asked:?}"
+    );
 
     // Previous full + the changes, copied with dd, is the new state.
     let rebuilt = scratch("cbt-rebuilt").join("rebuilt.raw");
@@ -2182,7 +2206,7 @@ fn changed_block_tracking_through_query_changed_disk_areas() {
         &k0,
         &format!(
             "<startOffset>{}</startOffset><changeId>*</changeId>",
-            64 * MIB
+            192 * MIB
         ),
     );
     assert_eq!(code, 500, "{body}");

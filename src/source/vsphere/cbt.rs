@@ -192,17 +192,75 @@ pub fn parse_answer(rv: &Element) -> std::result::Result<Answer, String> {
     })
 }
 
-/// At most this many calls for one disk (a host answers a stretch of gigabytes per
+/// At most this many calls for one stretch (a host answers a stretch of gigabytes per
 /// call): a server that keeps answering tiny stretches is failed, not waited out.
 const MAX_CALLS: usize = 1 << 20;
+/// Stretches of a disk asked at once. Each call waits for the server (milliseconds
+/// against the simulator, tens of them through a busy vCenter), and the calls for one
+/// stretch must follow each other; stretches need not.
+const STRETCHES: u64 = 8;
+/// Stretches start on multiples of this, far coarser than any tracking block, so each
+/// first call asks from where a host's own answers could have started.
+const STRETCH_ALIGN: u64 = 64 << 20;
 
-/// The changes of a disk of `capacity` bytes, asking `query(offset)` from 0 and again
-/// from the end of each answer until the capacity: sorted, merged, within the disk.
-/// An answer that does not start where asked, covers nothing, or holds areas outside
-/// what it covers is a protocol error (io::ErrorKind::InvalidData).
+/// The changes of a disk of `capacity` bytes: the disk cut into stretches asked at once,
+/// each by `query(offset)` from its start and again from the end of each answer until
+/// the stretch's end; sorted, merged, within the disk. An answer that does not start
+/// where asked, covers nothing, or holds areas outside what it covers is a protocol
+/// error (io::ErrorKind::InvalidData); the first stretch's error wins.
 pub fn collect(
     capacity: u64,
-    mut query: impl FnMut(u64) -> std::result::Result<Answer, ChangeError>,
+    query: impl Fn(u64) -> std::result::Result<Answer, ChangeError> + Sync,
+) -> std::result::Result<Vec<Range<u64>>, ChangeError> {
+    let step = capacity
+        .div_ceil(STRETCHES)
+        .next_multiple_of(STRETCH_ALIGN)
+        .max(STRETCH_ALIGN);
+    let stretches: Vec<Range<u64>> = (0..STRETCHES)
+        .map(|k| (k * step).min(capacity)..((k + 1) * step).min(capacity))
+        .filter(|r| !r.is_empty())
+        .collect();
+    let answers: Vec<_> = if stretches.len() == 1 {
+        vec![follow(stretches[0].clone(), capacity, &query)]
+    } else {
+        std::thread::scope(|sc| {
+            let running: Vec<_> = stretches
+                .iter()
+                .map(|r| sc.spawn(|| follow(r.clone(), capacity, &query)))
+                .collect();
+            running
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        Err(ChangeError::Io(io::Error::other(
+                            "QueryChangedDiskAreas: a stretch's caller panicked",
+                        )))
+                    })
+                })
+                .collect()
+        })
+    };
+    let mut out = Vec::new();
+    for a in answers {
+        out.extend(a?);
+    }
+    out.sort_by_key(|r| r.start);
+    let mut merged: Vec<Range<u64>> = Vec::with_capacity(out.len());
+    for r in out {
+        match merged.last_mut() {
+            Some(last) if last.end >= r.start => last.end = last.end.max(r.end),
+            _ => merged.push(r),
+        }
+    }
+    Ok(merged)
+}
+
+/// The changed areas of `stretch`, asking from its start and again from the end of each
+/// answer until its end; areas past it are left to the next stretch's calls.
+fn follow(
+    stretch: Range<u64>,
+    capacity: u64,
+    query: &impl Fn(u64) -> std::result::Result<Answer, ChangeError>,
 ) -> std::result::Result<Vec<Range<u64>>, ChangeError> {
     let bad = |what: String| {
         ChangeError::Io(io::Error::new(
@@ -211,13 +269,14 @@ pub fn collect(
         ))
     };
     let mut out: Vec<Range<u64>> = Vec::new();
-    let mut offset = 0;
+    let mut offset = stretch.start;
     let mut calls = 0;
-    while offset < capacity {
+    while offset < stretch.end {
         calls += 1;
         if calls > MAX_CALLS {
             return Err(bad(format!(
-                "still short of the capacity {capacity} at {offset} after {MAX_CALLS} calls"
+                "still short of {} at {offset} after {MAX_CALLS} calls",
+                stretch.end
             )));
         }
         let a = query(offset)?;
@@ -240,23 +299,14 @@ pub fn collect(
                     r.start, r.end, a.start
                 )));
             }
-            let r = r.start..r.end.min(capacity);
-            if r.is_empty() {
-                continue;
+            let r = r.start..r.end.min(stretch.end);
+            if !r.is_empty() {
+                out.push(r);
             }
-            out.push(r);
         }
         offset = end;
     }
-    out.sort_by_key(|r| r.start);
-    let mut merged: Vec<Range<u64>> = Vec::with_capacity(out.len());
-    for r in out {
-        match merged.last_mut() {
-            Some(last) if last.end >= r.start => last.end = last.end.max(r.end),
-            _ => merged.push(r),
-        }
-    }
-    Ok(merged)
+    Ok(out)
 }
 
 /// One disk of a snapshot, asked through QueryChangedDiskAreas.
@@ -337,7 +387,7 @@ mod tests {
         capacity: u64,
         changed: &[Range<u64>],
         page: usize,
-    ) -> impl FnMut(u64) -> std::result::Result<Answer, ChangeError> + '_ {
+    ) -> impl Fn(u64) -> std::result::Result<Answer, ChangeError> + Sync + '_ {
         move |offset| {
             let mut areas: Vec<Range<u64>> = changed
                 .iter()
@@ -362,17 +412,17 @@ mod tests {
     #[test]
     fn pages_are_followed_to_the_capacity_and_merged() {
         let changed: Vec<Range<u64>> = (0..20).map(|i| i * 1000..i * 1000 + 100).collect();
-        let mut calls = 0;
-        let mut h = host(100_000, &changed, 3);
+        let calls = std::sync::atomic::AtomicUsize::new(0);
+        let h = host(100_000, &changed, 3);
         let got = collect(100_000, |o| {
-            calls += 1;
+            calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             h(o)
         })
         .unwrap();
         assert_eq!(got, changed);
-        assert_eq!(calls, 7, "20 areas, 3 a call");
+        assert_eq!(calls.into_inner(), 7, "20 areas, 3 a call");
         // Adjacent areas from two answers merge.
-        let mut answers = vec![
+        let answers = vec![
             Answer {
                 start: 0,
                 length: 100,
@@ -385,8 +435,9 @@ mod tests {
             },
         ]
         .into_iter();
+        let answers = std::sync::Mutex::new(answers);
         assert_eq!(
-            collect(200, |_| Ok(answers.next().unwrap())).unwrap(),
+            collect(200, |_| Ok(answers.lock().unwrap().next().unwrap())).unwrap(),
             vec![50..150]
         );
         // Nothing changed: one call, no extents.
@@ -396,6 +447,52 @@ mod tests {
             collect(0, |_| panic!("asked about an empty disk")).unwrap(),
             vec![]
         );
+    }
+
+    #[test]
+    fn a_big_disk_is_asked_in_stretches_at_once_each_followed_to_its_end() {
+        const GIB: u64 = 1 << 30;
+        // Areas everywhere, one across the first stretch boundary (128 MiB for 1 GiB).
+        let mut changed: Vec<Range<u64>> = (0..200)
+            .map(|i| (i * 5) << 20..((i * 5) << 20) + 4096)
+            .collect();
+        changed.push((128 << 20) - 8192..(128 << 20) + 8192);
+        changed.sort_by_key(|r| r.start);
+        let h = host(GIB, &changed, 4);
+        let asked = std::sync::Mutex::new(Vec::new());
+        let got = collect(GIB, |o| {
+            asked.lock().unwrap().push(o);
+            h(o)
+        })
+        .unwrap();
+        assert_eq!(got, changed);
+        let asked = asked.into_inner().unwrap();
+        for k in 0..8 {
+            assert!(
+                asked.contains(&((k * 128) << 20)),
+                "stretch {k} asked from its start"
+            );
+        }
+        // Each stretch stops at its end: no offset is asked twice.
+        let mut unique = asked.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), asked.len(), "{asked:?}");
+        // An odd capacity: the last stretch ends at the capacity.
+        let odd = GIB + 12345;
+        let got = collect(odd, host(odd, &[odd - 10..odd], 4)).unwrap();
+        assert_eq!(got, vec![odd - 10..odd]);
+        // One stretch failing fails the whole answer.
+        let r = collect(GIB, |o| {
+            if o >= 512 << 20 {
+                return Err(ChangeError::Unknown {
+                    id: "x".into(),
+                    why: "y".into(),
+                });
+            }
+            h(o)
+        });
+        assert!(matches!(r, Err(ChangeError::Unknown { .. })));
     }
 
     #[test]
