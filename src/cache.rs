@@ -113,6 +113,11 @@ impl CachedSource {
 impl ReadAt for CachedSource {
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
         check_bounds(offset, buf.len(), self.inner.size())?;
+        // Changed extents are read once each, far apart: caching them would cost a
+        // fresh block and a copy per extent and evict the metadata the cache is for.
+        if vmsnapfs_io::hint::is_scattered() {
+            return self.inner.read_at(offset, buf);
+        }
         let mut done = 0;
         while done < buf.len() {
             let pos = offset + done as u64;
@@ -236,6 +241,20 @@ mod tests {
         }
         let kept = cache.blocks.len();
         assert!(kept <= vmsnapfs_io::DEFAULT_SHARDS, "{kept} blocks kept");
+    }
+
+    #[test]
+    fn scattered_reads_pass_by_whatever_their_size() {
+        let src = source(8 * BLOCK_SIZE);
+        let cache = BlockCache::new(16 << 20);
+        let cached = cache.wrap(src.clone());
+        for (off, len) in [(3 * BLOCK_SIZE as u64 + 5, 100), (0, BLOCK_SIZE)] {
+            let mut buf = vec![0u8; len];
+            vmsnapfs_io::hint::scattered(|| cached.read_at(off, &mut buf)).unwrap();
+            assert_eq!(buf, src.data.0[off as usize..off as usize + len]);
+        }
+        assert_eq!(cache.blocks.len(), 0, "nothing kept");
+        assert_eq!(src.reads.load(Ordering::Relaxed), 2, "one read each");
     }
 
     #[test]
