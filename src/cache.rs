@@ -118,16 +118,23 @@ impl ReadAt for CachedSource {
         if vmsnapfs_io::hint::is_scattered() {
             return self.inner.read_at(offset, buf);
         }
+        // A bulk read passes by every block it touches that is not cached, its unaligned
+        // head and tail too: a file whose data does not start on a block boundary
+        // would otherwise leave two blocks of every read in the cache, and a streamed
+        // gigabyte would fill it.
+        let bulk = buf.len() >= BYPASS_BLOCKS * BLOCK_SIZE;
+        let end = offset + buf.len() as u64;
+        let last = (end - 1) / BLOCK_SIZE as u64;
         let mut done = 0;
         while done < buf.len() {
             let pos = offset + done as u64;
             let index = pos / BLOCK_SIZE as u64;
             let within = (pos % BLOCK_SIZE as u64) as usize;
-            let whole = (buf.len() - done) / BLOCK_SIZE;
-            if within == 0 && whole >= BYPASS_BLOCKS {
-                let run = self.uncached_run(index, whole);
-                if run >= BYPASS_BLOCKS {
-                    let n = run * BLOCK_SIZE;
+            if bulk {
+                let run = self.uncached_run(index, (last - index + 1) as usize);
+                if run > 0 {
+                    let to = ((index + run as u64) * BLOCK_SIZE as u64).min(end);
+                    let n = (to - pos) as usize;
                     self.inner.read_at(pos, &mut buf[done..done + n])?;
                     done += n;
                     continue;
@@ -270,21 +277,32 @@ mod tests {
             .unwrap();
         assert_eq!(kept(&cache), 1);
         // Unaligned head, then runs around the cached block 5, then a tail past the end
-        // of whole blocks: every byte right, the short pieces cached, the long run not.
+        // of whole blocks: every byte right, nothing more cached.
         let off = BLOCK_SIZE as u64 - 7;
         let mut big = vec![0u8; 15 * BLOCK_SIZE + 50];
         let reads = src.reads.load(Ordering::Relaxed);
         cached.read_at(off, &mut big).unwrap();
         assert_eq!(big, src.data.0[off as usize..off as usize + big.len()]);
-        // Block 0 (head), blocks 1-4 (a run of four: passed by, one read), block 5 (hit),
-        // blocks 6-15 (passed by, one read), block 16 (the tail, cached).
-        assert_eq!(src.reads.load(Ordering::Relaxed) - reads, 4);
-        assert_eq!(kept(&cache), 3);
+        // Blocks 0-4 (from the head on: passed by, one read), block 5 (hit), blocks 6-16
+        // (passed by to the tail, one read).
+        assert_eq!(src.reads.load(Ordering::Relaxed) - reads, 2);
+        assert_eq!(kept(&cache), 1);
         // A short run of uncached blocks goes through the cache as before.
         let mut mid = vec![0u8; 3 * BLOCK_SIZE];
         cached.read_at(BLOCK_SIZE as u64, &mut mid).unwrap();
         assert_eq!(mid, src.data.0[BLOCK_SIZE..4 * BLOCK_SIZE]);
-        assert_eq!(kept(&cache), 6);
+        assert_eq!(kept(&cache), 4);
+        // A bulk read that starts inside a cached block takes that block from the cache.
+        let reads = src.reads.load(Ordering::Relaxed);
+        let mut from_cached = vec![0u8; 6 * BLOCK_SIZE];
+        cached
+            .read_at(2 * BLOCK_SIZE as u64 + 9, &mut from_cached)
+            .unwrap();
+        let at = 2 * BLOCK_SIZE + 9;
+        assert_eq!(from_cached, src.data.0[at..at + 6 * BLOCK_SIZE]);
+        // Blocks 2-3 hit, 4 passed by, 5 hit, 6-8 passed by: two reads.
+        assert_eq!(src.reads.load(Ordering::Relaxed) - reads, 2);
+        assert_eq!(kept(&cache), 4);
     }
 
     #[test]
