@@ -16,6 +16,7 @@ mod ops;
 pub mod options;
 mod seek;
 mod tree;
+mod walk;
 
 use inodes::{Inodes, Node};
 pub use options::{DirectIo, TreeOptions};
@@ -59,6 +60,7 @@ pub struct VmFs {
     opened_in: Mutex<HashMap<u64, u64>>,
     /// Run once the kernel's INIT has been answered (settings INIT would overwrite).
     pub after_init: Option<Box<dyn FnOnce() + Send + Sync>>,
+    walk: walk::WalkAhead,
 }
 
 type R<T> = Result<T, Errno>;
@@ -88,6 +90,7 @@ impl VmFs {
             mounted_at: SystemTime::now(),
             opened_in: Mutex::new(HashMap::new()),
             after_init: None,
+            walk: Default::default(),
         }
     }
 

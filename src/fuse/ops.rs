@@ -212,6 +212,18 @@ impl Filesystem for VmFs {
                 }
                 _ => false,
             };
+            if let (Node::Guest(v, vol, id), Some(u)) = (&node, &u) {
+                let subdirs = entries
+                    .iter()
+                    .filter_map(|(n, kind, _)| match n {
+                        Node::Guest(_, _, c) if *kind == FileType::Directory => Some(*c),
+                        _ => None,
+                    })
+                    .collect();
+                if let (Ok(fs), Ok(hold)) = (u.vm.guest_fs(*vol as usize), self.frozen(*v)) {
+                    self.walk.listed((*v, *vol, *id), subdirs, fs, hold);
+                }
+            }
             for (n, kind, name) in entries {
                 out.push((
                     self.inodes.ino(n.clone()),
