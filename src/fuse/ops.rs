@@ -220,7 +220,8 @@ impl Filesystem for VmFs {
                         _ => None,
                     })
                     .collect();
-                if let (Ok(fs), Ok(hold)) = (u.vm.guest_fs(*vol as usize), self.frozen(*v)) {
+                if let Ok(fs) = u.vm.guest_fs(*vol as usize) {
+                    let hold = || self.frozen(*v).ok();
                     self.walk.listed((*v, *vol, *id), subdirs, fs, hold);
                 }
             }

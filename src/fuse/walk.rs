@@ -9,7 +9,7 @@
 //! and a worker that is still busy when the next guess comes skips it.
 
 use std::collections::HashMap;
-use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
+use std::sync::mpsc::{sync_channel, SyncSender};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::guestfs::GuestFs;
@@ -39,13 +39,14 @@ pub(super) struct WalkAhead {
 
 impl WalkAhead {
     /// Called when directory `key` has been listed, with its subdirectories in listing
-    /// order and a hold on its VM for the worker: warms what the walker opens next.
-    pub(super) fn listed(
+    /// order: warms what the walker opens next, under a hold on its VM that `hold`
+    /// takes only when there is something to warm.
+    pub(super) fn listed<H: Send + 'static>(
         &self,
         key: Key,
         subdirs: Vec<u64>,
         fs: &Arc<dyn GuestFs>,
-        hold: impl Send + 'static,
+        hold: impl FnOnce() -> Option<H>,
     ) {
         let (v, vol, dir) = key;
         let target = {
@@ -62,7 +63,7 @@ impl WalkAhead {
                 .copied()
                 .or_else(|| next.remove(&(v, vol, dir)))
         };
-        if let Some(dir) = target {
+        if let Some((dir, hold)) = target.and_then(|dir| Some((dir, hold()?))) {
             self.send(Job {
                 fs: fs.clone(),
                 dir,
@@ -85,9 +86,8 @@ impl WalkAhead {
                 .map(|_| tx)
         });
         if let Some(tx) = worker {
-            match tx.try_send(job) {
-                Ok(()) | Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {}
-            }
+            // A worker still busy with the last guess skips this one.
+            let _ = tx.try_send(job);
         }
     }
 }
@@ -170,15 +170,15 @@ mod tests {
         let w = WalkAhead::default();
         let listed = |n: usize| until(&format!("{n} listed"), || lock(&tree.listed).len() == n);
         // The root lists subdirectories 1, 2, 3: the walker goes into 1 first.
-        w.listed((0, 0, 0), vec![1, 2, 3], &fs, ());
+        w.listed((0, 0, 0), vec![1, 2, 3], &fs, || Some(()));
         listed(1);
         // 1 and 2 have no subdirectories: the walker goes on to 2, then 3.
-        w.listed((0, 0, 1), vec![], &fs, ());
+        w.listed((0, 0, 1), vec![], &fs, || Some(()));
         listed(2);
-        w.listed((0, 0, 2), vec![], &fs, ());
+        w.listed((0, 0, 2), vec![], &fs, || Some(()));
         listed(3);
         // 3 is the last: nothing more to guess.
-        w.listed((0, 0, 3), vec![], &fs, ());
+        w.listed((0, 0, 3), vec![], &fs, || Some(()));
         std::thread::sleep(Duration::from_millis(50));
         assert_eq!(*lock(&tree.listed), [1, 2, 3]);
         // Every child of 1 and 2 stat'ed; 3 is too big to read its children ahead.

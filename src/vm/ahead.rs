@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 use std::io;
 use std::ops::Range;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex};
 
 use vmsnapfs_io::ReadAt;
 
@@ -80,7 +80,7 @@ impl Ahead {
             };
             // Fetches the reader has left behind are no use to it.
             st.jobs.retain(|&k, _| k + WINDOW >= i);
-            self.schedule(&mut st, data, extents, i);
+            st.schedule(data, extents, i);
             job
         };
         if let Some(bytes) = job.and_then(|j| j.wait()) {
@@ -93,26 +93,23 @@ impl Ahead {
         }
         vmsnapfs_io::hint::scattered(|| data.read_at(at, part))
     }
+}
 
-    fn schedule(
-        &self,
-        st: &mut MutexGuard<'_, State>,
-        data: &Arc<dyn ReadAt>,
-        extents: &[Range<u64>],
-        i: usize,
-    ) {
+impl State {
+    /// Starts fetching the extents after extent `i`, as far as the window reaches.
+    fn schedule(&mut self, data: &Arc<dyn ReadAt>, extents: &[Range<u64>], i: usize) {
         let ahead = extents
             .iter()
             .enumerate()
             .skip(i + 1)
-            .take(st.window)
+            .take(self.window)
             .filter(|(_, r)| r.end - r.start <= MAX_EXTENT);
         for (k, r) in ahead {
-            if st.jobs.len() >= WINDOW * 2 || st.jobs.contains_key(&k) {
+            if self.jobs.len() >= WINDOW * 2 || self.jobs.contains_key(&k) {
                 continue;
             }
             let job = Arc::new(Job::default());
-            st.jobs.insert(k, job.clone());
+            self.jobs.insert(k, job.clone());
             let (data, r) = (data.clone(), r.clone());
             let spawned = std::thread::Builder::new()
                 .name("changes-ahead".into())
@@ -123,7 +120,7 @@ impl Ahead {
                 });
             if spawned.is_err() {
                 // No thread to spare: the reader fetches it when it gets there.
-                st.jobs.remove(&k);
+                self.jobs.remove(&k);
             }
         }
     }
