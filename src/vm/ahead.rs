@@ -2,21 +2,26 @@
 //! extent at a time, and each extent costs a round trip of its own to the datastore (a
 //! Range request through vSphere, a seek on a cold local disk), so a nightly incremental
 //! of small scattered changes is bound by latency, not bytes. The list of extents is
-//! known, so the next ones are fetched on other threads, several at once, while the
-//! reader copies this one.
+//! known, so the next ones are fetched by a few standing workers, several at once,
+//! while the reader copies this one.
 //!
 //! The window starts small and doubles each time the reader takes an extent fetched
 //! for it, so a reader that only looks at a few extents costs a few requests more, not
 //! a window's worth; memory stays under `WINDOW` extents of at most `MAX_EXTENT` each.
+//! The workers stand for the life of the process: a thread started per extent cost
+//! more than the cached 64 KiB read it made, and readers of several disks at once
+//! started threads without bound.
 
 use std::collections::BTreeMap;
 use std::io;
 use std::ops::Range;
-use std::sync::{Arc, Condvar, Mutex};
+use std::panic::AssertUnwindSafe;
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 
 use vmsnapfs_io::ReadAt;
 
-/// Extents fetched ahead at most (and so requests in flight at once).
+/// Extents fetched ahead at most (and so requests in flight at once), and workers.
 const WINDOW: usize = 8;
 /// Bigger extents are read as asked: their reads are big enough to carry the latency.
 const MAX_EXTENT: u64 = 1 << 20;
@@ -28,34 +33,123 @@ pub struct Ahead {
 
 #[derive(Default)]
 struct State {
-    /// Extent index → its fetch, started or done.
+    /// Extent index → its fetch, queued, started or done.
     jobs: BTreeMap<usize, Arc<Job>>,
     /// Extents to fetch ahead of the next read (grows on hits up to WINDOW).
     window: usize,
 }
 
-#[derive(Default)]
+enum Slot {
+    Queued,
+    Running,
+    /// The bytes, or None when the fetch failed.
+    Done(Option<Arc<Vec<u8>>>),
+    /// The reader got there before any worker and reads it itself.
+    Claimed,
+}
+
 struct Job {
-    done: Mutex<Option<Option<Arc<Vec<u8>>>>>,
+    slot: Mutex<Slot>,
     ready: Condvar,
 }
 
 impl Job {
-    /// The extent's bytes, or None when the fetch failed (the caller reads it again,
-    /// and so reports the error with its own context).
-    fn wait(&self) -> Option<Arc<Vec<u8>>> {
-        let mut g = relock(self.done.lock());
-        loop {
-            if let Some(r) = &*g {
-                return r.clone();
-            }
-            g = relock(self.ready.wait(g));
+    fn new() -> Job {
+        Job {
+            slot: Mutex::new(Slot::Queued),
+            ready: Condvar::new(),
         }
     }
 
+    /// For the reader: the extent's bytes when they were fetched for it; None when it
+    /// must read them itself (the fetch failed, and the reader reports the error with
+    /// its own context; or no worker has started it, and none will now). Waits only
+    /// for a fetch already under way.
+    fn take(&self) -> Option<Arc<Vec<u8>>> {
+        let mut g = relock(self.slot.lock());
+        loop {
+            match &*g {
+                Slot::Queued => {
+                    *g = Slot::Claimed;
+                    return None;
+                }
+                Slot::Claimed => return None,
+                Slot::Done(r) => return r.clone(),
+                Slot::Running => g = relock(self.ready.wait(g)),
+            }
+        }
+    }
+
+    /// For a worker: whether the fetch is still wanted (it is then marked running).
+    fn start(&self) -> bool {
+        let mut g = relock(self.slot.lock());
+        let wanted = matches!(*g, Slot::Queued);
+        if wanted {
+            *g = Slot::Running;
+        }
+        wanted
+    }
+
     fn finish(&self, r: Option<Arc<Vec<u8>>>) {
-        *relock(self.done.lock()) = Some(r);
+        *relock(self.slot.lock()) = Slot::Done(r);
         self.ready.notify_all();
+    }
+}
+
+/// A fetch for a worker: the job to fill, and where from.
+struct Fetch {
+    job: Arc<Job>,
+    data: Arc<dyn ReadAt>,
+    extent: Range<u64>,
+}
+
+impl Fetch {
+    fn run(self) {
+        if !self.job.start() {
+            return;
+        }
+        // A source that panics must not leave the reader waiting on this job forever,
+        // nor take the worker with it: the reader reads the extent itself instead.
+        let fetched = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            let mut buf = vec![0u8; (self.extent.end - self.extent.start) as usize];
+            vmsnapfs_io::hint::scattered(|| self.data.read_at(self.extent.start, &mut buf))
+                .ok()
+                .map(|()| Arc::new(buf))
+        }));
+        self.job.finish(fetched.ok().flatten());
+    }
+}
+
+/// The workers' queue, started on first use; None when no worker could be started
+/// (readers then read every extent as asked).
+fn workers() -> Option<&'static Sender<Fetch>> {
+    static QUEUE: OnceLock<Option<Sender<Fetch>>> = OnceLock::new();
+    QUEUE
+        .get_or_init(|| {
+            let (tx, rx) = channel::<Fetch>();
+            let rx = Arc::new(Mutex::new(rx));
+            let started = (0..WINDOW)
+                .filter(|_| {
+                    let rx = rx.clone();
+                    std::thread::Builder::new()
+                        .name("changes-ahead".into())
+                        .spawn(move || work(&rx))
+                        .is_ok()
+                })
+                .count();
+            (started > 0).then_some(tx)
+        })
+        .as_ref()
+}
+
+fn work(rx: &Mutex<Receiver<Fetch>>) {
+    loop {
+        // The lock is held only while waiting for the next fetch, not while running it.
+        let next = relock(rx.lock()).recv();
+        match next {
+            Ok(f) => f.run(),
+            Err(_) => return,
+        }
     }
 }
 
@@ -83,7 +177,7 @@ impl Ahead {
             st.schedule(data, extents, i);
             job
         };
-        if let Some(bytes) = job.and_then(|j| j.wait()) {
+        if let Some(bytes) = job.and_then(|j| j.take()) {
             let from = (at - r.start) as usize;
             part.copy_from_slice(&bytes[from..from + part.len()]);
             if at + part.len() as u64 == r.end {
@@ -96,8 +190,11 @@ impl Ahead {
 }
 
 impl State {
-    /// Starts fetching the extents after extent `i`, as far as the window reaches.
+    /// Queues fetches of the extents after extent `i`, as far as the window reaches.
     fn schedule(&mut self, data: &Arc<dyn ReadAt>, extents: &[Range<u64>], i: usize) {
+        let Some(queue) = workers() else {
+            return;
+        };
         let ahead = extents
             .iter()
             .enumerate()
@@ -108,19 +205,14 @@ impl State {
             if self.jobs.len() >= WINDOW * 2 || self.jobs.contains_key(&k) {
                 continue;
             }
-            let job = Arc::new(Job::default());
-            self.jobs.insert(k, job.clone());
-            let (data, r) = (data.clone(), r.clone());
-            let spawned = std::thread::Builder::new()
-                .name("changes-ahead".into())
-                .spawn(move || {
-                    let mut buf = vec![0u8; (r.end - r.start) as usize];
-                    let ok = vmsnapfs_io::hint::scattered(|| data.read_at(r.start, &mut buf));
-                    job.finish(ok.ok().map(|()| Arc::new(buf)));
-                });
-            if spawned.is_err() {
-                // No thread to spare: the reader fetches it when it gets there.
-                self.jobs.remove(&k);
+            let job = Arc::new(Job::new());
+            let fetch = Fetch {
+                job: job.clone(),
+                data: data.clone(),
+                extent: r.clone(),
+            };
+            if queue.send(fetch).is_ok() {
+                self.jobs.insert(k, job);
             }
         }
     }
@@ -133,17 +225,29 @@ fn relock<G>(r: Result<G, std::sync::PoisonError<G>>) -> G {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::collections::HashSet;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::thread::ThreadId;
 
-    /// Bytes are their offset mod 251; reads are counted, and fail past `bad`.
+    /// Bytes are their offset mod 251; reads are counted (and the threads that made
+    /// them noted), and fail past `bad`.
+    #[derive(Default)]
     struct Counted {
         reads: AtomicUsize,
         bad: u64,
+        threads: Mutex<HashSet<ThreadId>>,
+        /// The first read at this offset panics.
+        panic_at: Option<u64>,
+        panicked: AtomicBool,
     }
 
     impl ReadAt for Counted {
         fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
             self.reads.fetch_add(1, Ordering::SeqCst);
+            relock(self.threads.lock()).insert(std::thread::current().id());
+            if self.panic_at == Some(offset) && !self.panicked.swap(true, Ordering::SeqCst) {
+                panic!("source panics at {offset}");
+            }
             if offset >= self.bad {
                 return Err(io::Error::other("bad sector"));
             }
@@ -168,8 +272,8 @@ mod tests {
     #[test]
     fn reads_in_order_get_the_right_bytes_and_fetch_each_extent_once() {
         let src = Arc::new(Counted {
-            reads: AtomicUsize::new(0),
             bad: u64::MAX,
+            ..Counted::default()
         });
         let data: Arc<dyn ReadAt> = src.clone();
         let (ahead, ext) = (Ahead::default(), extents(40));
@@ -185,8 +289,8 @@ mod tests {
     #[test]
     fn a_part_of_an_extent_and_a_failed_fetch_are_read_as_asked() {
         let src = Arc::new(Counted {
-            reads: AtomicUsize::new(0),
             bad: 5000,
+            ..Counted::default()
         });
         let data: Arc<dyn ReadAt> = src;
         let (ahead, ext) = (Ahead::default(), extents(10));
@@ -205,8 +309,8 @@ mod tests {
     #[test]
     fn a_reader_that_jumps_keeps_few_fetches() {
         let data: Arc<dyn ReadAt> = Arc::new(Counted {
-            reads: AtomicUsize::new(0),
             bad: u64::MAX,
+            ..Counted::default()
         });
         let (ahead, ext) = (Ahead::default(), extents(1000));
         let mut buf = vec![0u8; 100];
@@ -215,5 +319,60 @@ mod tests {
             assert_eq!(buf, want(&ext[i]));
             assert!(relock(ahead.state.lock()).jobs.len() <= 2 * WINDOW);
         }
+    }
+
+    #[test]
+    fn fetches_run_on_standing_workers_not_a_thread_each() {
+        let src = Arc::new(Counted {
+            bad: u64::MAX,
+            ..Counted::default()
+        });
+        let data: Arc<dyn ReadAt> = src.clone();
+        let (ahead, ext) = (Ahead::default(), extents(200));
+        let mut buf = vec![0u8; 100];
+        for (i, r) in ext.iter().enumerate() {
+            ahead.read(&data, &ext, i, r.start, &mut buf).unwrap();
+            assert_eq!(buf, want(r), "extent {i}");
+        }
+        let threads = relock(src.threads.lock()).len();
+        // The workers and this reader, however many extents.
+        assert!(threads <= WINDOW + 1, "{threads} threads read 200 extents");
+        assert_eq!(src.reads.load(Ordering::SeqCst), 200);
+    }
+
+    #[test]
+    fn a_fetch_no_worker_started_is_the_readers_and_no_worker_makes_it() {
+        let job = Job::new();
+        assert!(job.take().is_none(), "queued: the reader reads it itself");
+        assert!(!job.start(), "claimed: a worker skips it");
+        let job = Job::new();
+        assert!(job.start());
+        job.finish(Some(Arc::new(vec![7; 3])));
+        assert_eq!(job.take().as_deref(), Some(&vec![7; 3]));
+    }
+
+    #[test]
+    fn a_source_that_panics_ahead_leaves_no_reader_waiting() {
+        let src = Arc::new(Counted {
+            bad: u64::MAX,
+            panic_at: Some(3000),
+            ..Counted::default()
+        });
+        let data: Arc<dyn ReadAt> = src.clone();
+        let (ahead, ext) = (Ahead::default(), extents(10));
+        let mut buf = vec![0u8; 100];
+        for (i, r) in ext.iter().enumerate() {
+            // Extent 3's first read panics: on a worker when it is fetched ahead (the
+            // reader then reads it again), else in the reader, which is this test's.
+            let got = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                ahead.read(&data, &ext, i, r.start, &mut buf)
+            }));
+            match got {
+                Ok(r) => r.unwrap(),
+                Err(_) => ahead.read(&data, &ext, i, r.start, &mut buf).unwrap(),
+            }
+            assert_eq!(buf, want(r), "extent {i}");
+        }
+        assert!(src.panicked.load(Ordering::SeqCst));
     }
 }
