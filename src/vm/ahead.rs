@@ -177,15 +177,19 @@ impl Ahead {
             st.schedule(data, extents, i);
             job
         };
-        if let Some(bytes) = job.and_then(|j| j.take()) {
-            let from = (at - r.start) as usize;
-            part.copy_from_slice(&bytes[from..from + part.len()]);
-            if at + part.len() as u64 == r.end {
-                relock(self.state.lock()).jobs.remove(&i);
+        let fetched = job.as_ref().and_then(|j| j.take());
+        let read = match fetched {
+            Some(bytes) => {
+                let from = (at - r.start) as usize;
+                part.copy_from_slice(&bytes[from..from + part.len()]);
+                Ok(())
             }
-            return Ok(());
+            None => vmsnapfs_io::hint::scattered(|| data.read_at(at, part)),
+        };
+        if job.is_some() && at + part.len() as u64 == r.end {
+            relock(self.state.lock()).jobs.remove(&i);
         }
-        vmsnapfs_io::hint::scattered(|| data.read_at(at, part))
+        read
     }
 }
 
@@ -269,19 +273,26 @@ mod tests {
         (r.start..r.end).map(|o| (o % 251) as u8).collect()
     }
 
-    #[test]
-    fn reads_in_order_get_the_right_bytes_and_fetch_each_extent_once() {
+    /// Reads `n` extents of a good source in order, checking each; the source and the
+    /// read-ahead are left to look at.
+    fn read_in_order(n: u64) -> (Arc<Counted>, Ahead) {
         let src = Arc::new(Counted {
             bad: u64::MAX,
             ..Counted::default()
         });
         let data: Arc<dyn ReadAt> = src.clone();
-        let (ahead, ext) = (Ahead::default(), extents(40));
+        let (ahead, ext) = (Ahead::default(), extents(n));
         for (i, r) in ext.iter().enumerate() {
             let mut buf = vec![0u8; 100];
             ahead.read(&data, &ext, i, r.start, &mut buf).unwrap();
             assert_eq!(buf, want(r), "extent {i}");
         }
+        (src, ahead)
+    }
+
+    #[test]
+    fn reads_in_order_get_the_right_bytes_and_fetch_each_extent_once() {
+        let (src, ahead) = read_in_order(40);
         assert_eq!(src.reads.load(Ordering::SeqCst), 40);
         assert!(relock(ahead.state.lock()).jobs.is_empty());
     }
@@ -323,17 +334,7 @@ mod tests {
 
     #[test]
     fn fetches_run_on_standing_workers_not_a_thread_each() {
-        let src = Arc::new(Counted {
-            bad: u64::MAX,
-            ..Counted::default()
-        });
-        let data: Arc<dyn ReadAt> = src.clone();
-        let (ahead, ext) = (Ahead::default(), extents(200));
-        let mut buf = vec![0u8; 100];
-        for (i, r) in ext.iter().enumerate() {
-            ahead.read(&data, &ext, i, r.start, &mut buf).unwrap();
-            assert_eq!(buf, want(r), "extent {i}");
-        }
+        let (src, _) = read_in_order(200);
         let threads = relock(src.threads.lock()).len();
         // The workers and this reader, however many extents.
         assert!(threads <= WINDOW + 1, "{threads} threads read 200 extents");
