@@ -92,6 +92,26 @@ PY
 }
 run_mode cold
 run_mode warm
+# The floor under any SEEK_DATA-aware copier of this view: per changed extent a
+# SEEK_DATA, a SEEK_HOLE and a read, each a round trip through the kernel to the
+# serving process. One round trip is timed here (the median of 2000 SEEK_DATAs), so each
+# run says how far the warm ratio could go on this machine with every byte in memory.
+mount_vm
+python3 - "$M/disks/since/$ID/disk0-flat.vmdk" "$M/disks/since/$ID/disk0.changes.json" "${full[*]}" <<'PY'
+import json, os, statistics, sys, time
+fd = os.open(sys.argv[1], os.O_RDONLY)
+rtt = []
+for _ in range(2000):
+    t = time.perf_counter(); os.lseek(fd, 0, os.SEEK_DATA); rtt.append(time.perf_counter() - t)
+os.close(fd)
+rtt = statistics.median(rtt)
+extents = len(json.load(open(sys.argv[2])))
+floor = 3 * extents * rtt
+best = min(float(x) for x in sys.argv[3].split())
+print(f"floor: one round trip {rtt * 1e6:.1f} us; {extents} extents x 3 = {floor * 1e3:.1f} ms, "
+      f"so at most {best / floor:.0f}x against the warm full read's best")
+PY
+umount_vm
 
 # --- vSphere: the simulator serves the same kind of disk, CBT on -------------------------
 if ! command -v go >/dev/null; then
