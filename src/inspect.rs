@@ -10,6 +10,7 @@ use serde::Serialize;
 use crate::cache::{BlockCache, DEFAULT_CAPACITY};
 use crate::options::{Opt, OptionError};
 use crate::source::{self, Source, VmEntry};
+use crate::sync::Relock;
 use crate::vm::{FrozenVm, VolumeView};
 
 #[derive(Serialize)]
@@ -148,7 +149,7 @@ fn inspect_vm(src: &dyn Source, entry: &VmEntry, cache: &Arc<BlockCache>) -> VmR
     };
     let vm = FrozenVm::build(frozen, cache);
     report.vmx = vm.vmx_name.clone();
-    let errors = vm.errors.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let errors = vm.errors.lock().relock().clone();
     // Chains are shown as the VM's folder names them: relative when inside it.
     let prefix = format!("{}/", entry.location);
     let relative = |f: &str| f.strip_prefix(&prefix).unwrap_or(f).to_owned();

@@ -18,6 +18,7 @@ pub mod options;
 pub mod partition;
 pub mod snapshots;
 pub mod source;
+pub mod sync;
 pub mod time;
 pub mod vm;
 pub mod vmx;

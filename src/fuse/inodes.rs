@@ -10,6 +10,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
+use crate::sync::Relock;
+
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Node {
     /// The folder of VMs (when SOURCE holds several).
@@ -142,7 +144,7 @@ impl Inodes {
         if let Some(&n) = self.read().numbers.get(&node) {
             return n;
         }
-        let mut t = self.table.write().unwrap_or_else(|p| p.into_inner());
+        let mut t = self.table.write().relock();
         if let Some(&n) = t.numbers.get(&node) {
             return n;
         }
@@ -161,7 +163,7 @@ impl Inodes {
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Table> {
-        self.table.read().unwrap_or_else(|p| p.into_inner())
+        self.table.read().relock()
     }
 }
 

@@ -9,6 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use fuser::{Errno, FileAttr, FileHandle, FileType, INodeNo};
 
+use crate::sync::Relock;
 use crate::vm::{self, Ctx, Use, VmSlot};
 
 pub mod inodes;
@@ -133,27 +134,21 @@ impl VmFs {
 
     fn new_handle(&self, h: Handle) -> FileHandle {
         let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
-        self.handles
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(fh, Arc::new(h));
+        self.handles.lock().relock().insert(fh, Arc::new(h));
         FileHandle(fh)
     }
 
     fn handle(&self, fh: FileHandle) -> R<Arc<Handle>> {
         self.handles
             .lock()
-            .unwrap_or_else(|p| p.into_inner())
+            .relock()
             .get(&fh.0)
             .cloned()
             .ok_or(Errno::EBADF)
     }
 
     fn drop_handle(&self, fh: FileHandle) {
-        self.handles
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&fh.0);
+        self.handles.lock().relock().remove(&fh.0);
     }
 }
 

@@ -13,6 +13,7 @@ use fuser::{
 use super::inodes::Node;
 use super::DirectIo;
 use super::{kernel_name, seek, Handle, VmFs, MIB};
+use crate::sync::Relock;
 use crate::vm::status;
 
 impl Filesystem for VmFs {
@@ -126,11 +127,7 @@ impl Filesystem for VmFs {
                 _ => {
                     // Keep the page cache across opens of the same freeze only: after
                     // idle release a re-freeze may show newer data under the same inode.
-                    let seen = self
-                        .opened_in
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .insert(ino.0, u.vm.freeze_id);
+                    let seen = self.opened_in.lock().relock().insert(ino.0, u.vm.freeze_id);
                     let flags = if seen == Some(u.vm.freeze_id) {
                         FopenFlags::FOPEN_KEEP_CACHE
                     } else {

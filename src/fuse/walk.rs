@@ -13,6 +13,7 @@ use std::sync::mpsc::{sync_channel, SyncSender};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::guestfs::GuestFs;
+use crate::sync::Relock;
 
 /// Directories bigger than this are listed but their children not read ahead: the
 /// guest file system's caches would not keep them all.
@@ -50,7 +51,7 @@ impl WalkAhead {
     ) {
         let (v, vol, dir) = key;
         let target = {
-            let mut next = lock(&self.next);
+            let mut next = self.next.lock().relock();
             if next.len() + subdirs.len() > MAX_GUESSES {
                 next.clear();
             }
@@ -106,10 +107,6 @@ fn warm(fs: &dyn GuestFs, dir: u64) {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -132,11 +129,11 @@ mod tests {
             0
         }
         fn stat(&self, _id: u64) -> io::Result<Stat> {
-            *lock(&self.stats) += 1;
+            *self.stats.lock().relock() += 1;
             Err(io::Error::other("not needed here"))
         }
         fn read_dir(&self, dir: u64) -> io::Result<Vec<DirEntry>> {
-            lock(&self.listed).push(dir);
+            self.listed.lock().relock().push(dir);
             let n = *self.sizes.get(dir as usize).unwrap_or(&0);
             Ok((0..n as u64)
                 .map(|k| DirEntry {
@@ -168,7 +165,11 @@ mod tests {
         });
         let fs: Arc<dyn GuestFs> = tree.clone();
         let w = WalkAhead::default();
-        let listed = |n: usize| until(&format!("{n} listed"), || lock(&tree.listed).len() == n);
+        let listed = |n: usize| {
+            until(&format!("{n} listed"), || {
+                tree.listed.lock().relock().len() == n
+            })
+        };
         // The root lists subdirectories 1, 2, 3: the walker goes into 1 first.
         w.listed((0, 0, 0), vec![1, 2, 3], &fs, || Some(()));
         listed(1);
@@ -180,10 +181,10 @@ mod tests {
         // 3 is the last: nothing more to guess.
         w.listed((0, 0, 3), vec![], &fs, || Some(()));
         std::thread::sleep(Duration::from_millis(50));
-        assert_eq!(*lock(&tree.listed), [1, 2, 3]);
+        assert_eq!(*tree.listed.lock().relock(), [1, 2, 3]);
         // Every child of 1 and 2 stat'ed; 3 is too big to read its children ahead.
-        until("stats", || *lock(&tree.stats) == 5);
+        until("stats", || *tree.stats.lock().relock() == 5);
         std::thread::sleep(Duration::from_millis(50));
-        assert_eq!(*lock(&tree.stats), 5);
+        assert_eq!(*tree.stats.lock().relock(), 5);
     }
 }

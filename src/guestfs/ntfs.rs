@@ -12,6 +12,7 @@ use vmsnapfs_ntfs::{attr, FileId, FileKind, Volume};
 
 use super::api::{DirEntry, GuestFs, GuestOwner, Kind, Stat, VolumeInfo};
 use super::names;
+use crate::sync::Relock;
 
 pub struct Ntfs {
     vol: Volume,
@@ -65,10 +66,7 @@ impl Ntfs {
 
     fn note_parent(&self, child: u64, dir: u64) {
         if child != dir {
-            self.parents
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(child, dir);
+            self.parents.lock().relock().insert(child, dir);
         }
     }
 
@@ -84,7 +82,7 @@ impl Ntfs {
     }
 
     fn depth(&self, mut id: u64) -> usize {
-        let parents = self.parents.lock().unwrap_or_else(|p| p.into_inner());
+        let parents = self.parents.lock().relock();
         let mut depth = 0;
         while id != FileId::ROOT.0 && depth < 4096 {
             match parents.get(&id) {
@@ -173,7 +171,7 @@ impl GuestFs for Ntfs {
     fn read_dir(&self, dir: u64) -> io::Result<Vec<DirEntry>> {
         let entries = self.vol.read_dir(FileId(dir)).map_err(err)?;
         let mut out = Vec::with_capacity(entries.len());
-        let mut parents = self.parents.lock().unwrap_or_else(|p| p.into_inner());
+        let mut parents = self.parents.lock().relock();
         for e in entries {
             if hidden(dir, &e.name, e.id.0) {
                 continue;

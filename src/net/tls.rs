@@ -13,6 +13,8 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 use sha2::{Digest, Sha256};
 
+use crate::sync::Relock;
+
 /// `AB:CD:…` (how vSphere shows thumbprints) of the SHA-256 of a DER certificate.
 pub fn thumbprint(der: &[u8]) -> String {
     let d = Sha256::digest(der);
@@ -124,7 +126,7 @@ impl ServerCertVerifier for Pinned {
             Some(w) if w.len() == 59 => thumbprint_sha1(end_entity.as_ref()),
             _ => thumbprint(end_entity.as_ref()),
         };
-        *self.seen.lock().unwrap_or_else(|p| p.into_inner()) = Some(got.clone());
+        *self.seen.lock().relock() = Some(got.clone());
         match &self.want {
             Some(want) if *want != got => Err(rustls::Error::General(format!(
                 "certificate thumbprint {got} is not the pinned one"
@@ -238,7 +240,7 @@ pub fn probe_thumbprint(host: &str, port: u16) -> Option<String> {
             break;
         }
     }
-    let got = seen.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let got = seen.lock().relock().clone();
     got
 }
 

@@ -21,6 +21,8 @@ use std::sync::{Arc, Condvar, Mutex, OnceLock};
 
 use vmsnapfs_io::ReadAt;
 
+use crate::sync::Relock;
+
 /// Extents fetched ahead at most (and so requests in flight at once), and workers.
 const WINDOW: usize = 8;
 /// Bigger extents are read as asked: their reads are big enough to carry the latency.
@@ -66,7 +68,7 @@ impl Job {
     /// its own context; or no worker has started it, and none will now). Waits only
     /// for a fetch already under way.
     fn take(&self) -> Option<Arc<Vec<u8>>> {
-        let mut g = relock(self.slot.lock());
+        let mut g = self.slot.lock().relock();
         loop {
             match &*g {
                 Slot::Queued => {
@@ -75,14 +77,14 @@ impl Job {
                 }
                 Slot::Claimed => return None,
                 Slot::Done(r) => return r.clone(),
-                Slot::Running => g = relock(self.ready.wait(g)),
+                Slot::Running => g = self.ready.wait(g).relock(),
             }
         }
     }
 
     /// For a worker: whether the fetch is still wanted (it is then marked running).
     fn start(&self) -> bool {
-        let mut g = relock(self.slot.lock());
+        let mut g = self.slot.lock().relock();
         let wanted = matches!(*g, Slot::Queued);
         if wanted {
             *g = Slot::Running;
@@ -91,7 +93,7 @@ impl Job {
     }
 
     fn finish(&self, r: Option<Arc<Vec<u8>>>) {
-        *relock(self.slot.lock()) = Slot::Done(r);
+        *self.slot.lock().relock() = Slot::Done(r);
         self.ready.notify_all();
     }
 }
@@ -145,7 +147,7 @@ fn workers() -> Option<&'static Sender<Fetch>> {
 fn work(rx: &Mutex<Receiver<Fetch>>) {
     loop {
         // The lock is held only while waiting for the next fetch, not while running it.
-        let next = relock(rx.lock()).recv();
+        let next = rx.lock().relock().recv();
         match next {
             Ok(f) => f.run(),
             Err(_) => return,
@@ -166,7 +168,7 @@ impl Ahead {
     ) -> io::Result<()> {
         let r = &extents[i];
         let job = {
-            let mut st = relock(self.state.lock());
+            let mut st = self.state.lock().relock();
             let job = st.jobs.get(&i).cloned();
             st.window = match job {
                 Some(_) => (st.window * 2).clamp(1, WINDOW),
@@ -187,7 +189,7 @@ impl Ahead {
             None => vmsnapfs_io::hint::scattered(|| data.read_at(at, part)),
         };
         if job.is_some() && at + part.len() as u64 == r.end {
-            relock(self.state.lock()).jobs.remove(&i);
+            self.state.lock().relock().jobs.remove(&i);
         }
         read
     }
@@ -222,10 +224,6 @@ impl State {
     }
 }
 
-fn relock<G>(r: Result<G, std::sync::PoisonError<G>>) -> G {
-    r.unwrap_or_else(|p| p.into_inner())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -248,7 +246,10 @@ mod tests {
     impl ReadAt for Counted {
         fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
             self.reads.fetch_add(1, Ordering::SeqCst);
-            relock(self.threads.lock()).insert(std::thread::current().id());
+            self.threads
+                .lock()
+                .relock()
+                .insert(std::thread::current().id());
             if self.panic_at == Some(offset) && !self.panicked.swap(true, Ordering::SeqCst) {
                 panic!("source panics at {offset}");
             }
@@ -294,7 +295,7 @@ mod tests {
     fn reads_in_order_get_the_right_bytes_and_fetch_each_extent_once() {
         let (src, ahead) = read_in_order(40);
         assert_eq!(src.reads.load(Ordering::SeqCst), 40);
-        assert!(relock(ahead.state.lock()).jobs.is_empty());
+        assert!(ahead.state.lock().relock().jobs.is_empty());
     }
 
     #[test]
@@ -328,14 +329,14 @@ mod tests {
         for i in (0..1000).step_by(97) {
             ahead.read(&data, &ext, i, ext[i].start, &mut buf).unwrap();
             assert_eq!(buf, want(&ext[i]));
-            assert!(relock(ahead.state.lock()).jobs.len() <= 2 * WINDOW);
+            assert!(ahead.state.lock().relock().jobs.len() <= 2 * WINDOW);
         }
     }
 
     #[test]
     fn fetches_run_on_standing_workers_not_a_thread_each() {
         let (src, _) = read_in_order(200);
-        let threads = relock(src.threads.lock()).len();
+        let threads = src.threads.lock().relock().len();
         // The workers and this reader, however many extents.
         assert!(threads <= WINDOW + 1, "{threads} threads read 200 extents");
         assert_eq!(src.reads.load(Ordering::SeqCst), 200);

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::cache::BlockCache;
 use crate::source::{Source, VmEntry};
+use crate::sync::Relock;
 
 use super::error::{Error, Result};
 use super::frozen::FrozenVm;
@@ -91,7 +92,7 @@ impl VmSlot {
 
     /// Returns the frozen VM, freezing it first if needed.
     pub fn use_frozen(self: &Arc<Self>, ctx: &Ctx) -> Result<Use> {
-        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut st = self.state.lock().relock();
         loop {
             match &*st {
                 State::Frozen(vm) => {
@@ -111,13 +112,13 @@ impl VmSlot {
                 }
                 State::Failed(..) => *st = State::Thawed,
                 State::Busy => {
-                    st = self.changed.wait(st).unwrap_or_else(|p| p.into_inner());
+                    st = self.changed.wait(st).relock();
                 }
                 State::Thawed => {
                     *st = State::Busy;
                     drop(st);
                     let result = self.freeze(ctx);
-                    st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+                    st = self.state.lock().relock();
                     *st = match result {
                         Ok(vm) => State::Frozen(Arc::new(vm)),
                         Err(e) => {
@@ -177,7 +178,7 @@ impl VmSlot {
     /// Thaws if frozen and idle for `idle` (or unconditionally when `idle` is None and
     /// `force`); returns whether it thawed.
     pub fn release(&self, ctx: &Ctx, idle: Option<Duration>) -> bool {
-        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut st = self.state.lock().relock();
         let State::Frozen(vm) = &*st else {
             return false;
         };
@@ -195,7 +196,7 @@ impl VmSlot {
         }
         self.post_backup(ctx);
         tracing::info!("{}: thawed", self.entry.name);
-        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut st = self.state.lock().relock();
         *st = State::Thawed;
         self.changed.notify_all();
         true
@@ -204,19 +205,16 @@ impl VmSlot {
     /// Thaws regardless of users: the mount is going away.
     pub fn thaw_final(&self, ctx: &Ctx) {
         // Wait for a freeze in progress so its snapshot is not left behind.
-        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut st = self.state.lock().relock();
         while matches!(*st, State::Busy) {
-            st = self.changed.wait(st).unwrap_or_else(|p| p.into_inner());
+            st = self.changed.wait(st).relock();
         }
         drop(st);
         self.release(ctx, None);
     }
 
     pub fn is_frozen(&self) -> bool {
-        matches!(
-            *self.state.lock().unwrap_or_else(|p| p.into_inner()),
-            State::Frozen(_)
-        )
+        matches!(*self.state.lock().relock(), State::Frozen(_))
     }
 }
 

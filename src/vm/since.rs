@@ -1,9 +1,10 @@
 //! Answering `disks/since/<id>/` for one freeze: each disk's tracker asked once per id
 //! (kept for later lookups), and the sparse view's reads.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use crate::source::ChangeError;
+use crate::sync::Relock;
 
 use super::changes::{DiskChanges, Since};
 use super::error::{Error, Result};
@@ -16,7 +17,7 @@ impl FrozenVm {
     /// The changes since `id` (`*`: all allocated extents). Fails when no disk knows
     /// the id; a disk that does not is left out, with the reason logged and noted.
     pub fn since(&self, id: &str) -> Result<Arc<Since>> {
-        if let Some(s) = lock(&self.since.known).get(id) {
+        if let Some(s) = self.since.known.lock().relock().get(id) {
             return Ok(s.clone());
         }
         let mut disks = Vec::with_capacity(self.disks.len());
@@ -50,7 +51,7 @@ impl FrozenVm {
             id: id.to_owned(),
             disks,
         });
-        let mut known = lock(&self.since.known);
+        let mut known = self.since.known.lock().relock();
         if known.len() < KEEP {
             known.insert(id.to_owned(), since.clone());
         }
@@ -92,8 +93,4 @@ impl FrozenVm {
         }
         Ok(n)
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }

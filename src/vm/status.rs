@@ -3,6 +3,7 @@
 
 use serde_json::{json, Value};
 
+use crate::sync::Relock;
 use crate::time::iso8601;
 
 use super::changes::path_name;
@@ -41,7 +42,7 @@ pub fn render(vm_name: &str, source: &str, vm: &FrozenVm) -> Vec<u8> {
         .volumes
         .iter()
         .map(|v| {
-            let errors = v.errors.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            let errors = v.errors.lock().relock().clone();
             let info = v.info().unwrap_or_default();
             let mut vol = json!({
                 "name": v.name,
@@ -85,8 +86,8 @@ pub fn render(vm_name: &str, source: &str, vm: &FrozenVm) -> Vec<u8> {
         "disks": disks,
         "unserved_disks": unserved,
         "volumes": volumes,
-        "errors": *vm.errors.lock().unwrap_or_else(|p| p.into_inner()),
-        "full_backup_needed": *vm.since.full_needed.lock().unwrap_or_else(|p| p.into_inner()),
+        "errors": *vm.errors.lock().relock(),
+        "full_backup_needed": *vm.since.full_needed.lock().relock(),
     });
     let mut out = serde_json::to_vec_pretty(&doc).unwrap_or_default();
     out.push(b'\n');

@@ -7,6 +7,7 @@ use vmsnapfs_io::ReadAt;
 
 use crate::guestfs::{self, GuestFs, VolumeInfo};
 use crate::partition;
+use crate::sync::Relock;
 
 pub struct VolumeView {
     /// "disk0p1", "disk0", or an LV's `<vg>-<lv>`.
@@ -37,7 +38,7 @@ impl VolumeView {
 /// Adds `what` to a capped list of distinct errors: a damaged file read a million times
 /// is one line, and a badly damaged volume cannot grow status.json without bound.
 pub fn note(errors: &Mutex<Vec<String>>, what: String) {
-    let mut errors = errors.lock().unwrap_or_else(|p| p.into_inner());
+    let mut errors = errors.lock().relock();
     if errors.len() < 100 && !errors.contains(&what) {
         errors.push(what);
     }

@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 
 use rustls::pki_types::ServerName;
 
+use crate::sync::Relock;
+
 const IDLE_PER_HOST: usize = 32;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -82,15 +84,11 @@ pub(super) struct Idle(Mutex<HashMap<String, Vec<Conn>>>);
 
 impl Idle {
     pub(super) fn take(&self, key: &str) -> Option<Conn> {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get_mut(key)?
-            .pop()
+        self.0.lock().relock().get_mut(key)?.pop()
     }
 
     pub(super) fn put_back(&self, key: &str, conn: Conn) {
-        let mut idle = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mut idle = self.0.lock().relock();
         let list = idle.entry(key.to_owned()).or_default();
         if list.len() < IDLE_PER_HOST {
             list.push(conn);

@@ -10,6 +10,7 @@ use reqwest::blocking::{Client as Http, RequestBuilder, Response};
 use reqwest::header::{CONTENT_TYPE, COOKIE, SET_COOKIE};
 
 use crate::net::{http, tls};
+use crate::sync::Relock;
 
 use super::credentials::Credentials;
 use super::errors::{Result, VsError};
@@ -228,7 +229,7 @@ impl Client {
             escape(&self.cfg.creds.username),
             escape(&self.cfg.creds.password)
         );
-        *self.cookie.write().unwrap_or_else(|p| p.into_inner()) = None;
+        *self.cookie.write().relock() = None;
         match self.call_once("Login", &self.sc.session_manager, &args) {
             Ok(_) => {
                 tracing::debug!("{}: logged in as {}", self.server, self.cfg.creds.username);
@@ -245,7 +246,7 @@ impl Client {
 
     /// Logs in again unless another thread already did since `stale` was current.
     pub fn relogin(&self, stale: Option<String>) -> Result<()> {
-        let _g = self.login_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let _g = self.login_lock.lock().relock();
         // Another thread logged in meanwhile; a logout meanwhile (no cookie) is not that.
         let now = self.cookie();
         if now.is_some() && now != stale {
@@ -266,15 +267,12 @@ impl Client {
     pub fn logout(&self) {
         if self.cookie().is_some() {
             let _ = self.call_once("Logout", &self.sc.session_manager, "");
-            *self.cookie.write().unwrap_or_else(|p| p.into_inner()) = None;
+            *self.cookie.write().relock() = None;
         }
     }
 
     pub fn cookie(&self) -> Option<String> {
-        self.cookie
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.cookie.read().relock().clone()
     }
 
     /// The `Cookie` header value that carries the session, while there is one.
@@ -385,7 +383,7 @@ impl Client {
             let Ok(v) = v.to_str() else { continue };
             let first = v.split(';').next().unwrap_or("");
             if let Some(val) = first.trim().strip_prefix(&format!("{SESSION_COOKIE}=")) {
-                *self.cookie.write().unwrap_or_else(|p| p.into_inner()) = Some(val.to_owned());
+                *self.cookie.write().relock() = Some(val.to_owned());
             }
         }
     }
@@ -404,7 +402,7 @@ impl Client {
             src = s.source();
         }
         if let (Some(seen), Some(want)) = (&self.pin_seen, &self.cfg.thumbprint) {
-            if let Some(got) = seen.lock().unwrap_or_else(|p| p.into_inner()).clone() {
+            if let Some(got) = seen.lock().relock().clone() {
                 if got != *want {
                     return VsError::ThumbprintMismatch {
                         server: self.server.clone(),

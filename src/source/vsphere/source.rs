@@ -10,6 +10,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::source::api::{Frozen, Source, SourceKeys, VmEntry};
+use crate::sync::Relock;
 
 use super::client::Client;
 use super::errors::Result;
@@ -89,7 +90,7 @@ impl VsphereSource {
 
     /// Our snapshots now held, by VM moref.
     fn held(&self) -> MutexGuard<'_, HashMap<String, journal::Entry>> {
-        self.held.lock().unwrap_or_else(|p| p.into_inner())
+        self.held.lock().relock()
     }
 
     /// Ends the session when no snapshot is held (all thawed, e.g. by idle release):

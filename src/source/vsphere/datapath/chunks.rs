@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use super::remote::Remote;
+use crate::sync::Relock;
 
 /// Small enough that a reader waits little for the chunk it needs (it waits for the
 /// whole chunk), big enough that the bookkeeping per chunk is nothing beside the copy.
@@ -93,17 +94,17 @@ impl Slot {
     }
 
     pub(super) fn wait(&self) -> Fill {
-        let mut g = self.fill.lock().unwrap_or_else(|p| p.into_inner());
+        let mut g = self.fill.lock().relock();
         loop {
             if let Some(f) = &*g {
                 return f.clone();
             }
-            g = self.ready.wait(g).unwrap_or_else(|p| p.into_inner());
+            g = self.ready.wait(g).relock();
         }
     }
 
     pub(super) fn set(&self, f: Fill) {
-        let mut g = self.fill.lock().unwrap_or_else(|p| p.into_inner());
+        let mut g = self.fill.lock().relock();
         if g.is_none() {
             *g = Some(f);
         }
@@ -165,7 +166,7 @@ impl State {
 
 impl Inner {
     pub(super) fn state(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        self.state.lock().relock()
     }
 
     pub(super) fn chunks(&self) -> u64 {

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::net::http::Pool;
 use crate::net::tls;
+use crate::sync::Relock;
 
 use super::super::client::Client;
 use super::super::soap::escape;
@@ -53,7 +54,7 @@ impl HostRoute {
             return Ok(c.data.clone());
         }
         let key = thumbprint.clone().unwrap_or_default();
-        let mut pools = self.pools.lock().unwrap_or_else(|p| p.into_inner());
+        let mut pools = self.pools.lock().relock();
         if let Some(p) = pools.get(&key) {
             return Ok(p.clone());
         }

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::net::http::Response;
+use crate::sync::Relock;
 
 use super::chunks::{Ctl, Fill, Inner, Slot, State, AHEAD, STREAMS};
 use super::remote::{Attempt, Remote};
@@ -156,10 +157,7 @@ fn next_job(inner: &Inner, id: u64) -> Option<(u64, Arc<Slot>)> {
                 None => return Some((next, st.slot(next, true).0)),
             }
         }
-        let (g, waited) = inner
-            .demand
-            .wait_timeout(st, IDLE)
-            .unwrap_or_else(|p| p.into_inner());
+        let (g, waited) = inner.demand.wait_timeout(st, IDLE).relock();
         st = g;
         if waited.timed_out() {
             let at = st.streams.iter().position(|c| c.id == id)?;
