@@ -72,6 +72,22 @@ pub trait ChangeTracker: Send + Sync {
     fn changed_since(&self, id: &str) -> Result<Vec<Range<u64>>, ChangeError>;
 }
 
+/// `ranges` in the form a ChangeTracker answers: sorted, with overlapping or touching
+/// ranges made one and empty ones left out. Trackers gather theirs from several answers
+/// (a hypervisor's stretches asked at once, a chain's links), which may overlap.
+pub fn merge_ranges(mut ranges: Vec<Range<u64>>) -> Vec<Range<u64>> {
+    ranges.retain(|r| !r.is_empty());
+    ranges.sort_by_key(|r| r.start);
+    let mut merged: Vec<Range<u64>> = Vec::with_capacity(ranges.len());
+    for r in ranges {
+        match merged.last_mut() {
+            Some(last) if last.end >= r.start => last.end = last.end.max(r.end),
+            _ => merged.push(r),
+        }
+    }
+    merged
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ChangeError {
     #[error("change id {id:?} is unknown to this disk ({why}): a full backup is needed")]

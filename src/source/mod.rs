@@ -12,8 +12,8 @@ pub mod local;
 pub mod vsphere;
 
 pub use api::{
-    Cbt, CbtState, ChangeError, ChangeTracker, DiskImage, Frozen, FrozenDisk, SnapshotInfo, Source,
-    SourceKeys, UnservedDisk, VmEntry,
+    merge_ranges, Cbt, CbtState, ChangeError, ChangeTracker, DiskImage, Frozen, FrozenDisk,
+    SnapshotInfo, Source, SourceKeys, UnservedDisk, VmEntry,
 };
 
 /// Whether `key` is an option some source reads; the mount passes those through.

@@ -10,6 +10,8 @@ use std::sync::{Arc, Mutex};
 
 use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, CONTROLS};
 
+use crate::source::merge_ranges;
+
 /// Change ids may hold `/` (vSphere's "52 … /N"): in a path it is `%2F`, and `%` is `%25`.
 const IN_PATH: &AsciiSet = &CONTROLS.add(b'/').add(b'%');
 
@@ -35,17 +37,12 @@ pub struct DiskChanges {
 
 impl DiskChanges {
     pub fn new(ranges: Vec<Range<u64>>, size: u64) -> DiskChanges {
-        let mut clipped: Vec<Range<u64>> = Vec::with_capacity(ranges.len());
-        for r in ranges {
-            let r = r.start.min(size)..r.end.min(size);
-            if r.is_empty() {
-                continue;
-            }
-            match clipped.last_mut() {
-                Some(last) if last.end >= r.start => last.end = last.end.max(r.end),
-                _ => clipped.push(r),
-            }
-        }
+        let clipped = merge_ranges(
+            ranges
+                .into_iter()
+                .map(|r| r.start.min(size)..r.end.min(size))
+                .collect(),
+        );
         let list: Vec<serde_json::Value> = clipped
             .iter()
             .map(|r| serde_json::json!({"start": r.start, "length": r.end - r.start}))
@@ -100,5 +97,8 @@ mod tests {
         let v: serde_json::Value = serde_json::from_slice(&c.json).unwrap();
         assert_eq!(v[2]["start"], 95);
         assert_eq!(v[2]["length"], 5);
+        // Stretches asked at once may come back out of order and overlapping.
+        let c = DiskChanges::new(vec![30..40, 0..10, 5..12, 12..12, 38..50], 100);
+        assert_eq!(c.ranges, [0..12, 30..50]);
     }
 }

@@ -11,7 +11,7 @@ use std::io;
 use std::ops::Range;
 use std::sync::Arc;
 
-use crate::source::api::{Cbt, CbtState, ChangeError, ChangeTracker};
+use crate::source::api::{merge_ranges, Cbt, CbtState, ChangeError, ChangeTracker};
 
 use super::client::Client;
 use super::errors::{Result, VsError};
@@ -244,15 +244,7 @@ pub fn collect(
     for a in answers {
         out.extend(a?);
     }
-    out.sort_by_key(|r| r.start);
-    let mut merged: Vec<Range<u64>> = Vec::with_capacity(out.len());
-    for r in out {
-        match merged.last_mut() {
-            Some(last) if last.end >= r.start => last.end = last.end.max(r.end),
-            _ => merged.push(r),
-        }
-    }
-    Ok(merged)
+    Ok(merge_ranges(out))
 }
 
 /// The changed areas of `stretch`, asking from its start and again from the end of each
