@@ -1056,12 +1056,15 @@ fn sequential_reads_stream_over_few_requests_with_and_without_page_cache() {
             "{opts}: second reader's bytes differ"
         );
         // Without streams each 1 MiB read is a request of its own: 80. With them, two
-        // streams, plus reads that reach us out of order and are fetched alone: 10 and
-        // 17 were seen in full runs on a 2-core machine (that waste is an open problem;
-        // this bound is here to catch streams not working at all).
+        // streams, and a few restarts where a reader starved of CPU strays from its
+        // stream. Up to 17 were seen on a loaded 2-core machine while the chunk cache
+        // dropped the chunks a lagging reader awaited and the first reader's stream ran
+        // on into the second's part; with both fixed, 4-5 as a rule and at most 10 with
+        // both cores kept busy by other work.
         let used = requests() - before;
+        eprintln!("{opts}: {used} requests for two readers");
         assert!(
-            (2..=32).contains(&used),
+            (2..=12).contains(&used),
             "{opts}: {used} requests for two readers"
         );
         m.umount();

@@ -15,11 +15,21 @@ pub(super) const CHUNK: u64 = 2 << 20;
 /// Chunks a stream fills ahead of its reader (32 MiB): the network keeps going while the
 /// reader copies, and a burst of reads finds its bytes waiting.
 pub(super) const AHEAD: u64 = 16;
-/// Chunks kept per file, filled or being filled (at most 80 MiB, only for files read as
-/// streams); the least recently used goes first. Room for a stream's window and the
-/// chunks its reader is on, twice: chunks filled ahead but not yet read are the least
-/// recently used, and must not be the ones dropped.
-const KEPT: usize = 40;
+/// Chunks kept per file, filled or being filled (at most 96 MiB, only for files read as
+/// streams); the least recently used goes first, except those a stream filled for its
+/// reader and the reader has not reached (see `awaited`). Room for what two lagging
+/// readers await (2 × (AHEAD + 1 + STRAGGLE) = 42) and the chunks they are on: at 40,
+/// two readers that both fell behind (a loaded 2-core machine) awaited more than was
+/// kept, and the least recently used of those, the next one a reader needed, went.
+const KEPT: usize = 48;
+/// How far (in chunks) one reader's reads fall behind its furthest read: the kernel's
+/// parallel reads arrive out of order. Chunks that far behind are still the reader's to
+/// come; reads that far behind are still its.
+pub(super) const STRAGGLE: u64 = 4;
+/// How far (in chunks) one reader's next read runs ahead of its furthest read so far:
+/// the kernel's read-ahead window (4 MiB, raised at mount) spans at most 3 chunks. A
+/// read further ahead is another reader's, or a jump.
+pub(super) const LEAD: u64 = 3;
 /// Ends of recent reads remembered.
 pub(super) const ENDS: usize = 16;
 /// Buffers of dropped chunks kept for reuse.
@@ -47,12 +57,21 @@ pub(super) struct State {
     pub(super) next_stream: u64,
 }
 
+/// Records a read's end in a file's bounded list of recent ends.
+pub(super) fn remember(ends: &mut VecDeque<u64>, end: u64) {
+    if ends.len() >= ENDS {
+        ends.pop_front();
+    }
+    ends.push_back(end);
+}
+
 /// A stream as readers see it: it fills chunk `next`, then the ones after it, up to
-/// (not including) `limit`.
+/// (not including) `limit`, for a reader whose furthest read so far is in chunk `read`.
 pub(super) struct Ctl {
     pub(super) id: u64,
     pub(super) next: u64,
     pub(super) limit: u64,
+    pub(super) read: u64,
 }
 
 impl Ctl {
@@ -131,7 +150,12 @@ impl State {
             return (slot, false);
         }
         if self.chunks.len() >= KEPT {
-            if let Some((_, old)) = self.chunks.pop_front() {
+            let at = self
+                .chunks
+                .iter()
+                .position(|(i, _)| !self.awaited(*i))
+                .unwrap_or(0);
+            if let Some((_, old)) = self.chunks.remove(at) {
                 if old.claim() {
                     old.set(Fill::Abandoned);
                 }
@@ -154,6 +178,30 @@ impl State {
         });
         self.chunks.push_back((index, slot.clone()));
         (slot, true)
+    }
+
+    /// Whether a live stream has filled (or is filling) chunk `index` for a reader that
+    /// has not got there yet. Under load a reader falls behind its stream; the chunks
+    /// it has just read are then the most recently used (and never needed again: the
+    /// kernel keeps what it was given), so plain LRU dropped the ones it needs next,
+    /// and it fetched each of them alone, a request per chunk.
+    fn awaited(&self, index: u64) -> bool {
+        self.streams
+            .iter()
+            .any(|c| index < c.next && index + STRAGGLE >= c.read)
+    }
+
+    /// Whether stream `at` leaves chunk `index` to another: the stream of a reader nearer
+    /// behind it. Two readers of one disk (its partitions read at once) each have a
+    /// stream, and the first's runs up to AHEAD chunks past its reader, into the part
+    /// the second reads; filling there, the two streams took turns at the chunks ahead
+    /// of the second reader, and each turn cost each stream a new request.
+    pub(super) fn yields(&self, at: usize, index: u64) -> bool {
+        let mine = self.streams[at].read;
+        self.streams
+            .iter()
+            .enumerate()
+            .any(|(k, c)| k != at && c.read > mine && c.read <= index + STRAGGLE)
     }
 
     /// Drops `slot` (chunk `index`) if it is still the one kept, so the next read of
@@ -224,5 +272,93 @@ impl Inner {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kept(st: &State) -> Vec<u64> {
+        let mut v: Vec<u64> = st.chunks.iter().map(|(i, _)| *i).collect();
+        v.sort_unstable();
+        v
+    }
+
+    #[test]
+    fn chunks_a_lagging_reader_awaits_outlive_those_it_has_read() {
+        let mut st = State::default();
+        // Stream 0 has filled chunks 0..30 for a reader that has read up to chunk 9.
+        st.streams.push(Ctl {
+            id: 0,
+            next: 30,
+            limit: 9 + 1 + AHEAD,
+            read: 9,
+        });
+        for i in 0..30 {
+            st.slot(i, true);
+        }
+        // The reader's chunks 0..=9 are read again by it (most recently used).
+        for i in 0..10 {
+            st.slot(i, true);
+        }
+        // Another reader's stream far away fills enough more to go 5 over KEPT.
+        let far = 500..500 + KEPT as u64 - 25;
+        st.streams.push(Ctl {
+            id: 1,
+            next: far.end,
+            limit: 500 + 1 + AHEAD,
+            read: 500,
+        });
+        for i in far.clone() {
+            st.slot(i, true);
+        }
+        let k = kept(&st);
+        assert_eq!(k.len(), KEPT);
+        // Everything the first reader has yet to read (from STRAGGLE chunks behind its
+        // furthest read on) is still there; what went is what it had read.
+        for i in 9 - STRAGGLE..30 {
+            assert!(k.contains(&i), "chunk {i} dropped: {k:?}");
+        }
+        for i in far {
+            assert!(k.contains(&i), "chunk {i} dropped: {k:?}");
+        }
+        assert_eq!(&k[..25], &(5..30).collect::<Vec<u64>>()[..]);
+    }
+
+    #[test]
+    fn with_every_chunk_awaited_the_least_recently_used_goes() {
+        let mut st = State::default();
+        st.streams.push(Ctl {
+            id: 0,
+            next: 1000,
+            limit: 1000,
+            read: 0,
+        });
+        for i in 0..KEPT as u64 + 1 {
+            st.slot(i, true);
+        }
+        let k = kept(&st);
+        assert_eq!(k.len(), KEPT);
+        assert!(!k.contains(&0));
+    }
+
+    #[test]
+    fn a_stream_leaves_the_chunks_ahead_of_a_nearer_reader_to_that_readers_stream() {
+        let mut st = State::default();
+        let ctl = |id, read: u64| Ctl {
+            id,
+            next: read + 1,
+            limit: read + 1 + AHEAD,
+            read,
+        };
+        // Readers at chunks 19 and 25 (two partitions read at once), one far off at 500.
+        st.streams.extend([ctl(0, 19), ctl(1, 25), ctl(2, 500)]);
+        assert!(!st.yields(0, 20), "nearest behind 20 is reader 0");
+        assert!(st.yields(0, 21), "reader 1 is within STRAGGLE of 21");
+        assert!(st.yields(0, 30));
+        assert!(!st.yields(1, 30), "reader 1 is the nearest behind 30");
+        assert!(!st.yields(1, 200), "reader 2 is past it, not behind");
+        assert!(!st.yields(2, 510));
     }
 }

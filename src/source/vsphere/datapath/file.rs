@@ -16,7 +16,7 @@ use std::sync::{Arc, Condvar, Mutex};
 
 use vmsnapfs_io::{check_bounds, Lent, ReadAt};
 
-use super::chunks::{Inner, Slot, CHUNK, ENDS};
+use super::chunks::{remember, Inner, Slot, CHUNK};
 use super::remote::Remote;
 use super::stream;
 
@@ -48,10 +48,7 @@ impl HttpFile {
         let streaming = st.ends.contains(&offset)
             || st.find(first).is_some()
             || st.streams.iter().any(|c| c.covers(first));
-        if st.ends.len() >= ENDS {
-            st.ends.pop_front();
-        }
-        st.ends.push_back(end);
+        remember(&mut st.ends, end);
         streaming.then(|| stream::plan(inner, &mut st, first, last))
     }
 }

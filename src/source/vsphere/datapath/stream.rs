@@ -15,20 +15,18 @@ use std::time::{Duration, Instant};
 use crate::net::http::Response;
 use crate::sync::Relock;
 
-use super::chunks::{Ctl, Fill, Inner, Slot, State, AHEAD, STREAMS};
+use super::chunks::{Ctl, Fill, Inner, Slot, State, AHEAD, LEAD, STRAGGLE, STREAMS};
 use super::remote::{Attempt, Remote};
 
 /// One request's length: long enough that the server's work per request is nothing,
 /// short enough that no request outlives a typical server's idea of a long transfer.
 const SPAN: u64 = 256 << 20;
-/// How far (in chunks) a read may stray from its stream's window and still be its.
-const BEHIND: u64 = 4;
 /// A stream whose reader asks for nothing more for this long ends.
 const IDLE: Duration = Duration::from_secs(5);
 
 /// Under the state lock, for a read of chunks `first..=last` that continues a stream:
-/// moves the stream on (starting one where none is near), and returns each chunk's slot
-/// and whether the caller must fetch it itself.
+/// moves the stream on (starting one where none is this reader's), and returns each
+/// chunk's slot and whether the caller must fetch it itself.
 pub(super) fn plan(
     inner: &Arc<Inner>,
     st: &mut State,
@@ -36,21 +34,29 @@ pub(super) fn plan(
     last: u64,
 ) -> Vec<(u64, Arc<Slot>, bool)> {
     let ahead_end = (last + 1 + AHEAD).min(inner.chunks());
-    // The kernel's parallel reads arrive a little out of order and run ahead of a stream
-    // that is still filling the chunk before (by up to its read-ahead window): a stream
-    // near this read's window, a little ahead of it or a little behind, is this reader's.
-    // Another reader elsewhere gets a stream of its own: one far ahead of this read
-    // (already past the chunks it needs) is another reader's.
-    let near = |c: &Ctl| c.next + BEHIND >= first && c.next <= ahead_end + BEHIND;
-    let next = match st.streams.iter_mut().find(|c| near(c)) {
+    // The kernel's parallel reads of one reader arrive a little out of order, a little
+    // behind its furthest read or a little ahead: the stream whose reader's furthest
+    // read is nearest, if that near, is this read's. Judged by where the reader is, not
+    // by where its stream has filled to: a stream runs up to AHEAD chunks past its
+    // reader, and a second reader starting there (two partitions of one disk read at
+    // once) would take it over, leaving the first to fetch its chunks alone.
+    let near = st
+        .streams
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| first + STRAGGLE >= c.read && first <= c.read + LEAD)
+        .min_by_key(|(_, c)| first.abs_diff(c.read))
+        .map(|(k, _)| k);
+    let next = match near.map(|k| &mut st.streams[k]) {
         Some(c) => {
             c.limit = c.limit.max(ahead_end);
+            c.read = c.read.max(last);
             inner.demand.notify_all();
             Some(c.next)
         }
         None => (first..ahead_end)
             .find(|i| st.find(*i).is_none())
-            .and_then(|start| start_stream(inner, st, start, ahead_end)),
+            .and_then(|start| start_stream(inner, st, start, ahead_end, last)),
     };
     (first..=last)
         .map(|i| {
@@ -62,7 +68,13 @@ pub(super) fn plan(
 }
 
 /// Starts a stream at chunk `start`; its first chunk, or None if no thread could start.
-fn start_stream(inner: &Arc<Inner>, st: &mut State, start: u64, limit: u64) -> Option<u64> {
+fn start_stream(
+    inner: &Arc<Inner>,
+    st: &mut State,
+    start: u64,
+    limit: u64,
+    read: u64,
+) -> Option<u64> {
     if st.streams.len() >= STREAMS {
         retire(st, 0, Fill::Abandoned);
     }
@@ -78,6 +90,7 @@ fn start_stream(inner: &Arc<Inner>, st: &mut State, start: u64, limit: u64) -> O
         id,
         next: start,
         limit,
+        read,
     });
     Some(start)
 }
@@ -138,12 +151,17 @@ fn run(inner: &Inner, id: u64) {
 fn next_job(inner: &Inner, id: u64) -> Option<(u64, Arc<Slot>)> {
     let chunks = inner.chunks();
     let mut st = inner.state();
+    // Nothing to fill for now: at its limit (at the end of the file too: its reader is
+    // still taking the last chunks, which go when the stream ends idle), or at a chunk
+    // nobody waits for that another stream's reader is nearer to.
+    let idle = |st: &State, at: usize| {
+        let next = st.streams[at].next;
+        next >= st.streams[at].limit.min(chunks) || (st.find(next).is_none() && st.yields(at, next))
+    };
     loop {
         let at = st.streams.iter().position(|c| c.id == id)?;
-        let (next, limit) = (st.streams[at].next, st.streams[at].limit);
-        // At the end of the file the stream waits like one at its limit: its reader is
-        // still taking the last chunks, which go when the stream ends idle.
-        if next < limit.min(chunks) {
+        let next = st.streams[at].next;
+        if !idle(&st, at) {
             st.streams[at].next += 1;
             match st.find(next).cloned() {
                 // A reader waits for it.
@@ -161,11 +179,10 @@ fn next_job(inner: &Inner, id: u64) -> Option<(u64, Arc<Slot>)> {
         st = g;
         if waited.timed_out() {
             let at = st.streams.iter().position(|c| c.id == id)?;
-            let c = &st.streams[at];
-            if c.next >= c.limit.min(chunks) {
+            if idle(&st, at) {
                 retire(&mut st, at, Fill::Abandoned);
                 if st.streams.is_empty() {
-                    // Nobody streams this file any more: its chunks (up to 80 MiB) and
+                    // Nobody streams this file any more: its chunks (up to 96 MiB) and
                     // spare buffers go, or a VM's disks read one after another would
                     // each keep theirs until the thaw.
                     st.chunks.clear();
