@@ -279,6 +279,16 @@ impl Inner {
 mod tests {
     use super::*;
 
+    /// A stream that has filled up to `next` for a reader whose furthest read is `read`.
+    fn stream(id: u64, read: u64, next: u64) -> Ctl {
+        Ctl {
+            id,
+            next,
+            limit: read + 1 + AHEAD,
+            read,
+        }
+    }
+
     fn kept(st: &State) -> Vec<u64> {
         let mut v: Vec<u64> = st.chunks.iter().map(|(i, _)| *i).collect();
         v.sort_unstable();
@@ -289,12 +299,7 @@ mod tests {
     fn chunks_a_lagging_reader_awaits_outlive_those_it_has_read() {
         let mut st = State::default();
         // Stream 0 has filled chunks 0..30 for a reader that has read up to chunk 9.
-        st.streams.push(Ctl {
-            id: 0,
-            next: 30,
-            limit: 9 + 1 + AHEAD,
-            read: 9,
-        });
+        st.streams.push(stream(0, 9, 30));
         for i in 0..30 {
             st.slot(i, true);
         }
@@ -304,12 +309,7 @@ mod tests {
         }
         // Another reader's stream far away fills enough more to go 5 over KEPT.
         let far = 500..500 + KEPT as u64 - 25;
-        st.streams.push(Ctl {
-            id: 1,
-            next: far.end,
-            limit: 500 + 1 + AHEAD,
-            read: 500,
-        });
+        st.streams.push(stream(1, 500, far.end));
         for i in far.clone() {
             st.slot(i, true);
         }
@@ -329,12 +329,7 @@ mod tests {
     #[test]
     fn with_every_chunk_awaited_the_least_recently_used_goes() {
         let mut st = State::default();
-        st.streams.push(Ctl {
-            id: 0,
-            next: 1000,
-            limit: 1000,
-            read: 0,
-        });
+        st.streams.push(stream(0, 0, 1000));
         for i in 0..KEPT as u64 + 1 {
             st.slot(i, true);
         }
@@ -346,12 +341,7 @@ mod tests {
     #[test]
     fn a_stream_leaves_the_chunks_ahead_of_a_nearer_reader_to_that_readers_stream() {
         let mut st = State::default();
-        let ctl = |id, read: u64| Ctl {
-            id,
-            next: read + 1,
-            limit: read + 1 + AHEAD,
-            read,
-        };
+        let ctl = |id, read: u64| stream(id, read, read + 1);
         // Readers at chunks 19 and 25 (two partitions read at once), one far off at 500.
         st.streams.extend([ctl(0, 19), ctl(1, 25), ctl(2, 500)]);
         assert!(!st.yields(0, 20), "nearest behind 20 is reader 0");
