@@ -169,6 +169,13 @@ impl ReadAt for CachedSource {
         }
         self.inner.lend(offset, len)
     }
+
+    /// Where the source holds the bytes, cached or not: a frozen source's bytes never
+    /// change, so a cached block and the file agree, and a placed reply never copies
+    /// through a block.
+    fn place(&self, offset: u64, len: u64, out: &mut vmsnapfs_io::Places) -> bool {
+        self.inner.place(offset, len, out)
+    }
 }
 
 #[cfg(test)]

@@ -9,10 +9,12 @@ pub mod crc;
 mod fill;
 pub mod hint;
 pub mod le;
+mod place;
 mod sharded_lru;
 
 pub use fill::fill;
 pub use le::ShortBuffer;
+pub use place::{Piece, Places};
 pub use sharded_lru::{ShardedLru, DEFAULT_SHARDS};
 
 use std::fs::File;
@@ -34,6 +36,15 @@ pub trait ReadAt: Send + Sync {
     /// buffer its bytes arrived in saves a pass over memory per byte.
     fn lend(&self, _offset: u64, _len: usize) -> Option<io::Result<Lent>> {
         None
+    }
+
+    /// Appends to `out` where in local files the `len` bytes at `offset` lie (or that
+    /// they read as zeros), exactly as `read_at` would return them. False when some of
+    /// them cannot be placed (held in memory, compressed, remote, out of bounds, or the
+    /// map could not be read); `out` may then hold a part, which the caller discards
+    /// and reads the bytes with `read_at`, which reports any error.
+    fn place(&self, _offset: u64, _len: u64, _out: &mut Places) -> bool {
+        false
     }
 }
 
@@ -71,6 +82,9 @@ impl<T: ReadAt + ?Sized> ReadAt for Arc<T> {
     fn lend(&self, offset: u64, len: usize) -> Option<io::Result<Lent>> {
         (**self).lend(offset, len)
     }
+    fn place(&self, offset: u64, len: u64, out: &mut Places) -> bool {
+        (**self).place(offset, len, out)
+    }
 }
 
 impl<T: ReadAt + ?Sized> ReadAt for &T {
@@ -83,6 +97,9 @@ impl<T: ReadAt + ?Sized> ReadAt for &T {
     fn lend(&self, offset: u64, len: usize) -> Option<io::Result<Lent>> {
         (**self).lend(offset, len)
     }
+    fn place(&self, offset: u64, len: u64, out: &mut Places) -> bool {
+        (**self).place(offset, len, out)
+    }
 }
 
 impl<T: ReadAt + ?Sized> ReadAt for Box<T> {
@@ -94,6 +111,9 @@ impl<T: ReadAt + ?Sized> ReadAt for Box<T> {
     }
     fn lend(&self, offset: u64, len: usize) -> Option<io::Result<Lent>> {
         (**self).lend(offset, len)
+    }
+    fn place(&self, offset: u64, len: u64, out: &mut Places) -> bool {
+        (**self).place(offset, len, out)
     }
 }
 
@@ -146,20 +166,21 @@ impl ReadAt for SharedBytes {
 /// grow under a reader even if someone appends to the file.
 #[derive(Debug)]
 pub struct FileSource {
-    file: File,
+    file: Arc<File>,
     size: u64,
 }
 
 impl FileSource {
     pub fn open(path: &std::path::Path) -> io::Result<Self> {
-        let file = File::open(path)?;
-        let size = file.metadata()?.len();
-        Ok(Self { file, size })
+        Self::from_file(File::open(path)?)
     }
 
     pub fn from_file(file: File) -> io::Result<Self> {
         let size = file.metadata()?.len();
-        Ok(Self { file, size })
+        Ok(Self {
+            file: Arc::new(file),
+            size,
+        })
     }
 }
 
@@ -170,6 +191,13 @@ impl ReadAt for FileSource {
     }
     fn size(&self) -> u64 {
         self.size
+    }
+    fn place(&self, offset: u64, len: u64, out: &mut Places) -> bool {
+        if offset.checked_add(len).is_none_or(|end| end > self.size) {
+            return false;
+        }
+        out.file(&self.file, offset, len);
+        true
     }
 }
 
@@ -216,11 +244,44 @@ impl<R: ReadAt> ReadAt for Window<R> {
         }
         self.inner.lend(self.start + offset, len)
     }
+    fn place(&self, offset: u64, len: u64, out: &mut Places) -> bool {
+        offset.checked_add(len).is_some_and(|end| end <= self.len)
+            && self.inner.place(self.start + offset, len, out)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_window_of_a_file_places_its_bytes_where_the_file_holds_them() {
+        let path = std::env::temp_dir().join(format!("io-place-{}", std::process::id()));
+        std::fs::write(&path, (0..=255u8).collect::<Vec<_>>()).unwrap();
+        let src = FileSource::open(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        let w = Window::new(&src, 16, 100).unwrap();
+        let mut out = Places::new();
+        assert!(w.place(10, 50, &mut out));
+        match out.pieces() {
+            [Piece::File { offset, len, file }] => {
+                let mut b = [0u8; 50];
+                file.read_exact_at(&mut b, *offset).unwrap();
+                let mut want = [0u8; 50];
+                w.read_at(10, &mut want).unwrap();
+                assert_eq!((*offset, *len, b), (26, 50, want));
+            }
+            other => panic!("{other:?}"),
+        }
+        out.clear();
+        assert!(!w.place(60, 41, &mut out), "past the window");
+        assert!(!w.place(u64::MAX, 2, &mut out));
+        assert!(!src.place(250, 7, &mut out), "past the file");
+        assert!(
+            !SharedBytes(Arc::new(vec![0; 8])).place(0, 8, &mut out),
+            "in memory"
+        );
+    }
 
     #[test]
     fn window_bounds_are_enforced() {

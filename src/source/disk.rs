@@ -7,7 +7,7 @@ use std::ops::Range;
 use std::path::Path;
 use std::sync::Arc;
 
-use vmsnapfs_io::{Lent, ReadAt};
+use vmsnapfs_io::{Lent, Places, ReadAt};
 use vmsnapfs_vmdk::Disk;
 
 use super::api::{Cbt, CbtState, ChangeError, ChangeTracker, DiskImage};
@@ -23,6 +23,9 @@ impl ReadAt for VmdkImage {
     }
     fn lend(&self, offset: u64, len: usize) -> Option<io::Result<Lent>> {
         self.0.lend(offset, len)
+    }
+    fn place(&self, offset: u64, len: u64, out: &mut Places) -> bool {
+        self.0.place(offset, len, out)
     }
 }
 

@@ -7,7 +7,7 @@ use std::ops::Range;
 use std::path::Path;
 use std::sync::Arc;
 
-use vmsnapfs_io::{Lent, ReadAt};
+use vmsnapfs_io::{Lent, Places, ReadAt};
 
 use crate::descriptor::Descriptor;
 use crate::error::{Error, Result};
@@ -179,6 +179,37 @@ impl Disk {
         Ok(())
     }
 
+    /// Places `[off, off + len)` as `read_level` reads it: each link's own grains, the
+    /// rest from the links below, zeros past a link's end or below the base.
+    fn place_level(&self, level: usize, off: u64, len: u64, out: &mut Places) -> bool {
+        let Some(link) = self.links.get(level) else {
+            out.zero(len);
+            return true;
+        };
+        let inside = link.capacity.saturating_sub(off).min(len);
+        let mut i = link.extents.partition_point(|p| p.start + p.len <= off);
+        let mut pos = 0u64;
+        while pos < inside {
+            let Some(p) = link.extents.get(i) else {
+                out.zero(inside - pos);
+                break;
+            };
+            let v = off + pos;
+            let in_ext = v - p.start;
+            let n = (p.len - in_ext).min(inside - pos);
+            let mut parent = |at: u64, n: u64, out: &mut Places| {
+                self.place_level(level + 1, p.start + at, n, out)
+            };
+            if !p.extent.place(in_ext, n, out, &mut parent) {
+                return false;
+            }
+            pos += n;
+            i += 1;
+        }
+        out.zero(len - inside);
+        true
+    }
+
     /// Byte ranges of the virtual disk that hold data anywhere in the chain, sorted and
     /// merged. Everything outside reads as zeros.
     pub fn allocated_ranges(&self) -> Result<Vec<Range<u64>>> {
@@ -269,6 +300,10 @@ impl ReadAt for Disk {
             return None;
         }
         p.extent.lend(offset - p.start, len)
+    }
+
+    fn place(&self, offset: u64, len: u64, out: &mut Places) -> bool {
+        fits(offset, len, self.capacity) && self.place_level(0, offset, len, out)
     }
 }
 

@@ -3,7 +3,7 @@
 use std::ops::Range;
 use std::sync::Arc;
 
-use vmsnapfs_io::{Lent, ReadAt};
+use vmsnapfs_io::{Lent, Places, ReadAt};
 
 use crate::error::Result;
 use crate::grain_directory::read_exact;
@@ -45,6 +45,27 @@ impl Extent {
         match self {
             Extent::Flat { src, offset, .. } => src.lend(offset.checked_add(off)?, len),
             _ => None,
+        }
+    }
+
+    /// Places `[off, off + len)` of this extent; `parent` places what this link does
+    /// not hold.
+    pub(crate) fn place(
+        &self,
+        off: u64,
+        len: u64,
+        out: &mut Places,
+        parent: &mut dyn FnMut(u64, u64, &mut Places) -> bool,
+    ) -> bool {
+        match self {
+            Extent::Flat { src, offset, .. } => offset
+                .checked_add(off)
+                .is_some_and(|at| src.place(at, len, out)),
+            Extent::Zero => {
+                out.zero(len);
+                true
+            }
+            Extent::Sparse(s) => s.place(off, len, out, parent),
         }
     }
 

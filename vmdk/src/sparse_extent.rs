@@ -5,7 +5,7 @@
 use std::ops::Range;
 use std::sync::Arc;
 
-use vmsnapfs_io::ReadAt;
+use vmsnapfs_io::{Places, ReadAt};
 
 use crate::compressed_grain;
 use crate::cowd_header::{self, CowdHeader};
@@ -272,6 +272,57 @@ impl SparseExtent {
             pos += n;
         }
         self.flush(&mut run, buf)
+    }
+
+    /// Places `[off, off + len)` of this extent in order: data grains where the file
+    /// holds them, zero grains as zeros, and unallocated ones through `parent` (the
+    /// link below, which may itself say no). A compressed grain cannot be placed.
+    pub(crate) fn place(
+        &self,
+        off: u64,
+        len: u64,
+        out: &mut Places,
+        parent: &mut dyn FnMut(u64, u64, &mut Places) -> bool,
+    ) -> bool {
+        let span = self.span_bytes();
+        let mut table: Option<(u64, Option<Arc<[u64]>>)> = None;
+        let mut pos = 0u64;
+        while pos < len {
+            let v = off + pos;
+            let gi = v / self.grain_bytes;
+            let in_grain = v % self.grain_bytes;
+            let n = (self.grain_bytes - in_grain).min(len - pos);
+            let gd_index = v / span;
+            if table.as_ref().map(|t| t.0) != Some(gd_index) {
+                match self.gd.table(gd_index) {
+                    Ok(t) => table = Some((gd_index, t)),
+                    Err(_) => return false,
+                }
+            }
+            let grain = match table.as_ref().and_then(|t| t.1.as_ref()) {
+                None => Grain::Unallocated,
+                Some(t) => match self.gd.decode(t[(gi % self.gd.gtes_per_gt()) as usize]) {
+                    Ok(g) => g,
+                    Err(_) => return false,
+                },
+            };
+            let placed = match grain {
+                Grain::Data(at) => at
+                    .checked_add(in_grain)
+                    .is_some_and(|at| self.src.place(at, n, out)),
+                Grain::Zero => {
+                    out.zero(n);
+                    true
+                }
+                Grain::Unallocated => parent(v, n, out),
+                Grain::Compressed(_) => false,
+            };
+            if !placed {
+                return false;
+            }
+            pos += n;
+        }
+        true
     }
 
     fn flush(&self, run: &mut Option<(u64, Range<usize>)>, buf: &mut [u8]) -> Result<()> {

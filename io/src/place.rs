@@ -1,0 +1,131 @@
+//! Where a source's bytes lie in local files: what lets the FUSE layer hand the kernel
+//! the image file's own page-cache pages (splice) instead of copying them into a buffer
+//! of ours first and out of it again. A read through the page cache otherwise copies
+//! every byte three times (image pages → our buffer → the FUSE file's pages → the
+//! reader); placed bytes are copied twice.
+
+use std::fs::File;
+use std::sync::Arc;
+
+/// One stretch of a placed range, in order.
+#[derive(Debug, Clone)]
+pub enum Piece {
+    /// `len` bytes at `offset` in `file`.
+    File {
+        file: Arc<File>,
+        offset: u64,
+        len: u64,
+    },
+    /// `len` bytes that read as zeros (a sparse run, an unallocated grain).
+    Zero(u64),
+}
+
+impl Piece {
+    pub fn len(&self) -> u64 {
+        match self {
+            Piece::File { len, .. } | Piece::Zero(len) => *len,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The pieces of one placed range, neighbours merged: a file's contiguous stretches
+/// become one piece, so a defragmented file in a sparse image is a few splices per
+/// megabyte, not one per grain or cluster.
+#[derive(Debug, Default)]
+pub struct Places {
+    pieces: Vec<Piece>,
+    len: u64,
+}
+
+impl Places {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn clear(&mut self) {
+        self.pieces.clear();
+        self.len = 0;
+    }
+
+    /// Bytes placed so far.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn pieces(&self) -> &[Piece] {
+        &self.pieces
+    }
+
+    pub fn file(&mut self, file: &Arc<File>, offset: u64, len: u64) {
+        if len == 0 {
+            return;
+        }
+        self.len += len;
+        if let Some(Piece::File {
+            file: f,
+            offset: o,
+            len: l,
+        }) = self.pieces.last_mut()
+        {
+            if Arc::ptr_eq(f, file) && o.checked_add(*l) == Some(offset) {
+                *l += len;
+                return;
+            }
+        }
+        self.pieces.push(Piece::File {
+            file: Arc::clone(file),
+            offset,
+            len,
+        });
+    }
+
+    pub fn zero(&mut self, len: u64) {
+        if len == 0 {
+            return;
+        }
+        self.len += len;
+        if let Some(Piece::Zero(l)) = self.pieces.last_mut() {
+            *l += len;
+            return;
+        }
+        self.pieces.push(Piece::Zero(len));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file() -> Arc<File> {
+        Arc::new(File::open("/dev/null").unwrap())
+    }
+
+    #[test]
+    fn contiguous_stretches_of_one_file_merge_and_others_do_not() {
+        let (a, b) = (file(), file());
+        let mut p = Places::new();
+        p.file(&a, 100, 10);
+        p.file(&a, 110, 5);
+        p.file(&a, 200, 5);
+        p.file(&b, 205, 5);
+        p.zero(3);
+        p.zero(4);
+        p.file(&b, 0, 0);
+        p.zero(0);
+        assert_eq!(p.len(), 32);
+        let lens: Vec<u64> = p.pieces().iter().map(Piece::len).collect();
+        assert_eq!(lens, [15, 5, 5, 7]);
+        assert!(matches!(p.pieces()[0], Piece::File { offset: 100, .. }));
+        assert!(matches!(p.pieces()[3], Piece::Zero(7)));
+        p.clear();
+        assert!(p.is_empty() && p.pieces().is_empty());
+    }
+}
