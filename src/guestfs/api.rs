@@ -4,6 +4,8 @@ use std::io;
 use std::ops::Range;
 use std::time::SystemTime;
 
+use vmsnapfs_io::Places;
+
 use super::names;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,6 +106,13 @@ pub trait GuestFs: Send + Sync {
 
     /// Reads the unnamed data; returns the bytes read (short only at end of file).
     fn read(&self, id: u64, offset: u64, buf: &mut [u8]) -> io::Result<usize>;
+
+    /// Where `read` would find `len` bytes at `offset` of the unnamed data, appended to
+    /// `out` (see `ReadAt::place`): their count, short only at end of file, or None
+    /// when they must be read (the default).
+    fn place(&self, _id: u64, _offset: u64, _len: u64, _out: &mut Places) -> Option<u64> {
+        None
+    }
 
     /// The target as stored (Linux targets are bytes, not always UTF-8).
     fn read_link(&self, _id: u64) -> io::Result<Vec<u8>> {

@@ -7,7 +7,7 @@ use std::io;
 use std::ops::Range;
 use std::sync::{Arc, Mutex};
 
-use vmsnapfs_io::ReadAt;
+use vmsnapfs_io::{Places, ReadAt};
 use vmsnapfs_ntfs::{attr, FileId, FileKind, Volume};
 
 use super::api::{DirEntry, GuestFs, GuestOwner, Kind, Stat, VolumeInfo};
@@ -216,6 +216,10 @@ impl GuestFs for Ntfs {
 
     fn read(&self, id: u64, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
         self.vol.read(FileId(id), None, offset, buf).map_err(err)
+    }
+
+    fn place(&self, id: u64, offset: u64, len: u64, out: &mut Places) -> Option<u64> {
+        self.vol.place(FileId(id), None, offset, len, out)
     }
 
     fn read_link(&self, id: u64) -> io::Result<Vec<u8>> {

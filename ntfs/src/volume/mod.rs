@@ -6,7 +6,7 @@ use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock};
 
-use vmsnapfs_io::{fill, ReadAt};
+use vmsnapfs_io::{fill, Places, ReadAt};
 
 use crate::attribute_header::{
     self as ah, Attribute, NonResident, Value, ATTRIBUTE_LIST, DATA, INDEX_ALLOCATION, INDEX_ROOT,
@@ -400,6 +400,40 @@ impl Volume {
             done += n;
         }
         Ok(())
+    }
+
+    /// Places `len` bytes at `offset` of the VCN space of `runs` as `read_runs` reads
+    /// them: sparse runs as zeros, the rest where the volume's source holds them.
+    fn place_runs(&self, runs: &[Run], offset: u64, len: u64, out: &mut Places) -> bool {
+        let cs = self.boot.cluster_size as u64;
+        let mut done = 0u64;
+        while done < len {
+            let pos = offset + done;
+            let vcn = pos / cs;
+            let Some(run) = runlist::find(runs, vcn) else {
+                return false;
+            };
+            let Some(run_end) = run.end_vcn().checked_mul(cs) else {
+                return false;
+            };
+            let n = (run_end - pos).min(len - done);
+            match run.lcn {
+                None => out.zero(n),
+                Some(lcn) => {
+                    let disk = (lcn + (vcn - run.vcn))
+                        .checked_mul(cs)
+                        .and_then(|d| d.checked_add(pos % cs));
+                    let inside = disk
+                        .and_then(|d| d.checked_add(n))
+                        .is_some_and(|e| e <= self.reader.size());
+                    if !inside || !self.reader.place(disk.unwrap_or(0), n, out) {
+                        return false;
+                    }
+                }
+            }
+            done += n;
+        }
+        true
     }
 
     /// Work counters since open: how often the caches missed.

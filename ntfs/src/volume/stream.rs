@@ -169,6 +169,48 @@ impl Volume {
         self.read_attr(id.0, a, offset, buf)
     }
 
+    /// Where the bytes `read` would return lie on the volume's source, appended to
+    /// `out`: their count (short at the end of the stream), or None when some are not
+    /// plain clusters (resident, compressed, encrypted or WOF data, or damage that
+    /// `read` reports as an error), and the caller reads them instead.
+    pub fn place(
+        &self,
+        id: FileId,
+        stream: Option<&str>,
+        offset: u64,
+        len: u64,
+        out: &mut Places,
+    ) -> Option<u64> {
+        let f = self.file(id.0).ok()?;
+        if stream.is_none() && self.wof_info(&f).ok()?.is_some() {
+            return None;
+        }
+        let a = self.data_attr(&f, stream).ok()?;
+        if stream.is_none() && f.has_reparse_point() {
+            self.check_content_on_volume(&f, a).ok()?;
+        }
+        let Value::NonResident(nr) = &a.value else {
+            return None;
+        };
+        if a.flags & ah::FLAG_ENCRYPTED != 0
+            || (a.flags & ah::FLAG_COMPRESSED != 0 && nr.compression_unit != 0)
+        {
+            return None;
+        }
+        let size = nr.data_size;
+        if offset >= size {
+            return Some(0);
+        }
+        let len = (size - offset).min(len);
+        let init = nr.initialized_size.min(size);
+        let valid = init.saturating_sub(offset).min(len);
+        if !self.place_runs(&nr.runs, offset, valid, out) {
+            return None;
+        }
+        out.zero(len - valid);
+        Some(len)
+    }
+
     /// Dedup, cloud-files and HSM reparse points can leave the unnamed stream as one
     /// big hole while the content lives elsewhere; reading that as zeros would hand a
     /// backup garbage, so it is an error instead.
