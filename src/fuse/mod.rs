@@ -16,6 +16,7 @@ pub mod inodes;
 mod ops;
 pub mod options;
 mod seek;
+pub mod splice;
 mod tree;
 mod walk;
 
@@ -28,6 +29,8 @@ const TTL_GUEST: Duration = Duration::from_secs(60);
 const MIB: u32 = 1 << 20;
 /// Hidden xattr on the mount root: lets `vmsnapfs umount` find the serving process.
 pub const PID_XATTR: &str = "user.vmsnapfs.pid";
+/// Hidden xattr on the mount root: how many read replies were spliced (tests, benches).
+pub const SPLICED_XATTR: &str = "user.vmsnapfs.spliced";
 
 enum Handle {
     /// The listing taken at opendir; the hold keeps the VM frozen while it is open.
@@ -62,6 +65,8 @@ pub struct VmFs {
     /// Run once the kernel's INIT has been answered (settings INIT would overwrite).
     pub after_init: Option<Box<dyn FnOnce() + Send + Sync>>,
     walk: walk::WalkAhead,
+    /// Set when replies may be spliced (a root mount reading one device descriptor).
+    pub splice: Option<splice::Splicer>,
 }
 
 type R<T> = Result<T, Errno>;
@@ -91,6 +96,7 @@ impl VmFs {
             mounted_at: SystemTime::now(),
             opened_in: Mutex::new(HashMap::new()),
             after_init: None,
+            splice: None,
             walk: Default::default(),
         }
     }

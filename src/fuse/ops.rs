@@ -12,9 +12,10 @@ use fuser::{
 
 use super::inodes::Node;
 use super::DirectIo;
-use super::{kernel_name, seek, Handle, VmFs, MIB};
+use super::{kernel_name, seek, splice, Handle, VmFs, MIB};
 use crate::sync::Relock;
 use crate::vm::status;
+use vmsnapfs_io::Places;
 
 impl Filesystem for VmFs {
     fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> io::Result<()> {
@@ -145,7 +146,7 @@ impl Filesystem for VmFs {
 
     fn read(
         &self,
-        _req: &Request,
+        req: &Request,
         ino: INodeNo,
         fh: FileHandle,
         offset: u64,
@@ -168,6 +169,25 @@ impl Filesystem for VmFs {
             Some(Ok(l)) => return reply.data(l.bytes()),
             Some(Err(e)) => return reply.error(e),
             None => {}
+        }
+        if let (Some(sp), true) = (&self.splice, size >= splice::MIN_SPLICE) {
+            thread_local! {
+                static PLACES: std::cell::RefCell<Places> = std::cell::RefCell::new(Places::new());
+            }
+            let sent = PLACES.with_borrow_mut(|p| {
+                p.clear();
+                self.place_node(&node, &h, offset, size, p).is_some()
+                    && sp
+                        .reply(req.unique().0, p)
+                        .inspect_err(|e| tracing::debug!("read reply written, not spliced: {e}"))
+                        .is_ok()
+            });
+            if sent {
+                // Answered on the device already; dropping the reply would answer again
+                // (EIO). It holds only a reference to the session's device.
+                std::mem::forget(reply);
+                return;
+            }
         }
         BUF.with_borrow_mut(|buf| {
             if buf.len() < size as usize {

@@ -44,6 +44,8 @@ pub struct TreeOptions {
     pub case_insensitive: bool,
     /// What bypasses the kernel's page cache (see README "direct_io").
     pub direct_io: DirectIo,
+    /// Reply to big reads by splicing the image file's pages (root mounts; README).
+    pub splice: bool,
 }
 
 /// `direct_io` (disk images) or `direct_io=all` (guest files and streams too).
@@ -64,6 +66,7 @@ impl Default for TreeOptions {
             streams_windows: false,
             case_insensitive: false,
             direct_io: DirectIo::Off,
+            splice: true,
         }
     }
 }
@@ -103,6 +106,15 @@ impl TreeOptions {
                     Some("off") => DirectIo::Off,
                     Some(other) => {
                         return Err(opt.bad(format!("unknown value {other} (images, all or off)")))
+                    }
+                }
+            }
+            "splice" => {
+                self.splice = match opt.value {
+                    None | Some("on") => true,
+                    Some("off") => false,
+                    Some(other) => {
+                        return Err(opt.bad(format!("unknown value {other} (on or off)")))
                     }
                 }
             }

@@ -7,7 +7,10 @@ use fuser::{Errno, FileAttr, FileType};
 
 use super::inodes::Node;
 use super::DirectIo;
-use super::{name_str, tree_name, Handle, Listing, VmFs, MIB, PID_XATTR, R, TTL_GUEST, TTL_TOP};
+use super::{
+    name_str, tree_name, Handle, Listing, VmFs, MIB, PID_XATTR, R, SPLICED_XATTR, TTL_GUEST,
+    TTL_TOP,
+};
 use crate::guestfs;
 use crate::vm::{self, status, FrozenVm, Use};
 use vmsnapfs_io::fill;
@@ -299,6 +302,34 @@ impl VmFs {
         )
     }
 
+    /// Where a disk image's or guest file's `size` bytes at `offset` lie in local
+    /// files, for a spliced reply: their count (short at the end), or None when they
+    /// must be read.
+    pub(super) fn place_node(
+        &self,
+        node: &Node,
+        h: &Handle,
+        offset: u64,
+        size: u32,
+        out: &mut vmsnapfs_io::Places,
+    ) -> Option<u64> {
+        let Handle::Node(u) = h else {
+            return None;
+        };
+        match node {
+            Node::Flat(_, n) => {
+                let d = u.vm.disks.get(*n as usize)?;
+                let len = d.data.size().saturating_sub(offset).min(size as u64);
+                d.data.place(offset, len, out).then_some(len)
+            }
+            Node::Guest(_, vol, id) => {
+                let fs = u.vm.guest_fs(*vol as usize).ok()?;
+                fs.place(*id, offset, size as u64, out)
+            }
+            _ => None,
+        }
+    }
+
     /// Fills `buf` from `offset`; returns how many bytes there were (short at the end).
     pub(super) fn read_node(
         &self,
@@ -361,6 +392,10 @@ impl VmFs {
     pub(super) fn xattr(&self, node: &Node, name: &str) -> R<Vec<u8>> {
         if name == PID_XATTR && self.inodes.ino(node.clone()) == 1 {
             return Ok(std::process::id().to_string().into_bytes());
+        }
+        if name == SPLICED_XATTR && self.inodes.ino(node.clone()) == 1 {
+            let n = self.splice.as_ref().map_or(0, |s| s.spliced());
+            return Ok(n.to_string().into_bytes());
         }
         let Node::Guest(v, vol, id) = node else {
             return Err(Errno::NO_XATTR);

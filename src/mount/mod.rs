@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 
 use fuser::{Config, MountOption, SessionACL};
 
+use crate::fuse::splice;
+
 use crate::fuse::VmFs;
 use crate::vm::{Ctx, VmSlot};
 
@@ -173,8 +175,17 @@ fn start(source: &str, mountpoint: &Path, opts: MountOptions, daemon: bool) -> R
         let others = opts.process.allow_other || opts.process.allow_root;
         let at = mountpoint.to_path_buf();
         fs.after_init = Some(Box::new(move || kernel::raise_readahead_soon(at, 4 << 10)));
-        kernel::mount(&fsname, mountpoint, others, 1 << 20)
-            .and_then(|fd| fuser::Session::from_fd(fs, fd, config.acl, config.clone()))
+        let pipe = opts.tree.splice.then(splice::pipe_bytes).flatten();
+        let max_read = pipe.map_or(1 << 20, splice::max_reply);
+        kernel::mount(&fsname, mountpoint, others, max_read).and_then(|fd| {
+            // A spliced reply goes to the descriptor its request came from: one for all
+            // threads, and ours a dup of it.
+            if let Some(bytes) = pipe {
+                fs.splice = Some(splice::Splicer::new(fd.try_clone()?, bytes));
+                config.clone_fd = false;
+            }
+            fuser::Session::from_fd(fs, fd, config.acl, config.clone())
+        })
     } else {
         fuser::Session::new(fs, mountpoint, &config)
     }
