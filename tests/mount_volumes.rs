@@ -202,7 +202,12 @@ fn direct_io_all_guest_files_read_the_same_by_any_read_size_and_mmap() {
         // Nothing of it went through the page cache (mmap below does, by design).
         assert_eq!(page_cached(&ours), 0, "{f}: page cache holds some of it");
         let blksize = std::os::unix::fs::MetadataExt::blksize(&fs::metadata(&ours).unwrap());
-        assert_eq!(blksize, 1 << 20, "{f}: st_blksize asks for big reads");
+        // 1 MiB, or 512 KiB where a spliced reply's pipe holds only 1 MiB (requests
+        // are then a page short of 1 MiB).
+        assert!(
+            blksize == 1 << 20 || blksize == 1 << 19,
+            "{f}: st_blksize {blksize} does not ask for the biggest request"
+        );
         assert_eq!(
             sha256_mmap(&ours),
             sha256_mmap(&oracle.0.join(f)),

@@ -67,6 +67,8 @@ pub struct VmFs {
     walk: walk::WalkAhead,
     /// Set when replies may be spliced (a root mount reading one device descriptor).
     pub splice: Option<splice::Splicer>,
+    /// `st_blksize` of big-read files: the largest power of two one request holds.
+    pub read_size: u32,
 }
 
 type R<T> = Result<T, Errno>;
@@ -97,6 +99,7 @@ impl VmFs {
             opened_in: Mutex::new(HashMap::new()),
             after_init: None,
             splice: None,
+            read_size: MIB,
             walk: Default::default(),
         }
     }

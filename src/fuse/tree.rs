@@ -8,8 +8,7 @@ use fuser::{Errno, FileAttr, FileType};
 use super::inodes::Node;
 use super::DirectIo;
 use super::{
-    name_str, tree_name, Handle, Listing, VmFs, MIB, PID_XATTR, R, SPLICED_XATTR, TTL_GUEST,
-    TTL_TOP,
+    name_str, tree_name, Handle, Listing, VmFs, PID_XATTR, R, SPLICED_XATTR, TTL_GUEST, TTL_TOP,
 };
 use crate::guestfs;
 use crate::vm::{self, status, FrozenVm, Use};
@@ -60,7 +59,7 @@ impl VmFs {
                         let c = changes_of(vm, id, *i)?;
                         let mut a = self.attr(ino, reg, vm.disk(*i as usize)?.size(), t);
                         a.blocks = c.changed_bytes().div_ceil(512);
-                        a.blksize = MIB;
+                        a.blksize = self.read_size;
                         a
                     }
                     Node::Descriptor(_, n) => {
@@ -72,7 +71,7 @@ impl VmFs {
                         let mut a = self.attr(ino, reg, d.size(), t);
                         let used: u64 = d.data_ranges().iter().map(|r| r.end - r.start).sum();
                         a.blocks = used.div_ceil(512);
-                        a.blksize = MIB;
+                        a.blksize = self.read_size;
                         a
                     }
                     Node::Guest(_, vol, id) => {
@@ -119,9 +118,9 @@ impl VmFs {
         a.blocks = st.allocated.div_ceil(512);
         a.nlink = st.nlink.max(1);
         // Readers size their reads by st_blksize (cp, cat): without the page cache
-        // each read is a request of its own, so ask for big ones.
+        // each read is a request of its own, so ask for the biggest one request holds.
         if kind == FileType::RegularFile && self.tree.direct_io == DirectIo::All {
-            a.blksize = MIB;
+            a.blksize = self.read_size;
         }
         a
     }

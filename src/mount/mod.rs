@@ -177,6 +177,8 @@ fn start(source: &str, mountpoint: &Path, opts: MountOptions, daemon: bool) -> R
         fs.after_init = Some(Box::new(move || kernel::raise_readahead_soon(at, 4 << 10)));
         let pipe = opts.tree.splice.then(splice::pipe_bytes).flatten();
         let max_read = pipe.map_or(1 << 20, splice::max_reply);
+        // The kernel reports st_blksize as a power of two, rounding down.
+        fs.read_size = 1 << max_read.ilog2();
         kernel::mount(&fsname, mountpoint, others, max_read).and_then(|fd| {
             // A spliced reply goes to the descriptor its request came from: one for all
             // threads, and ours a dup of it.
