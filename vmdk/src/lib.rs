@@ -100,6 +100,12 @@ pub mod fuzzing {
         if cap > 70_000 {
             ok &= disk.read(cap / 2 - 33_333, &mut buf[..66_667]).is_ok();
         }
+        // Placing walks the same grain tables and chain (in-memory files place nothing,
+        // so it stops at the first data grain; holes and zeros go on to the parent).
+        let mut places = vmsnapfs_io::Places::new();
+        let _ = vmsnapfs_io::ReadAt::place(&disk, 0, cap, &mut places);
+        places.clear();
+        let _ = vmsnapfs_io::ReadAt::place(&disk, cap / 3, cap / 3 + 1, &mut places);
         ok
     }
 }
