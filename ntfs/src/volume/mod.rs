@@ -346,22 +346,27 @@ impl Volume {
         Ok(free)
     }
 
-    fn read_disk(&self, offset: u64, buf: &mut [u8], record: u64) -> Result<()> {
-        // A corrupt runlist must surface as this file's error, not as whatever the
-        // underlying source says about a read past its end.
+    /// Checks that `len` bytes at `offset` lie on the volume: a corrupt runlist must
+    /// surface as this file's error, not as whatever the underlying source says about
+    /// a read past its end.
+    fn on_volume(&self, offset: u64, len: u64, record: u64) -> Result<()> {
         offset
-            .checked_add(buf.len() as u64)
+            .checked_add(len)
             .filter(|&e| e <= self.reader.size())
+            .map(|_| ())
             .ok_or_else(|| {
                 Error::corrupt(
                     record,
                     format!(
-                        "run reaches byte {offset}+{} past the volume end ({})",
-                        buf.len(),
+                        "run reaches byte {offset}+{len} past the volume end ({})",
                         self.reader.size()
                     ),
                 )
-            })?;
+            })
+    }
+
+    fn read_disk(&self, offset: u64, buf: &mut [u8], record: u64) -> Result<()> {
+        self.on_volume(offset, buf.len() as u64, record)?;
         self.reader
             .read_at(offset, buf)
             .map_err(|source| Error::Io {
@@ -371,31 +376,40 @@ impl Volume {
             })
     }
 
+    /// Where byte `pos` of the VCN space of `runs` lies: how many bytes from it to the
+    /// end of its run, and its byte offset on the volume (None in a sparse run).
+    fn run_at(&self, runs: &[Run], pos: u64, record: u64) -> Result<(u64, Option<u64>)> {
+        let cs = self.boot.cluster_size as u64;
+        let vcn = pos / cs;
+        let run = runlist::find(runs, vcn).ok_or_else(|| {
+            Error::corrupt(record, format!("VCN {vcn} (byte {pos}) is not mapped"))
+        })?;
+        let run_end = run
+            .end_vcn()
+            .checked_mul(cs)
+            .ok_or_else(|| Error::corrupt(record, "run end overflows"))?;
+        let disk = match run.lcn {
+            None => None,
+            Some(lcn) => Some(
+                (lcn + (vcn - run.vcn))
+                    .checked_mul(cs)
+                    .and_then(|d| d.checked_add(pos % cs))
+                    .ok_or_else(|| Error::corrupt(record, "cluster offset overflows"))?,
+            ),
+        };
+        Ok((run_end - pos, disk))
+    }
+
     /// Reads `buf.len()` bytes at byte `offset` of the VCN space described by `runs`.
     fn read_runs(&self, runs: &[Run], offset: u64, buf: &mut [u8], record: u64) -> Result<()> {
-        let cs = self.boot.cluster_size as u64;
         let mut done = 0usize;
         while done < buf.len() {
-            let pos = offset + done as u64;
-            let vcn = pos / cs;
-            let run = runlist::find(runs, vcn).ok_or_else(|| {
-                Error::corrupt(record, format!("VCN {vcn} (byte {pos}) is not mapped"))
-            })?;
-            let run_end = run
-                .end_vcn()
-                .checked_mul(cs)
-                .ok_or_else(|| Error::corrupt(record, "run end overflows"))?;
-            let n = ((run_end - pos) as usize).min(buf.len() - done);
+            let (left, disk) = self.run_at(runs, offset + done as u64, record)?;
+            let n = (left as usize).min(buf.len() - done);
             let piece = &mut buf[done..done + n];
-            match run.lcn {
+            match disk {
                 None => piece.fill(0),
-                Some(lcn) => {
-                    let disk = (lcn + (vcn - run.vcn))
-                        .checked_mul(cs)
-                        .and_then(|d| d.checked_add(pos % cs))
-                        .ok_or_else(|| Error::corrupt(record, "cluster offset overflows"))?;
-                    self.read_disk(disk, piece, record)?;
-                }
+                Some(disk) => self.read_disk(disk, piece, record)?,
             }
             done += n;
         }
@@ -405,28 +419,16 @@ impl Volume {
     /// Places `len` bytes at `offset` of the VCN space of `runs` as `read_runs` reads
     /// them: sparse runs as zeros, the rest where the volume's source holds them.
     fn place_runs(&self, runs: &[Run], offset: u64, len: u64, out: &mut Places) -> bool {
-        let cs = self.boot.cluster_size as u64;
         let mut done = 0u64;
         while done < len {
-            let pos = offset + done;
-            let vcn = pos / cs;
-            let Some(run) = runlist::find(runs, vcn) else {
+            let Ok((left, disk)) = self.run_at(runs, offset + done, 0) else {
                 return false;
             };
-            let Some(run_end) = run.end_vcn().checked_mul(cs) else {
-                return false;
-            };
-            let n = (run_end - pos).min(len - done);
-            match run.lcn {
+            let n = left.min(len - done);
+            match disk {
                 None => out.zero(n),
-                Some(lcn) => {
-                    let disk = (lcn + (vcn - run.vcn))
-                        .checked_mul(cs)
-                        .and_then(|d| d.checked_add(pos % cs));
-                    let inside = disk
-                        .and_then(|d| d.checked_add(n))
-                        .is_some_and(|e| e <= self.reader.size());
-                    if !inside || !self.reader.place(disk.unwrap_or(0), n, out) {
+                Some(disk) => {
+                    if self.on_volume(disk, n, 0).is_err() || !self.reader.place(disk, n, out) {
                         return false;
                     }
                 }

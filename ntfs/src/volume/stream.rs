@@ -37,18 +37,12 @@ impl Volume {
             }
             Value::NonResident(nr) => nr,
         };
-        let size = nr.data_size;
-        if offset >= size {
+        if offset >= nr.data_size {
             return Ok(0);
         }
-        let len = ((size - offset).min(buf.len() as u64)) as usize;
+        let (len, valid) = clip(nr, offset, buf.len() as u64);
+        let (len, valid) = (len as usize, valid as usize);
         let buf = &mut buf[..len];
-        let init = nr.initialized_size.min(size);
-        let valid = if offset < init {
-            (init - offset).min(len as u64) as usize
-        } else {
-            0
-        };
         if a.flags & ah::FLAG_COMPRESSED != 0 && nr.compression_unit != 0 {
             self.read_compressed(n, a, nr, offset, &mut buf[..valid])?;
         } else {
@@ -162,11 +156,17 @@ impl Volume {
                 return self.read_wof(&f, &w, offset, buf);
             }
         }
-        let a = self.data_attr(&f, stream)?;
-        if stream.is_none() && f.has_reparse_point() {
-            self.check_content_on_volume(&f, a)?;
-        }
+        let a = self.stream_attr(&f, stream)?;
         self.read_attr(id.0, a, offset, buf)
+    }
+
+    /// The stream's attribute, once its content is known to be on this volume.
+    fn stream_attr<'a>(&self, f: &'a FileInfo, stream: Option<&str>) -> Result<&'a Attribute> {
+        let a = self.data_attr(f, stream)?;
+        if stream.is_none() && f.has_reparse_point() {
+            self.check_content_on_volume(f, a)?;
+        }
+        Ok(a)
     }
 
     /// Where the bytes `read` would return lie on the volume's source, appended to
@@ -185,10 +185,7 @@ impl Volume {
         if stream.is_none() && self.wof_info(&f).ok()?.is_some() {
             return None;
         }
-        let a = self.data_attr(&f, stream).ok()?;
-        if stream.is_none() && f.has_reparse_point() {
-            self.check_content_on_volume(&f, a).ok()?;
-        }
+        let a = self.stream_attr(&f, stream).ok()?;
         let Value::NonResident(nr) = &a.value else {
             return None;
         };
@@ -197,13 +194,7 @@ impl Volume {
         {
             return None;
         }
-        let size = nr.data_size;
-        if offset >= size {
-            return Some(0);
-        }
-        let len = (size - offset).min(len);
-        let init = nr.initialized_size.min(size);
-        let valid = init.saturating_sub(offset).min(len);
+        let (len, valid) = clip(nr, offset, len);
         if !self.place_runs(&nr.runs, offset, valid, out) {
             return None;
         }
@@ -391,4 +382,18 @@ impl Volume {
             })
             .collect())
     }
+}
+
+/// Of `want` bytes at `offset` of a non-resident stream: how many there are (none past
+/// its end), and how many of those lie below the initialized size (the rest read as
+/// zeros).
+fn clip(nr: &NonResident, offset: u64, want: u64) -> (u64, u64) {
+    let size = nr.data_size;
+    let len = size.saturating_sub(offset).min(want);
+    let valid = nr
+        .initialized_size
+        .min(size)
+        .saturating_sub(offset)
+        .min(len);
+    (len, valid)
 }
