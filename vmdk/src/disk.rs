@@ -12,7 +12,7 @@ use vmsnapfs_io::{Lent, Places, ReadAt};
 use crate::descriptor::Descriptor;
 use crate::error::{Error, Result};
 use crate::grain_directory::fits;
-use crate::link::{open_link, Link};
+use crate::link::{open_link, Link, Placed};
 use crate::ranges::{intersect, push_range};
 use crate::resolver::{join_name, LocalResolver, Resolver};
 use crate::Class;
@@ -153,21 +153,12 @@ impl Disk {
             return Ok(());
         }
         let mut holes = Vec::new();
-        let mut i = link.extents.partition_point(|p| p.start + p.len <= off);
-        let mut pos = 0usize;
-        while pos < buf.len() {
-            let Some(p) = link.extents.get(i) else {
-                // Extents always add up to the capacity; stay safe if they do not.
-                buf[pos..].fill(0);
-                break;
-            };
-            let v = off + pos as u64;
-            let in_ext = v - p.start;
-            let n = ((p.len - in_ext) as usize).min(buf.len() - pos);
-            p.extent
-                .read(in_ext, &mut buf[pos..pos + n], pos, &mut holes)?;
-            pos += n;
-            i += 1;
+        for (pos, n, at) in stretches(link, off, buf.len() as u64) {
+            let piece = &mut buf[pos as usize..(pos + n) as usize];
+            match at {
+                Some((p, in_ext)) => p.extent.read(in_ext, piece, pos as usize, &mut holes)?,
+                None => piece.fill(0),
+            }
         }
         for h in holes {
             if level + 1 < self.links.len() {
@@ -187,24 +178,17 @@ impl Disk {
             return true;
         };
         let inside = link.capacity.saturating_sub(off).min(len);
-        let mut i = link.extents.partition_point(|p| p.start + p.len <= off);
-        let mut pos = 0u64;
-        while pos < inside {
-            let Some(p) = link.extents.get(i) else {
-                out.zero(inside - pos);
-                break;
+        for (_, n, at) in stretches(link, off, inside) {
+            let Some((p, in_ext)) = at else {
+                out.zero(n);
+                continue;
             };
-            let v = off + pos;
-            let in_ext = v - p.start;
-            let n = (p.len - in_ext).min(inside - pos);
             let mut parent = |at: u64, n: u64, out: &mut Places| {
                 self.place_level(level + 1, p.start + at, n, out)
             };
             if !p.extent.place(in_ext, n, out, &mut parent) {
                 return false;
             }
-            pos += n;
-            i += 1;
         }
         out.zero(len - inside);
         true
@@ -305,6 +289,33 @@ impl ReadAt for Disk {
     fn place(&self, offset: u64, len: u64, out: &mut Places) -> bool {
         fits(offset, len, self.capacity) && self.place_level(0, offset, len, out)
     }
+}
+
+/// `[off, off + len)` of a link, extent by extent: (offset from `off`, length, the
+/// extent and the offset in it). Extents always add up to the capacity; should they
+/// not, what no extent covers comes as one last stretch without one (read as zeros).
+fn stretches(
+    link: &Link,
+    off: u64,
+    len: u64,
+) -> impl Iterator<Item = (u64, u64, Option<(&Placed, u64)>)> {
+    let mut i = link.extents.partition_point(|p| p.start + p.len <= off);
+    let mut pos = 0u64;
+    std::iter::from_fn(move || {
+        if pos >= len {
+            return None;
+        }
+        let at = pos;
+        let Some(p) = link.extents.get(i) else {
+            pos = len;
+            return Some((at, len - at, None));
+        };
+        let in_ext = off + at - p.start;
+        let n = (p.len - in_ext).min(len - at);
+        pos += n;
+        i += 1;
+        Some((at, n, Some((p, in_ext))))
+    })
 }
 
 fn normalize(name: &str) -> String {

@@ -216,6 +216,20 @@ impl SparseExtent {
         self.grain_bytes * self.gd.gtes_per_gt()
     }
 
+    /// Grain `gi`, through `table`: the last grain table looked up (its directory
+    /// index and the table, None when absent), kept so a run of grains reads it once.
+    fn grain(&self, gi: u64, table: &mut Option<(u64, Option<Arc<[u64]>>)>) -> Result<Grain> {
+        let per = self.gd.gtes_per_gt();
+        let gd_index = gi / per;
+        if table.as_ref().map(|t| t.0) != Some(gd_index) {
+            *table = Some((gd_index, self.gd.table(gd_index)?));
+        }
+        match table.as_ref().and_then(|t| t.1.as_ref()) {
+            None => Ok(Grain::Unallocated),
+            Some(t) => self.gd.decode(t[(gi % per) as usize]),
+        }
+    }
+
     /// Fills `buf` from extent offset `off`; ranges this link does not hold are appended to
     /// `holes` (shifted by `base`) for the parent to fill.
     pub(crate) fn read(
@@ -225,8 +239,7 @@ impl SparseExtent {
         base: usize,
         holes: &mut Vec<Range<usize>>,
     ) -> Result<()> {
-        let span = self.span_bytes();
-        let mut table: Option<(u64, Option<Arc<[u64]>>)> = None;
+        let mut table = None;
         // A pending run of physically contiguous data grains: (file offset, buf range).
         let mut run: Option<(u64, Range<usize>)> = None;
         let mut pos = 0usize;
@@ -235,17 +248,7 @@ impl SparseExtent {
             let gi = v / self.grain_bytes;
             let in_grain = v % self.grain_bytes;
             let n = ((self.grain_bytes - in_grain) as usize).min(buf.len() - pos);
-            let gd_index = v / span;
-            if table.as_ref().map(|t| t.0) != Some(gd_index) {
-                table = Some((gd_index, self.gd.table(gd_index)?));
-            }
-            let grain = match table.as_ref().and_then(|t| t.1.as_ref()) {
-                None => Grain::Unallocated,
-                Some(t) => {
-                    let i = (gi % self.gd.gtes_per_gt()) as usize;
-                    self.gd.decode(t[i])?
-                }
-            };
+            let grain = self.grain(gi, &mut table)?;
             if let Grain::Data(at) = grain {
                 let at = at + in_grain;
                 match &mut run {
@@ -284,27 +287,15 @@ impl SparseExtent {
         out: &mut Places,
         parent: &mut dyn FnMut(u64, u64, &mut Places) -> bool,
     ) -> bool {
-        let span = self.span_bytes();
-        let mut table: Option<(u64, Option<Arc<[u64]>>)> = None;
+        let mut table = None;
         let mut pos = 0u64;
         while pos < len {
             let v = off + pos;
             let gi = v / self.grain_bytes;
             let in_grain = v % self.grain_bytes;
             let n = (self.grain_bytes - in_grain).min(len - pos);
-            let gd_index = v / span;
-            if table.as_ref().map(|t| t.0) != Some(gd_index) {
-                match self.gd.table(gd_index) {
-                    Ok(t) => table = Some((gd_index, t)),
-                    Err(_) => return false,
-                }
-            }
-            let grain = match table.as_ref().and_then(|t| t.1.as_ref()) {
-                None => Grain::Unallocated,
-                Some(t) => match self.gd.decode(t[(gi % self.gd.gtes_per_gt()) as usize]) {
-                    Ok(g) => g,
-                    Err(_) => return false,
-                },
+            let Ok(grain) = self.grain(gi, &mut table) else {
+                return false;
             };
             let placed = match grain {
                 Grain::Data(at) => at
