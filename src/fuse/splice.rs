@@ -53,12 +53,11 @@ pub fn pipe_bytes() -> Option<usize> {
 /// The largest reply (and so the largest request to ask for) a pipe of `pipe_bytes`
 /// carries whole with its header.
 pub fn max_reply(pipe_bytes: usize) -> u32 {
-    (pipe_bytes.min(1 << 20)
-        - if pipe_bytes > 1 << 20 {
-            0
-        } else {
-            PAGE as usize
-        }) as u32
+    if pipe_bytes > 1 << 20 {
+        1 << 20
+    } else {
+        (pipe_bytes - PAGE as usize) as u32
+    }
 }
 
 thread_local! {
@@ -227,6 +226,12 @@ mod tests {
     use super::*;
     use std::fs::File;
     use std::sync::Arc;
+
+    #[test]
+    fn a_reply_fits_the_pipe_with_its_header() {
+        assert_eq!(max_reply(2 << 20), 1 << 20);
+        assert_eq!(max_reply(1 << 20), (1 << 20) - PAGE as u32);
+    }
 
     #[test]
     fn slots_count_pages_as_a_pipe_fills_them() {
