@@ -26,18 +26,11 @@ fn qemu_image(dir: &Path, sub: &str, name: &str) -> Vec<u8> {
             "2M",
         ],
     );
-    run(
+    qemu_io(
         dir,
-        "qemu-io",
-        &[
-            "-f",
-            "vmdk",
-            "-c",
-            "write -P 0x5a 1000 300000",
-            "-c",
-            "write -P 0x11 1500000 1000",
-            "tmp.vmdk",
-        ],
+        "vmdk",
+        "tmp.vmdk",
+        &["write -P 0x5a 1000 300000", "write -P 0x11 1500000 1000"],
     );
     if sub == "streamOptimized" {
         // qemu-io cannot rewrite streamOptimized grains in place; convert instead.
@@ -57,18 +50,11 @@ fn stream_image(dir: &Path) -> Vec<u8> {
         "qemu-img",
         &["create", "-q", "-f", "raw", "s.raw", "2M"],
     );
-    run(
+    qemu_io(
         dir,
-        "qemu-io",
-        &[
-            "-f",
-            "raw",
-            "-c",
-            "write -P 0x5a 1000 300000",
-            "-c",
-            "write -P 0x11 1500000 1000",
-            "s.raw",
-        ],
+        "raw",
+        "s.raw",
+        &["write -P 0x5a 1000 300000", "write -P 0x11 1500000 1000"],
     );
     qemu_img(
         dir,
@@ -251,11 +237,7 @@ fn mutated_images_never_panic() {
         dir,
         "create -q -f vmdk -o subformat=twoGbMaxExtentSparse two.vmdk 2M",
     );
-    run(
-        dir,
-        "qemu-io",
-        &["-f", "vmdk", "-c", "write -P 0x5a 1000 300000", "two.vmdk"],
-    );
+    qemu_io(dir, "vmdk", "two.vmdk", &["write -P 0x5a 1000 300000"]);
     let two_desc = std::fs::read(dir.join("two.vmdk")).unwrap();
     let two_ext = std::fs::read(dir.join("two-s001.vmdk")).unwrap();
     let mut rng = Rng(42);

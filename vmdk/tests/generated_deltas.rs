@@ -27,19 +27,14 @@ fn flat_base(dir: &Path) -> (Vec<u8>, u32) {
             &format!("{CAP_MIB}M"),
         ],
     );
-    run(
+    qemu_io(
         dir,
-        "qemu-io",
+        "vmdk",
+        "base.vmdk",
         &[
-            "-f",
-            "vmdk",
-            "-c",
             "write -P 0x61 0 40M",
-            "-c",
             "write -P 0x62 5000 3000000",
-            "-c",
             "write -P 0x63 20M 7M",
-            "base.vmdk",
         ],
     );
     let text = std::fs::read_to_string(dir.join("base.vmdk")).unwrap();

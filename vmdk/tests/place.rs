@@ -28,42 +28,30 @@ fn a_sparse_chain_places_every_byte_where_qemu_reads_it() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     qemu_img(dir, "create -q -f vmdk -o zeroed_grain=on base.vmdk 24M");
-    run(
+    qemu_io(
         dir,
-        "qemu-io",
+        "vmdk",
+        "base.vmdk",
         &[
-            "-f",
-            "vmdk",
-            "-c",
             "write -P 0x11 0 6M",
-            "-c",
             "write -P 0x12 7M 100k",
-            "-c",
             "write -P 0x13 12M 4M",
-            "-c",
             "write -z 13M 128k",
-            "base.vmdk",
         ],
     );
     qemu_img(
         dir,
         "create -q -f vmdk -F vmdk -b base.vmdk -o zeroed_grain=on snap.vmdk",
     );
-    run(
+    qemu_io(
         dir,
-        "qemu-io",
+        "vmdk",
+        "snap.vmdk",
         &[
-            "-f",
-            "vmdk",
-            "-c",
             "write -P 0x21 1M 192k",
-            "-c",
             "write -P 0x22 5M 2M",
-            "-c",
             "write -z 14M 64k",
-            "-c",
             "write -P 0x23 20M 65k",
-            "snap.vmdk",
         ],
     );
     let want = qemu_raw(dir, "snap.vmdk");
@@ -107,11 +95,7 @@ fn compressed_grains_are_not_placed_but_holes_beside_them_are() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     qemu_img(dir, "create -q -f raw r.img 8M");
-    run(
-        dir,
-        "qemu-io",
-        &["-f", "raw", "-c", "write -P 0x5a 1M 1M", "r.img"],
-    );
+    qemu_io(dir, "raw", "r.img", &["write -P 0x5a 1M 1M"]);
     qemu_img(
         dir,
         "convert -q -f raw -O vmdk -o subformat=streamOptimized r.img s.vmdk",

@@ -198,15 +198,7 @@ fn split_subformats_span_extent_files() {
 fn chains_three_deep_match_qemu() {
     let t = tempfile::tempdir().unwrap();
     let dir = t.path();
-    let io = |img: &str, cmds: &[&str]| {
-        let mut args = vec!["-f", "vmdk"];
-        for c in cmds {
-            args.push("-c");
-            args.push(c);
-        }
-        args.push(img);
-        run(dir, "qemu-io", &args);
-    };
+    let io = |img: &str, cmds: &[&str]| qemu_io(dir, "vmdk", img, cmds);
     run(
         dir,
         "qemu-img",

@@ -28,6 +28,17 @@ pub fn run(dir: &Path, prog: &str, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// `qemu-io -f FORMAT -c CMD… IMAGE`: each command run in turn on the image.
+pub fn qemu_io(dir: &Path, format: &str, image: &str, cmds: &[&str]) -> String {
+    let mut args = vec!["-f", format];
+    for c in cmds {
+        args.push("-c");
+        args.push(c);
+    }
+    args.push(image);
+    run(dir, "qemu-io", &args)
+}
+
 /// `qemu-img` with whitespace-separated arguments (none of ours contain spaces).
 pub fn qemu_img(dir: &Path, args: &str) -> String {
     run(
