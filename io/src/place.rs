@@ -87,6 +87,22 @@ impl Places {
         });
     }
 
+    /// The bytes the pieces stand for, read from the files they name (zeros for the
+    /// rest): what a reply spliced from them carries.
+    pub fn gather(&self) -> std::io::Result<Vec<u8>> {
+        use std::os::unix::fs::FileExt;
+        let mut out = vec![0u8; usize::try_from(self.len).map_err(std::io::Error::other)?];
+        let mut at = 0usize;
+        for piece in &self.pieces {
+            let n = piece.len() as usize;
+            if let Piece::File { file, offset, .. } = piece {
+                file.read_exact_at(&mut out[at..at + n], *offset)?;
+            }
+            at += n;
+        }
+        Ok(out)
+    }
+
     pub fn zero(&mut self, len: u64) {
         if len == 0 {
             return;
@@ -127,5 +143,20 @@ mod tests {
         assert!(matches!(p.pieces()[3], Piece::Zero(7)));
         p.clear();
         assert!(p.is_empty() && p.pieces().is_empty());
+    }
+
+    #[test]
+    fn gather_reads_the_pieces_from_their_files_and_zeros_between() {
+        use std::io::Write;
+        let mut t = tempfile::NamedTempFile::new().unwrap();
+        t.write_all(b"0123456789").unwrap();
+        let f = Arc::new(File::open(t.path()).unwrap());
+        let mut p = Places::new();
+        p.file(&f, 7, 3);
+        p.zero(2);
+        p.file(&f, 0, 2);
+        assert_eq!(p.gather().unwrap(), b"789\x00\x0001");
+        p.file(&f, 9, 2);
+        assert!(p.gather().is_err(), "a piece past the file's end");
     }
 }

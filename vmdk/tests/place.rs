@@ -4,24 +4,9 @@
 
 mod common;
 
-use std::os::unix::fs::FileExt;
-
 use common::*;
 use vmsnapfs_io::{Piece, Places, ReadAt};
 use vmsnapfs_vmdk::Disk;
-
-/// The bytes the pieces stand for, read from the files (or zeros) they name.
-fn gather(p: &Places) -> Vec<u8> {
-    let mut out = Vec::with_capacity(p.len() as usize);
-    for piece in p.pieces() {
-        let at = out.len();
-        out.resize(at + piece.len() as usize, 0);
-        if let Piece::File { file, offset, .. } = piece {
-            file.read_exact_at(&mut out[at..], *offset).unwrap();
-        }
-    }
-    out
-}
 
 #[test]
 fn a_sparse_chain_places_every_byte_where_qemu_reads_it() {
@@ -73,7 +58,7 @@ fn a_sparse_chain_places_every_byte_where_qemu_reads_it() {
             "{len} bytes at {at} not placed"
         );
         assert_eq!(p.len(), len);
-        let got = gather(&p);
+        let got = p.gather().unwrap();
         assert!(
             got == want[at as usize..(at + len) as usize],
             "{len} bytes at {at} placed elsewhere than qemu reads them"
