@@ -11,7 +11,7 @@ use crate::{block_map, dir_entry, inline_data, journal, xattr};
 use std::collections::{BTreeMap, HashSet};
 use std::ops::Range;
 use std::sync::Arc;
-use vmsnapfs_io::{ReadAt, ShardedLru};
+use vmsnapfs_io::{Places, ReadAt, ShardedLru};
 
 pub const ROOT: u32 = 2;
 /// The kernel's limit on xattr values (XATTR_SIZE_MAX).
@@ -602,31 +602,66 @@ impl Volume {
         let map = self.build_map(ino, i)?;
         let mut done = 0usize;
         while done < n {
-            let pos = offset + done as u64;
-            let lb = pos / self.bs;
-            let k = map.partition_point(|r| r.logical + r.len <= lb);
-            let run = map.get(k);
-            let chunk;
-            match run {
-                Some(r) if r.logical <= lb => {
-                    let run_end = (r.logical + r.len) * self.bs;
-                    chunk = ((run_end - pos).min((n - done) as u64)) as usize;
-                    if r.uninit {
-                        buf[done..done + chunk].fill(0);
-                    } else {
-                        let phys = r.physical + (lb - r.logical);
-                        self.read_phys(phys, pos % self.bs, &mut buf[done..done + chunk])?;
-                    }
-                }
-                other => {
-                    let next = other.map_or(u64::MAX, |r| r.logical.saturating_mul(self.bs));
-                    chunk = ((next - pos).min((n - done) as u64)) as usize;
-                    buf[done..done + chunk].fill(0);
-                }
+            let (left, at) = self.stretch_at(&map, offset + done as u64);
+            let chunk = left.min((n - done) as u64) as usize;
+            let piece = &mut buf[done..done + chunk];
+            match at {
+                None => piece.fill(0),
+                Some(at) => self.read_phys(at / self.bs, at % self.bs, piece)?,
             }
             done += chunk;
         }
         Ok(n)
+    }
+
+    /// What byte `pos` of a file mapped by `map` reads from: the bytes left before that
+    /// changes, and the volume byte they start at (None: a hole or an uninitialized
+    /// extent, which read as zeros).
+    fn stretch_at(&self, map: &[Run], pos: u64) -> (u64, Option<u64>) {
+        let lb = pos / self.bs;
+        match map.get(map.partition_point(|r| r.logical + r.len <= lb)) {
+            Some(r) if r.logical <= lb => {
+                let left = (r.logical + r.len) * self.bs - pos;
+                let at = (r.physical + (lb - r.logical)) * self.bs + pos % self.bs;
+                (left, (!r.uninit).then_some(at))
+            }
+            next => {
+                let end = next.map_or(u64::MAX, |r| r.logical.saturating_mul(self.bs));
+                (end - pos, None)
+            }
+        }
+    }
+
+    /// Where the bytes `read` would return lie on the volume's source, appended to
+    /// `out`: their count (short at end of file), or None when some cannot be placed
+    /// (inline data, blocks the journal replay replaced, or a map or range that `read`
+    /// reports as an error), and the caller reads them instead.
+    pub fn place(&self, ino: u32, offset: u64, len: u64, out: &mut Places) -> Option<u64> {
+        let i = self.inode(ino).ok()?;
+        self.check_readable(ino, &i).ok()?;
+        if i.has_flag(flags::INLINE_DATA) {
+            return None;
+        }
+        let n = i.size.saturating_sub(offset).min(len);
+        let map = self.build_map(ino, &i).ok()?;
+        let mut done = 0u64;
+        while done < n {
+            let (left, at) = self.stretch_at(&map, offset + done);
+            let chunk = left.min(n - done);
+            match at {
+                None => out.zero(chunk),
+                Some(at) => {
+                    let blocks = at / self.bs..(at + chunk).div_ceil(self.bs);
+                    if self.overlay.range(blocks).next().is_some()
+                        || !self.src.place(at, chunk, out)
+                    {
+                        return None;
+                    }
+                }
+            }
+            done += chunk;
+        }
+        Some(n)
     }
 
     /// The byte ranges that hold data (for SEEK_DATA/SEEK_HOLE): mapped, initialized

@@ -13,6 +13,7 @@ fuzz_target!(|data: &[u8]| {
         for e in entries.iter().take(16) {
             let _ = v.stat(e.ino);
             let _ = v.read(e.ino, 0, &mut buf);
+            let _ = v.place(e.ino, 0, 1 << 20, &mut vmsnapfs_io::Places::new());
             let _ = v.read_link(e.ino);
             let _ = v.xattrs(e.ino);
             let _ = v.data_ranges(e.ino);
