@@ -1,7 +1,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use vmsnapfs_io::{ReadAt, ShardedLru};
+use vmsnapfs_io::{Places, ReadAt, ShardedLru};
 
 use crate::attr_leaf::{self, Block};
 use crate::attr_sf::{self, AttrValue, RawAttr, ATTR_PARENT, ATTR_ROOT, ATTR_SECURE};
@@ -363,35 +363,39 @@ impl Volume {
     /// Reads `buf.len()` bytes at fork byte offset `pos` through `map`; holes and unwritten
     /// extents are zeros.
     fn read_mapped(&self, ino: u64, map: &[Extent], pos: u64, buf: &mut [u8]) -> Result<()> {
-        let bs = self.sb.blocksize as u64;
-        let bl = self.sb.blocklog;
         let mut done = 0usize;
         while done < buf.len() {
-            let at = pos + done as u64;
-            let fblock = at >> bl;
-            let i = map.partition_point(|e| e.offset + e.len <= fblock);
-            let rest = buf.len() - done;
-            match map.get(i) {
-                Some(e) if e.offset <= fblock => {
-                    let ext_end = (e.offset + e.len) * bs;
-                    let n = rest.min((ext_end - at) as usize);
-                    if e.unwritten {
-                        buf[done..done + n].fill(0);
-                    } else {
-                        let byte = self.fsb_to_byte(e.block, Some(ino))? + (at - e.offset * bs);
-                        read_exact(&*self.src, byte, &mut buf[done..done + n])?;
-                    }
-                    done += n;
-                }
-                next => {
-                    let hole_end = next.map_or(u64::MAX, |e| e.offset.saturating_mul(bs));
-                    let n = rest.min((hole_end - at).min(usize::MAX as u64) as usize);
-                    buf[done..done + n].fill(0);
-                    done += n;
-                }
+            let (left, byte) = self.stretch_at(ino, map, pos + done as u64)?;
+            let n = (buf.len() - done).min(left.min(usize::MAX as u64) as usize);
+            let piece = &mut buf[done..done + n];
+            match byte {
+                None => piece.fill(0),
+                Some(byte) => read_exact(&*self.src, byte, piece)?,
             }
+            done += n;
         }
         Ok(())
+    }
+
+    /// What fork byte `at` of `map` reads from: the bytes left before that changes, and
+    /// the volume byte they start at (None: a hole or an unwritten extent, zeros).
+    fn stretch_at(&self, ino: u64, map: &[Extent], at: u64) -> Result<(u64, Option<u64>)> {
+        let bs = self.sb.blocksize as u64;
+        let fblock = at >> self.sb.blocklog;
+        match map.get(map.partition_point(|e| e.offset + e.len <= fblock)) {
+            Some(e) if e.offset <= fblock => {
+                let left = (e.offset + e.len) * bs - at;
+                if e.unwritten {
+                    return Ok((left, None));
+                }
+                let byte = self.fsb_to_byte(e.block, Some(ino))? + (at - e.offset * bs);
+                Ok((left, Some(byte)))
+            }
+            next => {
+                let hole_end = next.map_or(u64::MAX, |e| e.offset.saturating_mul(bs));
+                Ok((hole_end - at, None))
+            }
+        }
     }
 
     // ---- file data --------------------------------------------------------------------
@@ -440,6 +444,34 @@ impl Volume {
             }
         }
         Ok(n)
+    }
+
+    /// Where the bytes `read` would return lie on the volume's source, appended to
+    /// `out`: their count (short at end of file), or None when some cannot be placed
+    /// (inline or realtime data, or a map or range that `read` reports as an error), and
+    /// the caller reads them instead.
+    pub fn place(&self, ino: u64, offset: u64, len: u64, out: &mut Places) -> Option<u64> {
+        let d = self.inode(ino).ok()?;
+        let n = d.size.saturating_sub(offset).min(len);
+        if n == 0 {
+            return Some(0);
+        }
+        if !matches!(d.format, FMT_EXTENTS | FMT_BTREE) || d.flags & dinode::DIFLAG_REALTIME != 0 {
+            return None;
+        }
+        let map = self.map(ino, &d, Fork::Data).ok()?;
+        let mut done = 0u64;
+        while done < n {
+            let (left, byte) = self.stretch_at(ino, &map, offset + done).ok()?;
+            let k = left.min(n - done);
+            match byte {
+                None => out.zero(k),
+                Some(byte) if self.src.place(byte, k, out) => {}
+                Some(_) => return None,
+            }
+            done += k;
+        }
+        Some(n)
     }
 
     /// Byte ranges `(offset, len)` of the file that hold written data (for SEEK_DATA /

@@ -114,6 +114,19 @@ fn check(args: &[&str], v5: bool) {
     assert_eq!(got.len(), 100_000);
     assert!(got.iter().all(|&x| x == 0));
     assert!(vol.data_ranges(pre).unwrap().is_empty());
+    // Placed on the image: the hole and the unwritten extent as zeros, the rest in place.
+    let on_file = img.open_file();
+    let want: Vec<u8> = std::iter::repeat_n(0, 10 * bs)
+        .chain(data[..1_000_000 - 10 * bs].iter().copied())
+        .collect();
+    assert!(
+        placed(&on_file, holey, 0, 2_000_000) == want,
+        "holey placed"
+    );
+    assert!(placed(&on_file, holey, 3, 10 * bs as u64) == want[3..3 + 10 * bs]);
+    let mut p = vmsnapfs_io::Places::new();
+    assert_eq!(on_file.place(pre, 0, 200_000, &mut p), Some(100_000));
+    assert!(matches!(p.pieces(), [vmsnapfs_io::Piece::Zero(100_000)]));
     // Hard link: both names, one inode, nlink 2, as xfs_db lists them.
     let ls = img.db_ls("/hl");
     assert_eq!(ls[&b"a".to_vec()], a);

@@ -49,6 +49,7 @@ fn walk(vol: &Volume) -> BTreeMap<String, (u64, FileKind)> {
 fn check_tree(img: &Image, tree: &Tree, v5: bool) {
     img.repair_ok().expect("xfs_repair -n");
     let vol = img.open();
+    let on_file = img.open_file();
     let info = vol.info();
     assert_eq!(info.version, if v5 { 5 } else { 4 });
     assert!(!info.log_dirty, "freshly made volume has a clean log");
@@ -143,6 +144,12 @@ fn check_tree(img: &Image, tree: &Tree, v5: bool) {
                 assert_eq!((md.uid, md.gid), (*uid, *gid));
                 let got = read_all(&vol, *ino, md.size);
                 assert_eq!(Sha256::digest(&got), Sha256::digest(data), "{path} content");
+                let whole = placed(&on_file, *ino, 0, md.size + 4096);
+                assert!(whole == *data, "{path}: placed");
+                if data.len() > 70_000 {
+                    let w = &data[4097..data.len() - 3];
+                    assert!(placed(&on_file, *ino, 4097, w.len() as u64) == w, "{path}");
+                }
                 let ranges = vol.data_ranges(*ino).unwrap();
                 let covered: u64 = ranges.iter().map(|r| r.1).sum();
                 assert_eq!(covered, md.size, "{path}: no holes in a protofile copy");

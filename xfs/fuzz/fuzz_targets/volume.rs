@@ -19,6 +19,7 @@ fuzz_target!(|data: &[u8]| {
             let _ = vol.xattrs(e.ino);
             let _ = vol.read_link(e.ino);
             let _ = vol.read(e.ino, 0, &mut buf);
+            let _ = vol.place(e.ino, 0, 1 << 20, &mut vmsnapfs_io::Places::new());
             let _ = vol.data_ranges(e.ino);
             if e.kind == vmsnapfs_xfs::FileKind::Dir {
                 stack.push(e.ino);

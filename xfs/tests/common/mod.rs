@@ -7,6 +7,17 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 
+/// Every byte of `len` at `offset` of the file, placed on the image and read back from
+/// it; panics when any could not be placed.
+pub fn placed(vol: &vmsnapfs_xfs::Volume, ino: u64, offset: u64, len: u64) -> Vec<u8> {
+    let mut p = vmsnapfs_io::Places::new();
+    let n = vol
+        .place(ino, offset, len, &mut p)
+        .unwrap_or_else(|| panic!("inode {ino}: not placed"));
+    assert_eq!(n, p.len());
+    p.gather().unwrap()
+}
+
 /// mkfs.xfs `-m` for a v4 volume: no CRCs, and so none of the features that need them.
 pub const V4_META: &str = "crc=0,finobt=0,reflink=0,rmapbt=0";
 
@@ -199,6 +210,12 @@ impl Image {
 
     pub fn open(&self) -> vmsnapfs_xfs::Volume {
         vmsnapfs_xfs::Volume::open(Arc::new(std::fs::read(&self.path).unwrap())).unwrap()
+    }
+
+    /// Opened on the image file itself, so that file bytes can be placed in it.
+    pub fn open_file(&self) -> vmsnapfs_xfs::Volume {
+        let src = vmsnapfs_io::FileSource::open(&self.path).unwrap();
+        vmsnapfs_xfs::Volume::open(Arc::new(src)).unwrap()
     }
 
     /// Runs read-only xfs_db commands, returns stdout.
