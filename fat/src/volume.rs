@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use vmsnapfs_io::{ReadAt, ShardedLru};
+use vmsnapfs_io::{Places, ReadAt, ShardedLru};
 
 use crate::dir_cache::{dir_cache, DirCache, Listing};
 use crate::dir_data::{DirData, DirMap};
@@ -297,6 +297,34 @@ impl Volume {
         Ok(n)
     }
 
+    /// Where the bytes `read` would return lie on the volume's source, appended to
+    /// `out`: their count (short at end of file), or None when some cannot be placed (a
+    /// directory, or a chain or range that `read` reports as an error), and the caller
+    /// reads them instead.
+    pub fn place(&self, id: FileId, offset: u64, len: u64, out: &mut Places) -> Option<u64> {
+        let (meta, contiguous) = self.node(id).ok()?;
+        if meta.is_dir() {
+            return None;
+        }
+        let n = meta.size.saturating_sub(offset).min(len);
+        let valid = meta.valid_data_length.min(meta.size);
+        let from_disk = valid.saturating_sub(offset).min(n);
+        if from_disk > 0 {
+            let chain = self.chain(meta.first_cluster, meta.size, contiguous).ok()?;
+            let mut done = 0;
+            while done < from_disk {
+                let (avail, disk) = self.chain_at(&chain, offset + done).ok()?;
+                let take = avail.min(from_disk - done);
+                if !self.reader.place(disk, take, out) {
+                    return None;
+                }
+                done += take;
+            }
+        }
+        out.zero(n - from_disk);
+        Some(n)
+    }
+
     /// Where a file's data lies on the volume: `(byte offset, length)` runs in file
     /// order, covering `size` bytes. Lets a caller see fragmentation or map a file
     /// straight to the underlying image.
@@ -525,24 +553,29 @@ impl Volume {
     }
 
     fn read_chain(&self, chain: &Chain, mut offset: u64, mut buf: &mut [u8]) -> Result<()> {
-        let cs = self.cluster_size;
         while !buf.is_empty() {
-            let index = offset / cs;
-            let within = offset % cs;
-            let (cluster, run) = chain.locate(index).ok_or(Error::ChainBroken {
-                first: 0,
-                cluster: 0,
-                index,
-                what: "read past the end of the chain",
-            })?;
-            let avail = run.saturating_mul(cs) - within;
+            let (avail, disk) = self.chain_at(chain, offset)?;
             let take = avail.min(buf.len() as u64) as usize;
-            let disk = self.data_start + u64::from(cluster - 2) * cs + within;
             let (now, rest) = buf.split_at_mut(take);
             read_exact(&*self.reader, disk, now)?;
             buf = rest;
             offset += take as u64;
         }
         Ok(())
+    }
+
+    /// Where byte `offset` of a file with `chain` lies on the volume, and how many bytes
+    /// of the chain's run follow it there.
+    fn chain_at(&self, chain: &Chain, offset: u64) -> Result<(u64, u64)> {
+        let cs = self.cluster_size;
+        let (index, within) = (offset / cs, offset % cs);
+        let (cluster, run) = chain.locate(index).ok_or(Error::ChainBroken {
+            first: 0,
+            cluster: 0,
+            index,
+            what: "read past the end of the chain",
+        })?;
+        let disk = self.data_start + u64::from(cluster - 2) * cs + within;
+        Ok((run.saturating_mul(cs) - within, disk))
     }
 }

@@ -163,6 +163,7 @@ fn check(name: &str, mib: u64, cluster: u64, shape: Shape) {
     assert_eq!(u64::from(info.free_clusters.unwrap()) * cluster, free_after);
     let (ours, ids) = walk_volume(&vol);
     diff("staging", &staged, "vmsnapfs", &ours);
+    check_placed(&vol, &ids, &staged);
     let mut tsk = tsk_tree(&img, dir);
     // Sleuth Kit ignores ValidDataLength and returns the stale bytes beyond it.
     tsk.insert("/grown.bin".into(), ours["/grown.bin"].clone());

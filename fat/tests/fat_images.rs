@@ -169,6 +169,7 @@ fn check_sectors(
     assert_eq!(info.dirty, if bits == 12 { None } else { Some(false) });
     let (ours, ids) = walk_volume(&vol);
     diff("staging", &staged, "vmsnapfs", &ours);
+    check_placed(&vol, &ids, &staged);
     let tsk = tsk_tree(&img, dir.path());
     diff("sleuthkit", &tsk, "vmsnapfs", &as_tsk_sees_fat(&ours));
     check_lookups(&vol, &ids);

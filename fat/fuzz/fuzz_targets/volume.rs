@@ -31,6 +31,7 @@ fuzz_target!(|data: &[u8]| {
                 FileKind::Directory => {}
                 FileKind::File => {
                     let _ = vol.read(e.id, 0, &mut buf);
+                    let _ = vol.place(e.id, 0, 1 << 20, &mut vmsnapfs_io::Places::new());
                 }
             }
         }

@@ -207,6 +207,39 @@ pub fn read_all(vol: &Volume, id: FileId, size: u64) -> Vec<u8> {
     out
 }
 
+/// Every file of `want` (the staging tree: what mtools or exfat-fuse wrote), placed on
+/// the image whole and from an odd offset, reads back as it should: chained and
+/// contiguous runs where they lie, bytes past exFAT's ValidDataLength as zeros.
+pub fn check_placed(vol: &Volume, ids: &BTreeMap<String, FileId>, want: &Tree) {
+    let mut placed = 0;
+    for (path, node) in want {
+        let Node::File { size, sha256: sha } = node else {
+            continue;
+        };
+        let id = ids[path];
+        let mut p = vmsnapfs_io::Places::new();
+        let n = vol.place(id, 0, size + 4096, &mut p);
+        assert_eq!(n, Some(*size), "{path}: placed");
+        assert_eq!(&sha256(&p.gather().unwrap()), sha, "{path}: placed bytes");
+        if *size > 3 {
+            p.clear();
+            assert_eq!(vol.place(id, 3, size - 4, &mut p), Some(size - 4));
+            let mut whole = vec![0u8; *size as usize];
+            assert_eq!(vol.read(id, 0, &mut whole).unwrap(), *size as usize);
+            assert!(
+                p.gather().unwrap() == whole[3..*size as usize - 1],
+                "{path}"
+            );
+        }
+        placed += 1;
+    }
+    assert!(placed > 0);
+    assert_eq!(
+        vol.place(vol.root(), 0, 1, &mut vmsnapfs_io::Places::new()),
+        None
+    );
+}
+
 /// Walks our reader, also checking that each listed entry's metadata equals `stat`.
 pub fn walk_volume(vol: &Volume) -> (Tree, BTreeMap<String, FileId>) {
     let mut tree = Tree::new();
