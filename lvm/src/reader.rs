@@ -39,46 +39,75 @@ pub(crate) struct LvReader {
     parts: Vec<Part>,
 }
 
-impl ReadAt for LvReader {
-    fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
-        check_bounds(offset, buf.len(), self.size)?;
-        let mut pos = offset;
-        let mut done = 0usize;
-        while done < buf.len() {
-            let i = self.parts.partition_point(|p| p.start + p.len <= pos);
-            let part = self.parts.get(i).ok_or_else(|| {
+/// Where a stretch of an LV lies: on which device at which offset (None: it reads as
+/// zeros).
+type Lies<'a> = Option<(&'a dyn ReadAt, u64)>;
+
+impl LvReader {
+    /// How many of `want` bytes at LV offset `pos` lie together, and where: on which
+    /// device at which offset (None: a zero segment). Split where a segment or a stripe
+    /// chunk ends.
+    fn stretch_at(&self, pos: u64, want: u64) -> io::Result<(u64, Lies<'_>)> {
+        let part = self
+            .parts
+            .get(self.parts.partition_point(|p| p.start + p.len <= pos))
+            .ok_or_else(|| {
                 io::Error::new(
                     io::ErrorKind::InvalidData,
                     format!("no segment maps LV offset {pos}"),
                 )
             })?;
-            let within = pos - part.start;
-            let mut n = (part.len - within).min((buf.len() - done) as u64);
-            let out_len;
-            match &part.map {
-                Map::Linear { dev, offset } => {
-                    out_len = n as usize;
-                    dev.read_at(offset + within, &mut buf[done..done + out_len])?;
-                }
-                Map::Striped { chunk, stripes } => {
-                    let c = within / chunk;
-                    let in_chunk = within % chunk;
-                    n = n.min(chunk - in_chunk);
-                    out_len = n as usize;
-                    let width = stripes.len() as u64;
-                    let (dev, base) = &stripes[(c % width) as usize];
-                    let at = base + (c / width) * chunk + in_chunk;
-                    dev.read_at(at, &mut buf[done..done + out_len])?;
-                }
-                Map::Zero => {
-                    out_len = n as usize;
-                    buf[done..done + out_len].fill(0);
-                }
+        let within = pos - part.start;
+        let n = (part.len - within).min(want);
+        Ok(match &part.map {
+            Map::Linear { dev, offset } => (n, Some((&**dev, offset + within))),
+            Map::Striped { chunk, stripes } => {
+                let (c, in_chunk) = (within / chunk, within % chunk);
+                let width = stripes.len() as u64;
+                let (dev, base) = &stripes[(c % width) as usize];
+                let at = base + (c / width) * chunk + in_chunk;
+                (n.min(chunk - in_chunk), Some((&**dev, at)))
             }
-            done += out_len;
-            pos += out_len as u64;
+            Map::Zero => (n, None),
+        })
+    }
+}
+
+impl ReadAt for LvReader {
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+        check_bounds(offset, buf.len(), self.size)?;
+        let mut done = 0usize;
+        while done < buf.len() {
+            let (n, at) = self.stretch_at(offset + done as u64, (buf.len() - done) as u64)?;
+            let piece = &mut buf[done..done + n as usize];
+            match at {
+                Some((dev, at)) => dev.read_at(at, piece)?,
+                None => piece.fill(0),
+            }
+            done += n as usize;
         }
         Ok(())
+    }
+
+    /// Passed on to the devices part by part, so an LV whose segments lie in local
+    /// image files splices like the disk itself.
+    fn place(&self, offset: u64, len: u64, out: &mut vmsnapfs_io::Places) -> bool {
+        if offset.checked_add(len).is_none_or(|end| end > self.size) {
+            return false;
+        }
+        let mut done = 0u64;
+        while done < len {
+            let Ok((n, at)) = self.stretch_at(offset + done, len - done) else {
+                return false;
+            };
+            match at {
+                Some((dev, at)) if dev.place(at, n, out) => {}
+                Some(_) => return false,
+                None => out.zero(n),
+            }
+            done += n;
+        }
+        true
     }
 
     fn size(&self) -> u64 {

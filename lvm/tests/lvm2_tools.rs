@@ -351,6 +351,31 @@ fn check_bytes(r: &dyn ReadAt, want: &[u8], boundaries: &[u64]) {
     }
     let mut one = [0u8; 1];
     assert!(r.read_at(want.len() as u64, &mut one).is_err());
+    // Placed on the PV images in the same pieces, and across each boundary.
+    let mut placed = Vec::with_capacity(want.len());
+    let mut p = vmsnapfs_io::Places::new();
+    for at in (0..want.len()).step_by(piece) {
+        p.clear();
+        let len = piece.min(want.len() - at) as u64;
+        assert!(r.place(at as u64, len, &mut p), "place {len} at {at}");
+        assert_eq!(p.len(), len);
+        placed.extend(p.gather().unwrap());
+    }
+    assert!(
+        sha(&placed) == sha(want),
+        "placed LV bytes differ from the pattern"
+    );
+    for &b in boundaries {
+        let from = b.saturating_sub(1000).min(want.len() as u64 - 1);
+        let len = 3000.min(want.len() as u64 - from);
+        p.clear();
+        assert!(r.place(from, len, &mut p));
+        assert!(
+            p.gather().unwrap() == want[from as usize..(from + len) as usize],
+            "placed across {b}"
+        );
+    }
+    assert!(!r.place(want.len() as u64 - 1, 2, &mut p), "past the end");
 }
 
 /// Our VG against `vgs`, `pvs` and `lvs`: names, uuid, seqno, pe_start, LV sizes and

@@ -13,6 +13,7 @@ fuzz_target!(|data: &[u8]| {
                     if let Ok(r) = vg.open(lv) {
                         let mut buf = vec![0u8; 4096.min(r.size() as usize)];
                         let _ = r.read_at(0, &mut buf);
+                        let _ = r.place(0, r.size(), &mut vmsnapfs_io::Places::new());
                     }
                 }
             }
