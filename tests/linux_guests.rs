@@ -549,6 +549,61 @@ fn rsync_with_guest_owners_reproduces_every_volume() {
 /// Copies the VM folder and gives each disk a new snapshot delta holding the sectors of
 /// `lv` that differ between `before` and `after` (two images of that LV), placed where
 /// LVM2's report says they live; returns the new folder's parent (a source).
+/// Big reads of Linux guest files are answered by splicing the image files' own pages:
+/// ext4 on a partition of a snapshot chain (/boot), ext4 on an LV whose segments lie on
+/// both disks (home) and XFS on an LV (root). Each file arrives as debugfs (after
+/// e2fsck's recovery) and the kernel's XFS read it, by any read size and through mmap,
+/// on the default mount and under direct_io=all; `-o splice=off` splices nothing. The
+/// block of grub.cfg that the journal replay replaced is read, never spliced.
+#[test]
+fn linux_files_splice_as_debugfs_and_the_kernels_xfs_read_them() {
+    let Some(l) = linux() else { return };
+    let (start, size) = partition(&l.raw0, 1);
+    let boot = scratch("fixed").join("boot.img");
+    fs::copy(extract(&l.raw0, start, size), &boot).unwrap();
+    let fsck = Command::new("e2fsck")
+        .arg("-fy")
+        .arg(&boot)
+        .output()
+        .unwrap();
+    assert!(fsck.status.code().unwrap_or(8) <= 1, "e2fsck -fy: {fsck:?}");
+    let boot = rdump(&boot);
+    let home = rdump(&lv_image(l, "home"));
+    let xfs = KernelMount::new(&lv_image(l, "root"), "xfs");
+    let mut files = vec![
+        ("disk0p1", "vmlinuz-6.1.0", &boot),
+        ("disk0p1", "initrd.img-6.1.0", &boot),
+        ("vg0-home", "alice/Documents/big.bin", &home),
+        ("vg0-home", "alice/Documents/tail.bin", &home),
+    ];
+    if let Some(k) = &xfs {
+        files.push(("vg0-root", "lib/libc.so.6", &k.0));
+    }
+    for (opts, splices) in [("", true), ("direct_io=all", true), ("splice=off", false)] {
+        let (m, vm) = mounted(l, &[opts]);
+        let mut counts = Vec::new();
+        for (vol, f, oracle) in &files {
+            let before = spliced(&m.mp);
+            let ours = vm.join("volumes").join(vol).join(f);
+            let theirs = oracle.join(f);
+            let want = fs::read(&theirs).unwrap();
+            assert!(read_in_pieces(&ours, 1 << 20) == want, "{opts}: {f}");
+            assert!(read_in_pieces(&ours, 4097) == want, "{opts}: {f}: 4097");
+            assert_eq!(sha256_mmap(&ours), sha256_file(&theirs), "{opts}: {f}");
+            counts.push((f, spliced(&m.mp) - before));
+        }
+        println!("{opts:?}: read replies spliced: {counts:?}");
+        for (f, n) in counts {
+            assert_eq!(n > 0, splices, "{opts}: {f}: {n} replies spliced");
+        }
+        let before = spliced(&m.mp);
+        let cfg = read_in_pieces(&vm.join("volumes/disk0p1/grub/grub.cfg"), 1 << 20);
+        assert_eq!(cfg, fs::read(boot.join("grub/grub.cfg")).unwrap(), "{opts}");
+        assert_eq!(spliced(&m.mp), before, "{opts}: a journaled block spliced");
+        m.umount();
+    }
+}
+
 fn vm_with_changed_lv(l: &Linux, lv: &str, before: &Path, after: &Path) -> PathBuf {
     let src = scratch("damaged");
     let dir = src.join("linuxvm");

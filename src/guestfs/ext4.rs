@@ -8,7 +8,7 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use vmsnapfs_ext4::{FileKind, Volume};
-use vmsnapfs_io::ReadAt;
+use vmsnapfs_io::{Places, ReadAt};
 
 use super::api::{DirEntry, GuestFs, Kind, Stat, VolumeInfo};
 use super::unix;
@@ -115,6 +115,10 @@ impl GuestFs for Ext4 {
 
     fn read(&self, id: u64, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
         Ok(self.vol.read(ino(id)?, offset, buf)?)
+    }
+
+    fn place(&self, id: u64, offset: u64, len: u64, out: &mut Places) -> Option<u64> {
+        self.vol.place(ino(id).ok()?, offset, len, out)
     }
 
     fn read_link(&self, id: u64) -> io::Result<Vec<u8>> {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use vmsnapfs_fat::{FatType, FileId, FileKind, Timestamp, Volume};
-use vmsnapfs_io::ReadAt;
+use vmsnapfs_io::{Places, ReadAt};
 
 use super::api::{DirEntry, GuestFs, Kind, Stat, VolumeInfo};
 use super::names;
@@ -128,5 +128,9 @@ impl GuestFs for Fat {
         self.vol
             .read(FileId::from_u64(id), offset, buf)
             .map_err(err)
+    }
+
+    fn place(&self, id: u64, offset: u64, len: u64, out: &mut Places) -> Option<u64> {
+        self.vol.place(FileId::from_u64(id), offset, len, out)
     }
 }

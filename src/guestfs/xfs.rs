@@ -6,7 +6,7 @@ use std::io;
 use std::ops::Range;
 use std::sync::Arc;
 
-use vmsnapfs_io::ReadAt;
+use vmsnapfs_io::{Places, ReadAt};
 use vmsnapfs_xfs::{Error, FileKind, Volume};
 
 use super::api::{DirEntry, GuestFs, Kind, Stat, VolumeInfo};
@@ -107,6 +107,10 @@ impl GuestFs for Xfs {
 
     fn read(&self, id: u64, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
         Ok(self.vol.read(id, offset, buf)?)
+    }
+
+    fn place(&self, id: u64, offset: u64, len: u64, out: &mut Places) -> Option<u64> {
+        self.vol.place(id, offset, len, out)
     }
 
     fn read_link(&self, id: u64) -> io::Result<Vec<u8>> {

@@ -430,3 +430,11 @@ pub fn read_in_pieces(path: &Path, size: usize) -> Vec<u8> {
         got.extend_from_slice(&buf[..k]);
     }
 }
+
+/// How many read replies the mount at `mp` has spliced so far (its root's counter).
+pub fn spliced(mp: &Path) -> u64 {
+    let v = run(Command::new("getfattr")
+        .args(["--only-values", "-n", "user.vmsnapfs.spliced"])
+        .arg(mp));
+    v.trim().parse().unwrap_or_else(|e| panic!("{v:?}: {e}"))
+}
