@@ -92,7 +92,7 @@ impl ReadAt for LvReader {
     /// Passed on to the devices part by part, so an LV whose segments lie in local
     /// image files splices like the disk itself.
     fn place(&self, offset: u64, len: u64, out: &mut vmsnapfs_io::Places) -> bool {
-        if offset.checked_add(len).is_none_or(|end| end > self.size) {
+        if check_bounds(offset, len as usize, self.size).is_err() {
             return false;
         }
         let mut done = 0u64;
