@@ -1,10 +1,12 @@
 //! The one primitive every vmsnapfs reader stands on: fill a buffer from an offset,
 //! through `&self`, so that many FUSE threads can read the same source at once; and the
 //! few helpers every reader needs on top of it, kept here once so that they behave the
-//! same in every crate: little-endian fields ([`le`]), a sharded LRU ([`ShardedLru`])
-//! and a fill loop for partial reads ([`fill`]).
+//! same in every crate: little-endian fields ([`le`]), a sharded LRU ([`ShardedLru`]),
+//! a fill loop for partial reads ([`fill`]) and one for many placed ranges at once
+//! ([`read_placed`]).
 #![forbid(unsafe_code)]
 
+mod batch;
 pub mod crc;
 mod fill;
 pub mod hint;
@@ -12,9 +14,10 @@ pub mod le;
 mod place;
 mod sharded_lru;
 
+pub use batch::{read_placed, Merge};
 pub use fill::fill;
 pub use le::ShortBuffer;
-pub use place::{Piece, Places};
+pub use place::{Piece, Places, Ranged};
 pub use sharded_lru::{ShardedLru, DEFAULT_SHARDS};
 
 use std::fs::File;

@@ -3,9 +3,38 @@
 //! of ours first and out of it again. A read through the page cache otherwise copies
 //! every byte three times (image pages → our buffer → the FUSE file's pages → the
 //! reader); placed bytes are copied twice.
+//!
+//! A caller that only wants the bytes, not splice, may also take pieces of sources that
+//! are not local files ([`Ranged`]: a remote datastore file): many placed ranges can then
+//! be read with a few merged requests (see [`crate::read_placed`]).
 
 use std::fs::File;
 use std::sync::Arc;
+
+use crate::ReadAt;
+
+/// A source that is no local file (nothing to splice from) but reads a range of any size
+/// for about the cost of a small one: a remote file, one request each.
+#[derive(Clone)]
+pub struct Ranged(pub Arc<dyn ReadAt>);
+
+impl Ranged {
+    /// Whether both name the same source (its pieces may then be read together).
+    pub fn same(&self, other: &Ranged) -> bool {
+        std::ptr::addr_eq(Arc::as_ptr(&self.0), Arc::as_ptr(&other.0))
+    }
+}
+
+impl std::fmt::Debug for Ranged {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Ranged({:p}, {} bytes)",
+            Arc::as_ptr(&self.0),
+            self.0.size()
+        )
+    }
+}
 
 /// One stretch of a placed range, in order.
 #[derive(Debug, Clone)]
@@ -16,6 +45,9 @@ pub enum Piece {
         offset: u64,
         len: u64,
     },
+    /// `len` bytes at `offset` in a source that is no local file; only in places that
+    /// take them ([`Places::with_ranged`]).
+    Ranged { src: Ranged, offset: u64, len: u64 },
     /// `len` bytes that read as zeros (a sparse run, an unallocated grain).
     Zero(u64),
 }
@@ -23,7 +55,7 @@ pub enum Piece {
 impl Piece {
     pub fn len(&self) -> u64 {
         match self {
-            Piece::File { len, .. } | Piece::Zero(len) => *len,
+            Piece::File { len, .. } | Piece::Ranged { len, .. } | Piece::Zero(len) => *len,
         }
     }
 
@@ -39,11 +71,26 @@ impl Piece {
 pub struct Places {
     pieces: Vec<Piece>,
     len: u64,
+    takes_ranged: bool,
 }
 
 impl Places {
+    /// Places in local files only: what a spliced reply can carry.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Places in local files or in ranged sources: for a caller that reads the bytes.
+    pub fn with_ranged() -> Self {
+        Places {
+            takes_ranged: true,
+            ..Self::default()
+        }
+    }
+
+    /// Whether a source that is no local file may place its bytes here.
+    pub fn takes_ranged(&self) -> bool {
+        self.takes_ranged
     }
 
     pub fn clear(&mut self) {
@@ -87,6 +134,35 @@ impl Places {
         });
     }
 
+    /// `len` bytes at `offset` of `src`; false (nothing added) when these places take
+    /// local files only.
+    pub fn ranged(&mut self, src: &Ranged, offset: u64, len: u64) -> bool {
+        if !self.takes_ranged {
+            return false;
+        }
+        if len == 0 {
+            return true;
+        }
+        self.len += len;
+        if let Some(Piece::Ranged {
+            src: s,
+            offset: o,
+            len: l,
+        }) = self.pieces.last_mut()
+        {
+            if s.same(src) && o.checked_add(*l) == Some(offset) {
+                *l += len;
+                return true;
+            }
+        }
+        self.pieces.push(Piece::Ranged {
+            src: src.clone(),
+            offset,
+            len,
+        });
+        true
+    }
+
     /// The bytes the pieces stand for, read from the files they name (zeros for the
     /// rest): what a reply spliced from them carries.
     pub fn gather(&self) -> std::io::Result<Vec<u8>> {
@@ -95,8 +171,11 @@ impl Places {
         let mut at = 0usize;
         for piece in &self.pieces {
             let n = piece.len() as usize;
-            if let Piece::File { file, offset, .. } = piece {
-                file.read_exact_at(&mut out[at..at + n], *offset)?;
+            let to = &mut out[at..at + n];
+            match piece {
+                Piece::File { file, offset, .. } => file.read_exact_at(to, *offset)?,
+                Piece::Ranged { src, offset, .. } => src.0.read_at(*offset, to)?,
+                Piece::Zero(_) => {}
             }
             at += n;
         }

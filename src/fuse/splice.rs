@@ -104,6 +104,9 @@ impl Splicer {
         if places.pieces().len() > MAX_PIECES {
             return Err(io::Error::other("too many pieces"));
         }
+        if places.takes_ranged() {
+            return Err(io::Error::other("pieces outside local files"));
+        }
         // A pipe that fills up would block the write into it forever.
         if slots(places) > self.pipe_bytes as u64 / PAGE {
             return Err(io::Error::other("more pages than the pipe holds"));
@@ -156,6 +159,8 @@ impl Splicer {
                         write_all(pipe.write.as_fd(), &ZEROS[..c as usize])?;
                     }
                 }
+                // Refused in `reply`, before anything is written.
+                Piece::Ranged { .. } => return Err(io::Error::other("not a local file")),
             }
         }
         // The device takes a message whole from the pipe, or none of it.
@@ -185,7 +190,7 @@ fn slots(places: &Places) -> u64 {
     let mut open = Some(HEADER as u64);
     for p in places.pieces() {
         match p {
-            Piece::File { offset, len, .. } => {
+            Piece::File { offset, len, .. } | Piece::Ranged { offset, len, .. } => {
                 slots += (offset % PAGE + len).div_ceil(PAGE);
                 open = None;
             }
