@@ -667,6 +667,8 @@ struct Rules {
     /// AcquireGenericServiceTicket requests and datastore (/folder) requests seen.
     tickets: AtomicUsize,
     folder_requests: AtomicUsize,
+    /// The length each ranged datastore request asked for, in order.
+    folder_ranges: Mutex<Vec<u64>>,
 }
 
 fn soap_fault(kind: &str, message: &str) -> String {
@@ -712,6 +714,13 @@ fn pipe_requests(
         }
         if text.starts_with("GET /folder/") || text.starts_with("HEAD /folder/") {
             rules.folder_requests.fetch_add(1, Ordering::SeqCst);
+            let range = text.lines().find_map(|l| {
+                let (a, b) = l.strip_prefix("Range: bytes=")?.trim().split_once('-')?;
+                Some((a.parse::<u64>().ok()?, b.parse::<u64>().ok()?))
+            });
+            if let Some((a, b)) = range {
+                rules.folder_ranges.lock().unwrap().push(b + 1 - a);
+            }
         }
         let create =
             text.contains("<CreateSnapshot_Task") || text.contains("<CreateSnapshotEx_Task");
@@ -2002,7 +2011,9 @@ fn changed_block_tracking_through_query_changed_disk_areas() {
     let new = qemu_raw(&placed);
 
     // Night 2, default cbt=keep: tracking stays on, and counts from night 1's id.
-    let m = remote_mount(&url, &sim.opts());
+    // Through a proxy that counts the datastore requests of the changes' copy.
+    let proxy = Proxy::start(&sim.base);
+    let m = remote_mount(&proxy.url("/DC0/vm"), &sim.opts());
     let vm0 = m.mp.join("DC0_H0_VM0");
     let st = status(&vm0);
     let d0 = &st["disks"][0];
@@ -2032,6 +2043,32 @@ fn changed_block_tracking_through_query_changed_disk_areas() {
     );
     assert_eq!(blocks.len(), 18, "{blocks:?}");
     assert_eq!(changed, blocks);
+    // A SEEK_DATA-aware copier copies them, each extent fetched ahead of it. Three lie
+    // where the disk's file already had data; the other fifteen the day's writes
+    // appended to it, side by side in the file however far apart in the disk, and they
+    // come in batches, a request or two each, not a request per extent (18 requests).
+    let before = proxy.rules.folder_ranges.lock().unwrap().len();
+    let copy = scratch("cbt-copy").join("changes.img");
+    run(Command::new("cp")
+        .arg("--sparse=always")
+        .arg(&sparse)
+        .arg(&copy));
+    let asked = proxy.rules.folder_ranges.lock().unwrap()[before..].to_vec();
+    // Grain tables are 2 KiB; everything bigger is changed data.
+    let data = asked.iter().filter(|&&n| n > 4096).count();
+    eprintln!(
+        "datastore requests for {} changed extents: {asked:?}",
+        changed.len()
+    );
+    assert!((4..=8).contains(&data), "{data} data requests: {asked:?}");
+    let got = std::fs::read(&copy).unwrap();
+    for r in &changed {
+        let r = r.start as usize..r.end as usize;
+        assert!(
+            got[r.clone()] == b[r.clone()],
+            "copied changes differ at {r:?}"
+        );
+    }
     // The tracker followed the pages of each 64 MiB stretch: from its start, then from
     // each answer's end, to the stretch's end (the first: 16 areas, 4 an answer).
     let asked: Vec<(u64, String)> = sim

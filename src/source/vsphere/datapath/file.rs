@@ -14,7 +14,7 @@
 use std::io;
 use std::sync::{Arc, Condvar, Mutex};
 
-use vmsnapfs_io::{check_bounds, Lent, ReadAt};
+use vmsnapfs_io::{check_bounds, Lent, Places, Ranged, ReadAt};
 
 use super::chunks::{remember, Inner, Slot, CHUNK};
 use super::remote::Remote;
@@ -22,16 +22,21 @@ use super::stream;
 
 pub struct HttpFile {
     inner: Arc<Inner>,
+    /// The file as a ranged source: pieces placed in it are read by exact Range requests
+    /// (several at once, merged: see `vmsnapfs_io::read_placed`), never streams.
+    exact: Ranged,
 }
 
 impl HttpFile {
     pub fn new(remote: Remote) -> HttpFile {
+        let inner = Arc::new(Inner {
+            remote,
+            state: Mutex::default(),
+            demand: Condvar::new(),
+        });
         HttpFile {
-            inner: Arc::new(Inner {
-                remote,
-                state: Mutex::default(),
-                demand: Condvar::new(),
-            }),
+            exact: Ranged(Arc::new(Exact(inner.clone()))),
+            inner,
         }
     }
 
@@ -125,6 +130,31 @@ impl ReadAt for HttpFile {
                 range: from..from + len,
             })
         }))
+    }
+
+    /// Only for a caller that reads the bytes itself (nothing to splice from here).
+    fn place(&self, offset: u64, len: u64, out: &mut Places) -> bool {
+        offset
+            .checked_add(len)
+            .is_some_and(|end| end <= self.size())
+            && out.ranged(&self.exact, offset, len)
+    }
+}
+
+/// Reads exactly what is asked, one Range request each.
+struct Exact(Arc<Inner>);
+
+impl ReadAt for Exact {
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+        check_bounds(offset, buf.len(), self.0.remote.size())?;
+        if buf.is_empty() {
+            return Ok(());
+        }
+        self.0.remote.retrying(|r, t| r.fetch(offset, buf, t))
+    }
+
+    fn size(&self) -> u64 {
+        self.0.remote.size()
     }
 }
 
