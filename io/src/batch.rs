@@ -3,11 +3,13 @@
 //! server's own work (authorization, lookup, opening the file). A snapshot link holds
 //! the grains it wrote side by side in its file, so extents far apart in the disk often
 //! lie next to each other in the link: pieces of one source that lie near each other are
-//! read with one request, and the gap between them is read too and dropped, which costs
-//! less than a request of its own.
+//! read as one range, and the gap between them is read too and dropped, which costs
+//! less than a request of its own. The ranges of one source then go to it in one call
+//! (`ReadAt::read_ranges`), which a remote file answers with one request for them all.
 
 use std::fs::File;
 use std::io;
+use std::ops::Range;
 use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 
@@ -36,10 +38,12 @@ impl Src<'_> {
         }
     }
 
-    fn read(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+    fn read_ranges(&self, ranges: &mut [(u64, &mut [u8])]) -> io::Result<()> {
         match self {
-            Src::File(f) => f.read_exact_at(buf, offset),
-            Src::Ranged(r) => r.0.read_at(offset, buf),
+            Src::File(f) => ranges
+                .iter_mut()
+                .try_for_each(|(offset, buf)| f.read_exact_at(buf, *offset)),
+            Src::Ranged(r) => r.0.read_ranges(ranges),
         }
     }
 }
@@ -100,7 +104,8 @@ pub fn read_placed(batch: &mut [(&Places, &mut [u8])], merge: Merge) -> io::Resu
         }
     }
     wants.sort_by_key(|w| (w.key, w.offset));
-    let mut run = Vec::new();
+    // Runs of pieces read as one range each: (first and end want, start, end).
+    let mut runs: Vec<(Range<usize>, u64, u64)> = Vec::new();
     let mut i = 0;
     while i < wants.len() {
         let (key, start) = (wants[i].key, wants[i].offset);
@@ -117,14 +122,43 @@ pub fn read_placed(batch: &mut [(&Places, &mut [u8])], merge: Merge) -> io::Resu
             end = joined;
             j += 1;
         }
-        run.resize(usize::try_from(end - start).map_err(io::Error::other)?, 0);
-        wants[i].src.read(start, &mut run)?;
-        for w in &wants[i..j] {
-            let from = (w.offset - start) as usize;
-            let (k, at) = w.to;
-            batch[k].1[at..at + w.len].copy_from_slice(&run[from..from + w.len]);
-        }
+        runs.push((i..j, start, end));
         i = j;
+    }
+    // The runs of one source go to it at once: a remote file asks for them in one
+    // request.
+    let mut r = 0;
+    while r < runs.len() {
+        let key = wants[runs[r].0.start].key;
+        let n = runs[r..]
+            .iter()
+            .take_while(|(w, ..)| wants[w.start].key == key)
+            .count();
+        let group = &runs[r..r + n];
+        let mut bufs = group
+            .iter()
+            .map(|(_, start, end)| {
+                Ok(vec![
+                    0u8;
+                    usize::try_from(end - start)
+                        .map_err(io::Error::other)?
+                ])
+            })
+            .collect::<io::Result<Vec<Vec<u8>>>>()?;
+        let mut ranges: Vec<(u64, &mut [u8])> = group
+            .iter()
+            .zip(bufs.iter_mut())
+            .map(|((_, start, _), b)| (*start, &mut b[..]))
+            .collect();
+        wants[group[0].0.start].src.read_ranges(&mut ranges)?;
+        for ((ws, start, _), run) in group.iter().zip(&bufs) {
+            for w in &wants[ws.clone()] {
+                let from = (w.offset - start) as usize;
+                let (k, at) = w.to;
+                batch[k].1[at..at + w.len].copy_from_slice(&run[from..from + w.len]);
+            }
+        }
+        r += n;
     }
     Ok(())
 }
@@ -135,10 +169,12 @@ mod tests {
     use crate::{ReadAt, SharedBytes};
     use std::sync::Mutex;
 
-    /// Bytes are their offset mod 251; every read is recorded.
+    /// Bytes are their offset mod 251; every read is recorded, and every call for
+    /// several ranges at once counted.
     #[derive(Default)]
     struct Logged {
         reads: Mutex<Vec<(u64, usize)>>,
+        calls: std::sync::atomic::AtomicUsize,
     }
 
     impl ReadAt for Logged {
@@ -155,6 +191,14 @@ mod tests {
         fn size(&self) -> u64 {
             1 << 20
         }
+        fn read_ranges(&self, ranges: &mut [(u64, &mut [u8])]) -> io::Result<()> {
+            self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            ranges.iter_mut().try_for_each(|(o, b)| self.read_at(*o, b))
+        }
+    }
+
+    fn calls(l: &Logged) -> usize {
+        l.calls.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     fn bytes(r: std::ops::Range<u64>) -> Vec<u8> {
@@ -200,6 +244,7 @@ mod tests {
         assert_eq!(got, [want_a, bytes(170..200), bytes(505..525)]);
         // 100..200 joined over a 50-byte gap; 500..525 is 300 past it, more than the gap.
         assert_eq!(*log.reads.lock().unwrap(), [(100, 100), (500, 25)]);
+        assert_eq!(calls(&log), 1, "both runs asked of the source at once");
     }
 
     #[test]
@@ -221,6 +266,7 @@ mod tests {
         // At most 1000 bytes a read: 0..850 (three pieces), then 900..1450.
         assert_eq!(*l1.reads.lock().unwrap(), [(0, 850), (900, 550)]);
         assert_eq!(*l2.reads.lock().unwrap(), [(260, 10)]);
+        assert_eq!((calls(&l1), calls(&l2)), (1, 1));
     }
 
     #[test]

@@ -49,6 +49,15 @@ pub trait ReadAt: Send + Sync {
     fn place(&self, _offset: u64, _len: u64, _out: &mut Places) -> bool {
         false
     }
+
+    /// Fills each buffer from its offset, as `read_at` would one by one; a source that
+    /// pays a round trip per request (a remote file) asks for them all in one.
+    fn read_ranges(&self, ranges: &mut [(u64, &mut [u8])]) -> io::Result<()> {
+        for (offset, buf) in ranges.iter_mut() {
+            self.read_at(*offset, buf)?;
+        }
+        Ok(())
+    }
 }
 
 /// Bytes lent by a source: `data[range]`.

@@ -15,6 +15,7 @@ use head::Head;
 
 pub use response::Response;
 
+pub mod byteranges;
 mod conn;
 mod head;
 mod response;

@@ -6,12 +6,12 @@
 //! while the reader copies this one.
 //!
 //! Extents are fetched in batches of neighbours in the list: a batch's extents are
-//! placed in the chain's files and the pieces that lie near each other in one file are
-//! read with one request (`vmsnapfs_io::read_placed`). A snapshot link appends the
-//! grains it writes, so the changes of a night often lie side by side in the link's
-//! file however far apart they are in the disk, and a batch then costs one request,
-//! not one per extent. Extents that cannot be placed (compressed grains) are read one by
-//! one.
+//! placed in the chain's files, the pieces that lie near each other in one file are read
+//! as one range, and a remote file asks for all of a batch's ranges in one request
+//! (`vmsnapfs_io::read_placed`). So a batch costs one request, not one per extent,
+//! wherever its changes lie; a snapshot link, which appends the grains it writes, often
+//! holds them side by side. Extents that cannot be placed (compressed grains) are read
+//! one by one.
 //!
 //! The window starts at one batch and doubles each time the reader takes an extent
 //! fetched for it, so a reader that only looks at a few extents costs a request or two

@@ -156,6 +156,13 @@ impl ReadAt for Exact {
     fn size(&self) -> u64 {
         self.0.remote.size()
     }
+
+    fn read_ranges(&self, ranges: &mut [(u64, &mut [u8])]) -> io::Result<()> {
+        for (offset, buf) in ranges.iter() {
+            check_bounds(*offset, buf.len(), self.0.remote.size())?;
+        }
+        self.0.remote.retrying(|r, t| r.fetch_ranges(ranges, t))
+    }
 }
 
 fn short(inner: &Inner, start: u64) -> io::Error {

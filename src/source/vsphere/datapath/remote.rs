@@ -2,10 +2,11 @@
 //! a slow read or, past the read deadline, an error, never a hang.
 
 use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::net::http::{Pool, Response};
+use crate::net::http::{byteranges, Pool, Response};
 
 use super::super::client::Client;
 use super::super::errors::VsError;
@@ -32,7 +33,15 @@ pub struct Remote {
     ds: String,
     path: String,
     route: Option<Arc<HostRoute>>,
+    /// Whether the server still seems to answer several ranges in one request.
+    multi: AtomicBool,
 }
+
+/// Ranges asked in one request at most: a short header, a body of a batch's size.
+const MAX_RANGES: usize = 16;
+/// Bytes a multipart answer may carry besides the ranges, per part (its boundary and
+/// headers; Go's server writes about 120).
+const PART_OVERHEAD: u64 = 1024;
 
 impl Remote {
     pub fn open(
@@ -59,6 +68,7 @@ impl Remote {
             ds: ds.to_owned(),
             path: path.to_owned(),
             route,
+            multi: AtomicBool::new(true),
         };
         f.size = f.retrying(|f, t| f.fetch_size(t))?;
         Ok(f)
@@ -240,6 +250,119 @@ impl Remote {
                 Err(e) => Attempt::Retry(format!("reading body: {e}")),
             },
             other => other.without_value(),
+        }
+    }
+
+    /// Each buffer's bytes from its offset, asked for in one request of several ranges
+    /// (a `multipart/byteranges` answer) while the server answers those; one request
+    /// each for what an answer left out, and from the first server that answers with
+    /// the whole file or only one of the ranges.
+    pub(super) fn fetch_ranges(&self, parts: &mut [(u64, &mut [u8])], budget: Duration) -> Attempt {
+        let n = parts.len();
+        let mut done: Vec<bool> = parts.iter().map(|(_, b)| b.is_empty()).collect();
+        let mut lo = 0;
+        while lo < n && self.multi.load(Ordering::Relaxed) {
+            let hi = (lo + MAX_RANGES).min(n);
+            match self.multi_range(&mut parts[lo..hi], &mut done[lo..hi], budget) {
+                Attempt::Done(()) => {}
+                other => return other,
+            }
+            lo = hi;
+        }
+        for ((offset, buf), done) in parts.iter_mut().zip(done) {
+            if !done {
+                match self.fetch(*offset, buf, budget) {
+                    Attempt::Done(()) => {}
+                    other => return other,
+                }
+            }
+        }
+        Attempt::Done(())
+    }
+
+    /// One request for all of `parts`; marks in `done` those the answer filled.
+    fn multi_range(
+        &self,
+        parts: &mut [(u64, &mut [u8])],
+        done: &mut [bool],
+        budget: Duration,
+    ) -> Attempt {
+        let spans: Vec<String> = parts
+            .iter()
+            .zip(done.iter())
+            .filter(|(_, &d)| !d)
+            .map(|((o, b), _)| format!("{o}-{}", o + b.len() as u64 - 1))
+            .collect();
+        // One range is no question of whether the server answers several.
+        if spans.len() < 2 {
+            return Attempt::Done(());
+        }
+        let wanted: u64 = parts.iter().map(|(_, b)| b.len() as u64).sum();
+        let t = self.target("GET");
+        let range = format!("bytes={}", spans.join(","));
+        let resp = match self.send(&t, "GET", Some(&range), budget) {
+            Ok(r) => r,
+            Err(retry) => return retry,
+        };
+        let status = resp.status();
+        if !(200..300).contains(&status) {
+            return self.status_error(status).map_never();
+        }
+        let multipart = resp
+            .header("Content-Type")
+            .and_then(byteranges::boundary)
+            .map(str::to_owned);
+        let single = resp
+            .header("Content-Range")
+            .and_then(byteranges::content_range);
+        let len = resp.content_length();
+        let fits = len.is_some_and(|n| n <= wanted + PART_OVERHEAD * parts.len() as u64);
+        if status != 206 || (multipart.is_none() && single.is_none()) || !fits {
+            // The whole file, or an answer of unknown size: not read (its connection is
+            // dropped with it), and never asked this way again.
+            self.no_multi(&format!("HTTP {status}, {len:?} bytes"));
+            return Attempt::Done(());
+        }
+        let mut body = vec![0u8; len.unwrap_or(0) as usize];
+        if let Err(e) = resp.read_exact_body(&mut body) {
+            return Attempt::Retry(format!("reading body: {e}"));
+        }
+        let got: Vec<(u64, std::ops::Range<usize>)> = match (&multipart, single) {
+            (Some(b), _) => match byteranges::parts(&body, b, spans.len()) {
+                Some(p) => p,
+                None => {
+                    return Attempt::Retry(format!("{}: malformed multipart answer", self.name))
+                }
+            },
+            // One range back for several asked: what it covers is used, the rest asked
+            // one by one, from now on too.
+            (None, Some((first, _))) => {
+                self.no_multi("one range answered");
+                vec![(first, 0..body.len())]
+            }
+            (None, None) => unreachable!("refused above"),
+        };
+        for ((offset, buf), done) in parts.iter_mut().zip(done.iter_mut()) {
+            let end = *offset + buf.len() as u64;
+            // A server may join neighbouring ranges into one part (RFC 9110).
+            let holder = got
+                .iter()
+                .find(|(at, r)| *at <= *offset && at + r.len() as u64 >= end);
+            if let Some((at, r)) = holder {
+                let from = r.start + (*offset - at) as usize;
+                buf.copy_from_slice(&body[from..from + buf.len()]);
+                *done = true;
+            }
+        }
+        Attempt::Done(())
+    }
+
+    fn no_multi(&self, why: &str) {
+        if self.multi.swap(false, Ordering::Relaxed) {
+            tracing::info!(
+                "{}: the server does not answer several ranges in one request ({why}); one request per range",
+                self.name
+            );
         }
     }
 
