@@ -5,12 +5,12 @@
 //! known, so the next ones are fetched by a few standing workers, several at once,
 //! while the reader copies this one.
 //!
-//! Extents are fetched in batches of neighbours in the list: a batch's extents are
-//! placed in the chain's files, the pieces that lie near each other in one file are read
-//! as one range, and a remote file asks for all of a batch's ranges in one request
-//! (`vmsnapfs_io::read_placed`). So a batch costs one request, not one per extent,
-//! wherever its changes lie; a snapshot link, which appends the grains it writes, often
-//! holds them side by side. Extents that cannot be placed (compressed grains) are read
+//! Extents that lie in a remote file are fetched in batches of neighbours in the list:
+//! a batch's extents are placed in the chain's files, the pieces that lie near each
+//! other in one file are read as one range, and the file asks for all of a batch's
+//! ranges in one request (`vmsnapfs_io::read_placed`). So a batch costs one request, not
+//! one per extent, wherever its changes lie. Local files are read an extent a fetch, by
+//! as many workers at once; extents that cannot be placed (compressed grains) are read
 //! one by one.
 //!
 //! The window starts at one batch and doubles each time the reader takes an extent
@@ -24,10 +24,11 @@ use std::collections::BTreeMap;
 use std::io;
 use std::ops::Range;
 use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 
-use vmsnapfs_io::{read_placed, Merge, Places, ReadAt};
+use vmsnapfs_io::{read_placed, Merge, Piece, Places, ReadAt};
 
 use crate::sync::Relock;
 
@@ -55,8 +56,13 @@ pub struct Ahead {
 struct State {
     /// Extent index → its fetch, queued, started or done.
     jobs: BTreeMap<usize, Arc<Job>>,
-    /// Extents to fetch ahead of the next read (grows on hits up to WINDOW).
+    /// Batches to fetch ahead of the next read (grows on hits up to WINDOW).
     window: usize,
+    /// Whether the disk's extents have been seen placed in a remote file: batches of
+    /// several extents are only for such files. A local file's extents are fetched one
+    /// by one, each by a worker of its own: a cold local disk serves eight small reads
+    /// at once sooner than one merged read (measured: 20-25 % slower copies merged).
+    ranged: Arc<AtomicBool>,
 }
 
 enum Slot {
@@ -119,6 +125,7 @@ impl Job {
 /// A fetch for a worker: the jobs to fill, and where from.
 struct Fetch {
     data: Arc<dyn ReadAt>,
+    ranged: Arc<AtomicBool>,
     jobs: Vec<(Arc<Job>, Range<u64>)>,
 }
 
@@ -132,7 +139,7 @@ impl Fetch {
         // A source that panics must not leave the reader waiting on these jobs forever,
         // nor take the worker with it: the reader reads the extents itself instead.
         let fetched = std::panic::catch_unwind(AssertUnwindSafe(|| {
-            vmsnapfs_io::hint::scattered(|| fetch(&*self.data, &extents))
+            vmsnapfs_io::hint::scattered(|| fetch(&*self.data, &extents, &self.ranged))
         }))
         .unwrap_or_default();
         let mut fetched = fetched.into_iter();
@@ -145,7 +152,11 @@ impl Fetch {
 /// The bytes of each extent, None for one that could not be read (its reader reads it
 /// again and reports the error with its own context). Placed extents are read
 /// together, the others one by one.
-fn fetch(data: &dyn ReadAt, extents: &[Range<u64>]) -> Vec<Option<Arc<Vec<u8>>>> {
+fn fetch(
+    data: &dyn ReadAt,
+    extents: &[Range<u64>],
+    ranged: &AtomicBool,
+) -> Vec<Option<Arc<Vec<u8>>>> {
     let mut bufs: Vec<Vec<u8>> = extents
         .iter()
         .map(|r| vec![0u8; (r.end - r.start) as usize])
@@ -155,6 +166,9 @@ fn fetch(data: &dyn ReadAt, extents: &[Range<u64>]) -> Vec<Option<Arc<Vec<u8>>>>
     for (k, r) in extents.iter().enumerate() {
         let mut p = Places::with_ranged();
         if data.place(r.start, r.end - r.start, &mut p) {
+            if p.pieces().iter().any(|p| matches!(p, Piece::Ranged { .. })) {
+                ranged.store(true, Ordering::Relaxed);
+            }
             placed.push(Some(p));
         } else {
             ok[k] = data.read_at(r.start, &mut bufs[k]).is_ok();
@@ -263,7 +277,12 @@ impl State {
             .jobs
             .range(i + 1..)
             .fold((0, 0), |(n, b), (&k, _)| (n + 1, b + len(k)));
-        let (most, most_bytes) = (self.window * BATCH, self.window as u64 * BATCH_BYTES);
+        let size = if self.ranged.load(Ordering::Relaxed) {
+            BATCH
+        } else {
+            1
+        };
+        let (most, most_bytes) = (self.window * size, self.window as u64 * BATCH_BYTES);
         let mut batch: Vec<usize> = Vec::new();
         let mut batch_bytes = 0;
         let mut reached_end = true;
@@ -279,7 +298,8 @@ impl State {
             batch_bytes += len(k);
             count += 1;
             bytes += len(k);
-            if batch.len() == BATCH || batch_bytes >= BATCH_BYTES {
+            // The next extent goes on its own: the reader wants it now, not with a batch.
+            if batch.len() == size || batch_bytes >= BATCH_BYTES || k == i + 1 {
                 self.send(queue, data, extents, std::mem::take(&mut batch));
                 batch_bytes = 0;
             }
@@ -302,6 +322,7 @@ impl State {
             .collect();
         let fetch = Fetch {
             data: data.clone(),
+            ranged: self.ranged.clone(),
             jobs: jobs
                 .iter()
                 .map(|(k, j)| (j.clone(), extents[*k].clone()))
