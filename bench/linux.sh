@@ -7,9 +7,13 @@
 #      XFS through vmsnapfs vs the kernel's XFS on a read-only loop device (Sleuth Kit,
 #      the kernel-free reader the issue names, reads no XFS before 4.12).
 # Fresh mounts for every measurement and caches dropped before each (needs root).
-# usage: bench/linux.sh [FILES] [BIG_MIB] [ROUNDS]   (defaults 100000 1024 3)
+# --warm measures with the backing images in the page cache instead (see
+# bench/linux_warm.sh): our CPU per byte and per file against fuse2fs and the kernel's.
+# usage: bench/linux.sh [--warm] [FILES] [BIG_MIB] [ROUNDS]   (defaults 100000 1024 3)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+WARM=0
+if [ "${1:-}" = --warm ]; then WARM=1; shift; fi
 FILES=${1:-100000}
 BIG_MIB=${2:-1024}
 ROUNDS=${3:-3}
@@ -116,6 +120,11 @@ peer() { # image kind(ext4|xfs) -> "read find" seconds through fuse2fs or the ke
   fi
   echo "$r $f"
 }
+
+if [ "$WARM" = 1 ]; then
+  . bench/linux_warm.sh
+  exit 0
+fi
 
 # In turns, so a slow patch of the VM's disk hurts both sides alike.
 results=()
