@@ -672,7 +672,8 @@ struct Rules {
     /// Datastore requests that asked for several ranges.
     multi_ranges: AtomicUsize,
     /// Answer requests for several ranges as a server that knows only one (1: the
-    /// first range is passed on) or no Range header at all (2: the whole file).
+    /// first range is passed on), no Range header at all (2: the whole file), or
+    /// refuses them (3: 416).
     one_range: AtomicUsize,
 }
 
@@ -789,6 +790,13 @@ fn pipe_requests(
             && text
                 .lines()
                 .any(|l| l.starts_with("Range: bytes=") && l.contains(','));
+        if multi && mode == 3 {
+            let answer = "HTTP/1.1 416 Range Not Satisfiable\r\nContent-Length: 0\r\n\r\n";
+            if std::io::Write::write_all(&mut back, answer.as_bytes()).is_err() {
+                break;
+            }
+            continue;
+        }
         let forwarded: Vec<u8> = if multi && mode > 0 {
             text.split_inclusive("\r\n")
                 .filter_map(|l| match l.strip_prefix("Range: bytes=") {
@@ -2194,9 +2202,9 @@ fn changed_block_tracking_through_query_changed_disk_areas() {
     assert_eq!(sim.snapshots("DC0_H0_VM1"), ["admin"]);
     assert!(journal(&sim.state).is_empty());
 
-    // A server that answers only the first of several ranges, or the whole file: the
-    // same bytes, and after that first answer one range a request.
-    for mode in [1, 2] {
+    // A server that answers only the first of several ranges, the whole file, or 416:
+    // the same bytes, and after that first answer one range a request.
+    for mode in [1, 2, 3] {
         proxy.rules.one_range.store(mode, Ordering::SeqCst);
         let m = remote_mount(&proxy.url("/DC0/vm"), &sim.opts());
         let sparse =

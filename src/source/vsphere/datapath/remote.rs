@@ -305,6 +305,12 @@ impl Remote {
             Err(retry) => return retry,
         };
         let status = resp.status();
+        // A server that refuses the header itself (rather than the file) gets one
+        // range a request, as one that ignores it.
+        if matches!(status, 400 | 416) {
+            self.no_multi(&format!("HTTP {status}"));
+            return Attempt::Done(());
+        }
         if !(200..300).contains(&status) {
             return self.status_error(status).map_never();
         }
@@ -327,20 +333,24 @@ impl Remote {
         if let Err(e) = resp.read_exact_body(&mut body) {
             return Attempt::Retry(format!("reading body: {e}"));
         }
-        let got: Vec<(u64, std::ops::Range<usize>)> = match (&multipart, single) {
-            (Some(b), _) => match byteranges::parts(&body, b, spans.len()) {
+        let got: Vec<(u64, std::ops::Range<usize>)> = if let Some(b) = &multipart {
+            match byteranges::parts(&body, b, spans.len()) {
                 Some(p) => p,
                 None => {
-                    return Attempt::Retry(format!("{}: malformed multipart answer", self.name))
+                    self.no_multi("a malformed multipart answer");
+                    return Attempt::Done(());
                 }
-            },
+            }
+        } else {
             // One range back for several asked: what it covers is used, the rest asked
             // one by one, from now on too.
-            (None, Some((first, _))) => {
-                self.no_multi("one range answered");
-                vec![(first, 0..body.len())]
+            self.no_multi("one range answered");
+            match single {
+                Some((first, last)) if last - first + 1 == body.len() as u64 => {
+                    vec![(first, 0..body.len())]
+                }
+                _ => return Attempt::Done(()),
             }
-            (None, None) => unreachable!("refused above"),
         };
         for ((offset, buf), done) in parts.iter_mut().zip(done.iter_mut()) {
             let end = *offset + buf.len() as u64;
