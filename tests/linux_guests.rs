@@ -272,22 +272,31 @@ impl KernelMount {
             .lines()
             .any(|l| l.split_whitespace().last() == Some(fs));
         let mp = scratch("kernel");
-        // norecovery/noload: never let the oracle replay or write anything.
+        // norecovery/noload: never let the oracle replay or write anything. nouuid:
+        // tests running at once mount copies of the same XFS, which the kernel
+        // otherwise refuses as a duplicate UUID.
         let opts = if fs == "xfs" {
-            "ro,loop,norecovery"
+            "ro,loop,norecovery,nouuid"
         } else {
             "ro,loop,noload"
         };
-        let ok = known
-            && Command::new("mount")
+        let why = if !known {
+            "not in /proc/filesystems".to_owned()
+        } else {
+            match Command::new("mount")
                 .args(["-t", fs, "-o", opts])
                 .arg(img)
                 .arg(&mp)
-                .status()
-                .is_ok_and(|s| s.success());
-        if !ok {
+                .output()
+            {
+                Ok(o) if o.status.success() => String::new(),
+                Ok(o) => String::from_utf8_lossy(&o.stderr).trim().to_owned(),
+                Err(e) => e.to_string(),
+            }
+        };
+        if !why.is_empty() {
             skipped(&format!(
-                "the kernel cannot mount {fs} from a loop device here"
+                "the kernel cannot mount {fs} from a loop device here ({why})"
             ));
             return None;
         }
