@@ -62,6 +62,12 @@ impl Piece {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    fn len_mut(&mut self) -> &mut u64 {
+        match self {
+            Piece::File { len, .. } | Piece::Ranged { len, .. } | Piece::Zero(len) => len,
+        }
+    }
 }
 
 /// The pieces of one placed range, neighbours merged: a file's contiguous stretches
@@ -115,23 +121,17 @@ impl Places {
         if len == 0 {
             return;
         }
-        self.len += len;
-        if let Some(Piece::File {
-            file: f,
-            offset: o,
-            len: l,
-        }) = self.pieces.last_mut()
-        {
-            if Arc::ptr_eq(f, file) && o.checked_add(*l) == Some(offset) {
-                *l += len;
-                return;
-            }
+        let continues = |p: &Piece| {
+            matches!(p, Piece::File { file: f, offset: o, len: l }
+                if Arc::ptr_eq(f, file) && o.checked_add(*l) == Some(offset))
+        };
+        if !self.extend_last(len, continues) {
+            self.pieces.push(Piece::File {
+                file: Arc::clone(file),
+                offset,
+                len,
+            });
         }
-        self.pieces.push(Piece::File {
-            file: Arc::clone(file),
-            offset,
-            len,
-        });
     }
 
     /// `len` bytes at `offset` of `src`; false (nothing added) when these places take
@@ -143,24 +143,31 @@ impl Places {
         if len == 0 {
             return true;
         }
-        self.len += len;
-        if let Some(Piece::Ranged {
-            src: s,
-            offset: o,
-            len: l,
-        }) = self.pieces.last_mut()
-        {
-            if s.same(src) && o.checked_add(*l) == Some(offset) {
-                *l += len;
-                return true;
-            }
+        let continues = |p: &Piece| {
+            matches!(p, Piece::Ranged { src: s, offset: o, len: l }
+                if s.same(src) && o.checked_add(*l) == Some(offset))
+        };
+        if !self.extend_last(len, continues) {
+            self.pieces.push(Piece::Ranged {
+                src: src.clone(),
+                offset,
+                len,
+            });
         }
-        self.pieces.push(Piece::Ranged {
-            src: src.clone(),
-            offset,
-            len,
-        });
         true
+    }
+
+    /// Counts `len` more bytes, adding them to the last piece when `continues` says they
+    /// go on where it ends; false when they need a piece of their own.
+    fn extend_last(&mut self, len: u64, continues: impl FnOnce(&Piece) -> bool) -> bool {
+        self.len += len;
+        match self.pieces.last_mut() {
+            Some(last) if continues(last) => {
+                *last.len_mut() += len;
+                true
+            }
+            _ => false,
+        }
     }
 
     /// The bytes the pieces stand for, read from the files they name (zeros for the
@@ -186,12 +193,9 @@ impl Places {
         if len == 0 {
             return;
         }
-        self.len += len;
-        if let Some(Piece::Zero(l)) = self.pieces.last_mut() {
-            *l += len;
-            return;
+        if !self.extend_last(len, |p| matches!(p, Piece::Zero(_))) {
+            self.pieces.push(Piece::Zero(len));
         }
-        self.pieces.push(Piece::Zero(len));
     }
 }
 
