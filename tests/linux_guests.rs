@@ -261,6 +261,20 @@ fn xattrs(root: &Path) -> BTreeMap<String, String> {
     map
 }
 
+/// A copy of ext4 image `dirty` with its journal replayed by `e2fsck -fy` (exit 0 or 1:
+/// nothing or only fixes were needed): the oracle for what a frozen, unclean ext4 holds.
+fn recovered(dirty: &Path) -> PathBuf {
+    let fixed = scratch("fixed").join("boot.img");
+    fs::copy(dirty, &fixed).unwrap();
+    let code = Command::new("e2fsck")
+        .arg("-fy")
+        .arg(&fixed)
+        .output()
+        .unwrap();
+    assert!(code.status.code().unwrap_or(8) <= 1, "e2fsck -fy: {code:?}");
+    fixed
+}
+
 /// A read-only kernel mount of an image (the reference XFS and ext4 drivers); None,
 /// after a SKIPPED line, where the kernel lacks the file system or loop mounts.
 struct KernelMount(PathBuf);
@@ -381,14 +395,7 @@ fn dirty_boot_journal_reads_as_e2fsck_recovers_it() {
     // The snapshot as the guest left it: needs recovery, old grub.cfg in place.
     assert!(run(Command::new("dumpe2fs").arg("-h").arg(&dirty)).contains("needs_recovery"));
     let unreplayed = debugfs(&dirty, "cat /grub/grub.cfg");
-    let fixed = scratch("fixed").join("boot.img");
-    fs::copy(&dirty, &fixed).unwrap();
-    let code = Command::new("e2fsck")
-        .arg("-fy")
-        .arg(&fixed)
-        .output()
-        .unwrap();
-    assert!(code.status.code().unwrap_or(8) <= 1, "e2fsck -fy: {code:?}");
+    let fixed = recovered(&dirty);
     let oracle = rdump(&fixed);
     let (_m, vm) = mounted(l, &[]);
     let ours = vm.join("volumes/disk0p1");
@@ -568,15 +575,7 @@ fn rsync_with_guest_owners_reproduces_every_volume() {
 fn linux_files_splice_as_debugfs_and_the_kernels_xfs_read_them() {
     let Some(l) = linux() else { return };
     let (start, size) = partition(&l.raw0, 1);
-    let boot = scratch("fixed").join("boot.img");
-    fs::copy(extract(&l.raw0, start, size), &boot).unwrap();
-    let fsck = Command::new("e2fsck")
-        .arg("-fy")
-        .arg(&boot)
-        .output()
-        .unwrap();
-    assert!(fsck.status.code().unwrap_or(8) <= 1, "e2fsck -fy: {fsck:?}");
-    let boot = rdump(&boot);
+    let boot = rdump(&recovered(&extract(&l.raw0, start, size)));
     let home = rdump(&lv_image(l, "home"));
     let xfs = KernelMount::new(&lv_image(l, "root"), "xfs");
     let mut files = vec![
