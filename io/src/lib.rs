@@ -73,15 +73,20 @@ impl Lent {
     }
 }
 
+/// Whether `len` bytes at `offset` lie inside `size` bytes.
+pub fn fits(offset: u64, len: u64, size: u64) -> bool {
+    offset.checked_add(len).is_some_and(|end| end <= size)
+}
+
 /// Checks that `len` bytes at `offset` lie inside a source of `size` bytes.
 pub fn check_bounds(offset: u64, len: usize, size: u64) -> io::Result<()> {
-    match offset.checked_add(len as u64) {
-        Some(end) if end <= size => Ok(()),
-        _ => Err(io::Error::new(
-            io::ErrorKind::UnexpectedEof,
-            format!("read of {len} bytes at offset {offset} past end of {size}-byte source"),
-        )),
+    if fits(offset, len as u64, size) {
+        return Ok(());
     }
+    Err(io::Error::new(
+        io::ErrorKind::UnexpectedEof,
+        format!("read of {len} bytes at offset {offset} past end of {size}-byte source"),
+    ))
 }
 
 impl<T: ReadAt + ?Sized> ReadAt for Arc<T> {
@@ -205,7 +210,7 @@ impl ReadAt for FileSource {
         self.size
     }
     fn place(&self, offset: u64, len: u64, out: &mut Places) -> bool {
-        if offset.checked_add(len).is_none_or(|end| end > self.size) {
+        if !fits(offset, len, self.size) {
             return false;
         }
         out.file(&self.file, offset, len);
@@ -257,8 +262,7 @@ impl<R: ReadAt> ReadAt for Window<R> {
         self.inner.lend(self.start + offset, len)
     }
     fn place(&self, offset: u64, len: u64, out: &mut Places) -> bool {
-        offset.checked_add(len).is_some_and(|end| end <= self.len)
-            && self.inner.place(self.start + offset, len, out)
+        fits(offset, len, self.len) && self.inner.place(self.start + offset, len, out)
     }
 }
 

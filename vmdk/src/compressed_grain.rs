@@ -8,8 +8,9 @@ use flate2::{Decompress, FlushDecompress, Status};
 use vmsnapfs_io::ReadAt;
 
 use crate::error::{Error, Result};
-use crate::grain_directory::{fits, read_exact};
+use crate::grain_directory::read_exact;
 use crate::marker::{self, Marker};
+use vmsnapfs_io::fits;
 
 /// Per-thread inflater and read buffer: a streamOptimized disk read end to end inflates
 /// tens of thousands of grains, and setting up each from scratch shows in the profile.

@@ -11,11 +11,11 @@ use vmsnapfs_io::{Lent, Places, ReadAt};
 
 use crate::descriptor::Descriptor;
 use crate::error::{Error, Result};
-use crate::grain_directory::fits;
 use crate::link::{open_link, Link, Placed};
 use crate::ranges::{intersect, push_range};
 use crate::resolver::{join_name, LocalResolver, Resolver};
 use crate::Class;
+use vmsnapfs_io::fits;
 
 /// Snapshot chains deeper than this are damage (VMware allows 32).
 const MAX_CHAIN: usize = 255;

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use vmsnapfs_io::ReadAt;
+use vmsnapfs_io::{fits, ReadAt};
 
 use crate::error::{Error, Result};
 use crate::sesparse_header::{self, SeGte};
@@ -227,9 +227,4 @@ pub(crate) fn read_exact(file: &str, src: &dyn ReadAt, offset: u64, buf: &mut [u
         len: buf.len() as u64,
         source,
     })
-}
-
-/// Whether `len` bytes at `offset` lie inside `size` bytes.
-pub(crate) fn fits(offset: u64, len: u64, size: u64) -> bool {
-    matches!(offset.checked_add(len), Some(end) if end <= size)
 }

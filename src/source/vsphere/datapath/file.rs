@@ -14,7 +14,7 @@
 use std::io;
 use std::sync::{Arc, Condvar, Mutex};
 
-use vmsnapfs_io::{check_bounds, Lent, Places, Ranged, ReadAt};
+use vmsnapfs_io::{check_bounds, fits, Lent, Places, Ranged, ReadAt};
 
 use super::chunks::{remember, Inner, Slot, CHUNK};
 use super::remote::Remote;
@@ -134,10 +134,7 @@ impl ReadAt for HttpFile {
 
     /// Only for a caller that reads the bytes itself (nothing to splice from here).
     fn place(&self, offset: u64, len: u64, out: &mut Places) -> bool {
-        offset
-            .checked_add(len)
-            .is_some_and(|end| end <= self.size())
-            && out.ranged(&self.exact, offset, len)
+        fits(offset, len, self.size()) && out.ranged(&self.exact, offset, len)
     }
 }
 
