@@ -209,9 +209,8 @@ impl Remote {
             206 => {
                 let start = resp
                     .header("Content-Range")
-                    .and_then(|v| v.strip_prefix("bytes "))
-                    .and_then(|v| v.split('-').next())
-                    .and_then(|v| v.parse::<u64>().ok());
+                    .and_then(byteranges::content_range)
+                    .map(|(first, _)| first);
                 if start != Some(offset) {
                     return Attempt::Fatal(io::Error::other(format!(
                         "{}: server answered a different range than asked",
