@@ -234,42 +234,6 @@ fn a_single_vmdk_source_mounts_as_one_vm() {
     m.umount();
 }
 
-/// A chain file that shrinks under a frozen VM gives EIO, never wrong bytes, and the
-/// error shows up in status.json.
-#[test]
-fn read_errors_are_eio_and_reported_in_status_json() {
-    let vm = scratch("shrink").join("flatvm");
-    fs::create_dir_all(&vm).unwrap();
-    for e in fs::read_dir(fixtures().join("sub-monolithicFlat")).unwrap() {
-        let e = e.unwrap();
-        fs::copy(e.path(), vm.join(e.file_name())).unwrap();
-    }
-    let m = Mount::new(&vm, &[]);
-    let flat = m.mp.join("disks/disk0-flat.vmdk");
-    assert!(fs::metadata(&flat).unwrap().len() > 32 << 20);
-    let extent = fs::read_dir(&vm)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.to_string_lossy().ends_with("-flat.vmdk"))
-        .unwrap();
-    fs::OpenOptions::new()
-        .write(true)
-        .open(&extent)
-        .unwrap()
-        .set_len(16 << 20)
-        .unwrap();
-    let mut buf = vec![0u8; 4096];
-    let f = fs::File::open(&flat).unwrap();
-    use std::os::unix::fs::FileExt;
-    let err = f.read_at(&mut buf, 48 << 20).unwrap_err();
-    assert_eq!(err.raw_os_error(), Some(libc::EIO));
-    drop(f);
-    let st = status(&m.mp);
-    let errors = st["errors"].to_string();
-    assert!(errors.contains("disk0: read at"), "{errors}");
-    m.umount();
-}
-
 #[test]
 fn direct_io_images_read_the_same_by_any_read_size_and_mmap() {
     require("qemu-img");

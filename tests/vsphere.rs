@@ -15,7 +15,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use common::{bin, is_mounted, qemu_raw, run, scratch, sha256_file, wait_until, walk, Mount};
+use common::{
+    bin, is_mounted, passed_through, qemu_raw, run, scratch, sha256_file, wait_until, walk, Mount,
+};
 
 /// The launcher, built once per test binary.
 fn vcsim_bin() -> &'static Path {
@@ -603,10 +605,14 @@ fn quiesce_policy() {
     );
 }
 
+/// With the datastore mounted locally, disks are read from its files: a chain through
+/// our reader, a flat disk (the frozen base under our snapshot) passed through to its
+/// -flat.vmdk, so the kernel reads it with no request to us.
 #[test]
 fn datastore_map_reads_local_files() {
     let sim = Vcsim::start(false);
     place_fixtures(&sim);
+    let flat = sim.place_flat("DC0_H0_VM0", 16, 3);
     let w = vms().join("winvm");
     let o = format!(
         "{},datastore_map=LocalDS_0:{}",
@@ -619,8 +625,13 @@ fn datastore_map_reads_local_files() {
         sha256_file(&flat1),
         sha256_file(&qemu_raw(&w.join("data-000002.vmdk")))
     );
+    assert_eq!(passed_through(&m.mp), 0, "a chain is read by us");
+    let flat0 = m.mp.join("DC0_H0_VM0/disks/disk0-flat.vmdk");
+    assert_eq!(sha256_file(&flat0), sha256_file(&flat));
+    assert_eq!(passed_through(&m.mp), 1, "the flat base passed through");
     m.umount();
     assert!(sim.snapshots("DC0_H0_VM1").is_empty());
+    assert!(sim.snapshots("DC0_H0_VM0").is_empty());
 }
 
 /// A TCP proxy between vmsnapfs and the simulator that can cut connections short

@@ -15,6 +15,7 @@ use crate::vm::{self, Ctx, Use, VmSlot};
 pub mod inodes;
 mod ops;
 pub mod options;
+mod passthrough;
 mod seek;
 pub mod splice;
 mod tree;
@@ -31,6 +32,8 @@ const MIB: u32 = 1 << 20;
 pub const PID_XATTR: &str = "user.vmsnapfs.pid";
 /// Hidden xattr on the mount root: how many read replies were spliced (tests, benches).
 pub const SPLICED_XATTR: &str = "user.vmsnapfs.spliced";
+/// Hidden xattr on the mount root: how many opens were passed through to a disk's file.
+pub const PASSTHROUGH_XATTR: &str = "user.vmsnapfs.passthrough";
 
 enum Handle {
     /// The listing taken at opendir; the hold keeps the VM frozen while it is open.
@@ -44,6 +47,8 @@ enum Handle {
         _hold: Use,
     },
     Node(Use),
+    /// A disk image the kernel reads from its file; only a close comes to us.
+    Passed(Use, passthrough::Passed),
     /// A sparse view of changes: the extents fixed at open, so reads take no lock.
     Changes {
         hold: Use,
@@ -69,6 +74,8 @@ pub struct VmFs {
     pub splice: Option<splice::Splicer>,
     /// `st_blksize` of big-read files: the largest power of two one request holds.
     pub read_size: u32,
+    /// Set at INIT when the kernel takes passthrough opens (and `-o passthrough` is on).
+    passthrough: Option<passthrough::Passthrough>,
 }
 
 type R<T> = Result<T, Errno>;
@@ -101,6 +108,7 @@ impl VmFs {
             splice: None,
             read_size: MIB,
             walk: Default::default(),
+            passthrough: None,
         }
     }
 

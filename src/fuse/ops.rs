@@ -32,6 +32,15 @@ impl Filesystem for VmFs {
         // mmap still works (through the page cache) where the kernel allows it (6.6+).
         let _ = config.add_capabilities(InitFlags::FUSE_ASYNC_DIO);
         let _ = config.add_capabilities(InitFlags::FUSE_DIRECT_IO_ALLOW_MMAP);
+        // Flat disks read by the kernel from their own file. A depth of 1: backing
+        // files on plain file systems (ext4, XFS, NFS), and this mount may still be
+        // stacked under overlayfs.
+        if self.tree.passthrough
+            && config.add_capabilities(InitFlags::FUSE_PASSTHROUGH).is_ok()
+            && config.set_max_stack_depth(1).is_ok()
+        {
+            self.passthrough = Some(Default::default());
+        }
         if let Some(f) = self.after_init.take() {
             f();
         }
@@ -81,6 +90,13 @@ impl Filesystem for VmFs {
             let node = self.node(ino)?;
             let v = node.vm().ok_or(Errno::EISDIR)?;
             let u = self.frozen(v)?;
+            if let (Node::Flat(_, n), Some(pt)) = (&node, &self.passthrough) {
+                if let Some(p) = pt.open(ino.0, &u.vm, *n as usize, &reply) {
+                    let id = p.backing.clone();
+                    let fh = self.new_handle(Handle::Passed(u, p));
+                    return Ok((fh, FopenFlags::empty(), Some(id)));
+                }
+            }
             Ok(match node {
                 Node::Status(_) => {
                     let name = &self.vms[v as usize].entry.name;
@@ -137,9 +153,13 @@ impl Filesystem for VmFs {
                     (self.new_handle(Handle::Node(u)), flags)
                 }
             })
+            .map(|(fh, flags)| (fh, flags, None))
         })();
         match r {
-            Ok((fh, flags)) => reply.opened(fh, flags),
+            // Its close checks the file still holds the disk (passthrough.rs).
+            Ok((fh, flags, Some(id))) => reply.opened_passthrough(fh, flags, &id),
+            // Nothing to check at close: the kernel need not ask.
+            Ok((fh, flags, None)) => reply.opened(fh, flags | FopenFlags::FOPEN_NOFLUSH),
             Err(e) => reply.error(e),
         }
     }
@@ -201,6 +221,23 @@ impl Filesystem for VmFs {
                 Err(e) => reply.error(e),
             }
         });
+    }
+
+    fn flush(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        _lock_owner: fuser::LockOwner,
+        reply: ReplyEmpty,
+    ) {
+        match self.handle(fh).map(|h| match &*h {
+            Handle::Passed(u, p) => p.check(&u.vm).map_err(Errno::from),
+            _ => Ok(()),
+        }) {
+            Ok(Ok(())) => reply.ok(),
+            Ok(Err(e)) | Err(e) => reply.error(e),
+        }
     }
 
     fn release(

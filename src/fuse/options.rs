@@ -46,6 +46,8 @@ pub struct TreeOptions {
     pub direct_io: DirectIo,
     /// Reply to big reads by splicing the image file's pages (root mounts; README).
     pub splice: bool,
+    /// Open flat disk images in passthrough to their file (root mounts, Linux 6.9+).
+    pub passthrough: bool,
 }
 
 /// `direct_io` (disk images) or `direct_io=all` (guest files and streams too).
@@ -67,6 +69,7 @@ impl Default for TreeOptions {
             case_insensitive: false,
             direct_io: DirectIo::Off,
             splice: true,
+            passthrough: true,
         }
     }
 }
@@ -109,15 +112,8 @@ impl TreeOptions {
                     }
                 }
             }
-            "splice" => {
-                self.splice = match opt.value {
-                    None | Some("on") => true,
-                    Some("off") => false,
-                    Some(other) => {
-                        return Err(opt.bad(format!("unknown value {other} (on or off)")))
-                    }
-                }
-            }
+            "splice" => self.splice = on_off(opt)?,
+            "passthrough" => self.passthrough = on_off(opt)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -129,6 +125,15 @@ impl TreeOptions {
 
     pub fn dir_mode(&self) -> u16 {
         0o555 & !self.umask
+    }
+}
+
+/// `key`, `key=on` or `key=off`.
+fn on_off(opt: Opt) -> Result<bool, OptionError> {
+    match opt.value {
+        None | Some("on") => Ok(true),
+        Some("off") => Ok(false),
+        Some(other) => Err(opt.bad(format!("unknown value {other} (on or off)"))),
     }
 }
 
@@ -162,6 +167,17 @@ mod tests {
             blksize: 512,
             flags: 0,
         }
+    }
+
+    #[test]
+    fn splice_and_passthrough_are_on_unless_off() {
+        let t = parse("").unwrap();
+        assert!(t.splice && t.passthrough);
+        let t = parse("passthrough=off,splice=off").unwrap();
+        assert!(!t.splice && !t.passthrough);
+        let t = parse("passthrough=off,passthrough,splice=on").unwrap();
+        assert!(t.splice && t.passthrough);
+        assert!(parse("passthrough=yes").is_err());
     }
 
     #[test]

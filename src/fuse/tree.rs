@@ -8,7 +8,8 @@ use fuser::{Errno, FileAttr, FileType};
 use super::inodes::Node;
 use super::DirectIo;
 use super::{
-    name_str, tree_name, Handle, Listing, VmFs, PID_XATTR, R, SPLICED_XATTR, TTL_GUEST, TTL_TOP,
+    name_str, tree_name, Handle, Listing, VmFs, PASSTHROUGH_XATTR, PID_XATTR, R, SPLICED_XATTR,
+    TTL_GUEST, TTL_TOP,
 };
 use crate::guestfs;
 use crate::vm::{self, status, FrozenVm, Use};
@@ -345,7 +346,7 @@ impl VmFs {
         };
         let vm = match h {
             Handle::Bytes { data, .. } => return Ok(slice(data, buf)),
-            Handle::Node(u) => &u.vm,
+            Handle::Node(u) | Handle::Passed(u, _) => &u.vm,
             Handle::Changes {
                 hold,
                 changes,
@@ -396,6 +397,10 @@ impl VmFs {
             let n = self.splice.as_ref().map_or(0, |s| s.spliced());
             return Ok(n.to_string().into_bytes());
         }
+        if name == PASSTHROUGH_XATTR && self.inodes.ino(node.clone()) == 1 {
+            let n = self.passthrough.as_ref().map_or(0, |p| p.opened());
+            return Ok(n.to_string().into_bytes());
+        }
         let Node::Guest(v, vol, id) = node else {
             return Err(Errno::NO_XATTR);
         };
@@ -438,7 +443,7 @@ impl VmFs {
         {
             return Ok((hold.vm.disk(*disk)?.size(), changes.ranges.clone()));
         }
-        let Handle::Node(u) = h else {
+        let (Handle::Node(u) | Handle::Passed(u, _)) = h else {
             return Err(Errno::EINVAL);
         };
         match node {

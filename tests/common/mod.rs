@@ -433,8 +433,19 @@ pub fn read_in_pieces(path: &Path, size: usize) -> Vec<u8> {
 
 /// How many read replies the mount at `mp` has spliced so far (its root's counter).
 pub fn spliced(mp: &Path) -> u64 {
+    root_counter(mp, "user.vmsnapfs.spliced")
+}
+
+/// How many opens the mount at `mp` has passed through to a disk's file so far.
+pub fn passed_through(mp: &Path) -> u64 {
+    root_counter(mp, "user.vmsnapfs.passthrough")
+}
+
+fn root_counter(mp: &Path, xattr: &str) -> u64 {
     let v = run(Command::new("getfattr")
-        .args(["--only-values", "-n", "user.vmsnapfs.spliced"])
+        .args(["--only-values", "-n", xattr])
         .arg(mp));
-    v.trim().parse().unwrap_or_else(|e| panic!("{v:?}: {e}"))
+    v.trim()
+        .parse()
+        .unwrap_or_else(|e| panic!("{xattr}: {v:?}: {e}"))
 }
