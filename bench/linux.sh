@@ -9,11 +9,16 @@
 # Fresh mounts for every measurement and caches dropped before each (needs root).
 # --warm measures with the backing images in the page cache instead (see
 # bench/linux_warm.sh): our CPU per byte and per file against fuse2fs and the kernel's.
-# usage: bench/linux.sh [--warm] [FILES] [BIG_MIB] [ROUNDS]   (defaults 100000 1024 3)
+# --backed (implies --warm): memory touched and freed before each measurement (bench/backed.sh).
+# usage: bench/linux.sh [--warm] [--backed] [FILES] [BIG_MIB] [ROUNDS]   (defaults 100000 1024 3)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-WARM=0
-if [ "${1:-}" = --warm ]; then WARM=1; shift; fi
+WARM=0; BACKED=0
+while [ "${1:-}" = --warm ] || [ "${1:-}" = --backed ]; do
+  [ "$1" = --backed ] && BACKED=1
+  WARM=1; shift
+done
+export BACKED
 FILES=${1:-100000}
 BIG_MIB=${2:-1024}
 ROUNDS=${3:-3}
@@ -122,6 +127,8 @@ peer() { # image kind(ext4|xfs) -> "read find" seconds through fuse2fs or the ke
 }
 
 if [ "$WARM" = 1 ]; then
+  PREFAULT_MIB=${PREFAULT_MIB:-$((2 * BIG_MIB + 512))}
+  . bench/backed.sh
   . bench/linux_warm.sh
   exit 0
 fi

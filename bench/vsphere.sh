@@ -7,12 +7,18 @@
 # the reader and us) and through a `-o direct_io` mount (the mode for image-level
 # readers: no page cache). The server's page cache is warm for all; they are measured in
 # turns, five rounds, and the best and the median of each are compared. For reference it
-# also reads the same file through a mount of a local folder (no network): the FUSE
-# path's own ceiling here.
-# usage: bench/vsphere.sh [SIZE_MIB]   (default 1024; needs root for FUSE, go, curl)
+# also reads the same file through a mount of a local folder (no network) with
+# `passthrough=off`, so that it goes through the FUSE read path too: that path's own
+# ceiling here. --backed touches and frees memory right before each read, as on a host
+# whose hypervisor does not take free memory back (bench/backed.sh).
+# usage: bench/vsphere.sh [--backed] [SIZE_MIB]   (default 1024; needs root for FUSE, go, curl)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+BACKED=0
+if [ "${1:-}" = --backed ]; then BACKED=1; shift; fi
 SIZE_MIB=${1:-1024}
+PREFAULT_MIB=$((SIZE_MIB + 512))
+. bench/backed.sh
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
 [ -n "${VMSNAPFS_BIN:-}" ] || cargo build -q --release -p vmsnapfs
 BIN=${VMSNAPFS_BIN:-$CARGO_TARGET_DIR/release/vmsnapfs}
@@ -68,29 +74,38 @@ mkdir -p "$LOCAL"
 ln -s "$VMDIR/disk1-flat.vmdk" "$LOCAL/disk1-flat.vmdk"
 cp "$VMDIR/disk1.vmdk" "$LOCAL/"
 printf 'scsi0.present = "TRUE"\nscsi0:0.present = "TRUE"\nscsi0:0.fileName = "disk1.vmdk"\n' >"$LOCAL/vm0.vmx"
-"$BIN" mount "$W/local" "$LMP" -o cache_size=64
+"$BIN" mount "$W/local" "$LMP" -o cache_size=64,passthrough=off
 ls "$LMP/vm0/disks" >/dev/null
 
 secs() { local t0 t1; t0=$(date +%s.%N); "$@" >/dev/null; t1=$(date +%s.%N); echo "$t1 - $t0" | bc -l; }
-cold() {
-  # Drop our kernel page cache of the mount so every run reads through the network
-  # path, and keep the server's copy warm.
-  echo 1 >/proc/sys/vm/drop_caches 2>/dev/null || true
+# The server's copy warm right before each read (after `backed`, which takes seconds in
+# which the host may take cached pages back).
+prep() {
+  backed
   cat "$VMDIR/disk1-flat.vmdk" >/dev/null
+}
+cold() {
+  # Drop our kernel page cache of the mount so every run reads through the network path.
+  echo 1 >/proc/sys/vm/drop_caches 2>/dev/null || true
+  prep
 }
 : >"$W/times"
 for _ in 1 2 3 4 5; do
   cold
   echo "ours $(secs dd if="$MP/disks/disk0-flat.vmdk" of=/dev/null bs=1M status=none)" >>"$W/times"
+  prep
   echo "direct $(secs dd if="$DMP/disks/disk0-flat.vmdk" of=/dev/null bs=1M status=none)" >>"$W/times"
+  prep
   echo "curl $(secs curl -s -o /dev/null "$BASE/folder/DC0_H0_VM0/disk1-flat.vmdk?dcPath=DC0&dsName=LocalDS_0")" >>"$W/times"
   cold
   echo "local $(secs dd if="$LMP/vm0/disks/disk0-flat.vmdk" of=/dev/null bs=1M status=none)" >>"$W/times"
 done
 
-python3 - "$SIZE_MIB" "$W/times" <<'PY'
+python3 - "$SIZE_MIB" "$W/times" "$BACKED" <<'PY'
 import statistics, sys
 mib = int(sys.argv[1])
+if sys.argv[3] == "1":
+    print("memory touched and freed before each read (--backed)")
 t = {}
 for line in open(sys.argv[2]):
     k, v = line.split()

@@ -9,10 +9,14 @@
 # This VM's host pages out memory left untouched for some seconds (DAMON), the page
 # cache too, so the images are read again right before every measurement.
 warm() { cat "$raw" "$W/vm/vm.vmdk" >/dev/null; }
-took() { # command… ; prints seconds
-  local t0 t1
+# Jiffies every core spent busy so far (user, nice, system, irq, softirq, steal).
+busy() { awk '/^cpu /{print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat; }
+took() { # command… ; prints seconds, leaves the busy jiffies it cost in $W/last-cpu
+  local t0 t1 c0
+  backed # first: it takes seconds, in which the host may take back cached pages too
   warm
-  t0=$(now); "$@" >/dev/null; t1=$(now)
+  c0=$(busy); t0=$(now); "$@" >/dev/null; t1=$(now)
+  echo $(( $(busy) - c0 )) >"$W/last-cpu"
   secs "$t0" "$t1"
 }
 par4() { # dir: four readers of four files at once
@@ -32,6 +36,7 @@ ours() { # kind command-on-dir [mount options] → seconds, one fresh mount
   "$BIN" umount "$M"
   [ "$hwm" -gt "$peak_rss" ] && peak_rss=$hwm
   echo "ours-$1 $s" >>"$W/warm.txt"
+  echo "cpu-ours-$1 $(cat "$W/last-cpu")" >>"$W/warm.txt"
 }
 ntfs3g() { # kind command-on-dir, ntfs-3g on a loop of the raw image
   L=$(loop "$raw")
@@ -76,7 +81,7 @@ for round in $(seq "$ROUNDS"); do
 done
 
 python3 - "$W/warm.txt" "$BIG_MIB" "$PAR_MIB" "$FILES" "$peak_rss" <<'PY'
-import statistics, sys
+import os, statistics, sys
 path, mib, par, files, rss = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], int(sys.argv[5])
 t = {}
 for line in open(path):
@@ -88,7 +93,8 @@ def pair(k):
     return f"{b[k]:6.3f} / {m[k]:6.3f} s"
 def rate(k, n):
     return f"{n/b[k]:7.0f} / {n/m[k]:7.0f} MiB/s"
-print(f"warm page cache, {len(t['ours-read'])} rounds; best / median")
+backed = ", memory touched and freed before each (--backed)" if os.environ.get("BACKED") == "1" else ""
+print(f"warm page cache{backed}, {len(t['ours-read'])} rounds; best / median")
 print(f"sequential read of a {mib} MiB file:")
 print(f"  dd of {mib} MiB of the cached VMDK (limit) {pair('dd-read')}  {rate('dd-read', mib)}")
 print(f"  dd of {mib} MiB of a fresh loop device of the raw image (page-cache fill) {pair('fill-read')}  {rate('fill-read', mib)}")
@@ -122,5 +128,12 @@ for who, name in (("ours", "vmsnapfs"), ("ours-nosplice", "splice=off"), ("ours-
     print(f"  {name:13} in a row {pair(s)}, at once {pair(p)}:"
           f" {b[s]/b[p]:.2f}x / {m[s]/m[p]:.2f}x" + (" (target >= 1.5)" if who == "ours" else "")
           + f", {par*4/b[p]:.0f} / {par*4/m[p]:.0f} MiB/s at once")
+# What two cores allow: readers at once cannot finish before the CPU time one reader of
+# the four files in a row takes is spread over every core (more, with contention).
+tick, cores = os.sysconf("SC_CLK_TCK"), os.cpu_count()
+for who, name in (("ours", "vmsnapfs"), ("ours-dio", "direct_io=all")):
+    cpu = statistics.median(t[f"cpu-{who}-seq4"]) / tick
+    print(f"  {name}: one reader in a row keeps {cpu / m[f'{who}-seq4']:.2f} of {cores} cores busy"
+          f" ({cpu:.3f} s of CPU): readers at once can gain at most {m[f'{who}-seq4'] * cores / cpu:.2f}x here")
 print(f"vmsnapfs peak RSS over all runs: {rss/1024:.0f} MiB (target <= cache 256 + 64 MiB)")
 PY
