@@ -1,5 +1,6 @@
 //! The tree itself: what each node is, lists, holds and reads (see README "The tree").
 
+use std::borrow::Cow;
 use std::ffi::OsStr;
 use std::time::Duration;
 
@@ -12,6 +13,7 @@ use super::{
     TTL_GUEST, TTL_TOP,
 };
 use crate::guestfs;
+use crate::source::merge_ranges;
 use crate::vm::{self, status, FrozenVm, Use};
 use vmsnapfs_io::fill;
 
@@ -430,18 +432,19 @@ impl VmFs {
             .ok_or(Errno::NO_XATTR)
     }
 
-    pub(super) fn data_ranges(
+    /// A file's size and data ranges, sorted and merged (what `seek` searches).
+    pub(super) fn data_ranges<'h>(
         &self,
         node: &Node,
-        h: &Handle,
-    ) -> R<(u64, Vec<std::ops::Range<u64>>)> {
+        h: &'h Handle,
+    ) -> R<(u64, Cow<'h, [std::ops::Range<u64>]>)> {
         if let Handle::Changes {
             hold,
             changes,
             disk,
         } = h
         {
-            return Ok((hold.vm.disk(*disk)?.size(), changes.ranges.clone()));
+            return Ok((hold.vm.disk(*disk)?.size(), Cow::Borrowed(&changes.ranges)));
         }
         let (Handle::Node(u) | Handle::Passed(u, _)) = h else {
             return Err(Errno::EINVAL);
@@ -449,15 +452,16 @@ impl VmFs {
         match node {
             Node::Flat(_, n) => {
                 let d = u.vm.disk(*n as usize)?;
-                Ok((d.size(), d.data_ranges().to_vec()))
+                Ok((d.size(), Cow::Borrowed(d.data_ranges())))
             }
             Node::Guest(_, vol, id) => {
                 let fs = u.vm.guest_fs(*vol as usize)?;
                 let size = u.vm.guest(*vol as usize, "stat", fs.stat(*id))?.size;
                 let ranges =
                     u.vm.guest(*vol as usize, "data ranges", fs.data_ranges(*id))?
+                        .map(merge_ranges)
                         .unwrap_or_else(|| std::iter::once(0..size).collect());
-                Ok((size, ranges))
+                Ok((size, Cow::Owned(ranges)))
             }
             _ => Err(Errno::EINVAL),
         }

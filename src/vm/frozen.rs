@@ -39,12 +39,16 @@ impl DiskView {
         self.image.size()
     }
 
+    /// Sorted and merged, as SEEK_DATA/SEEK_HOLE search them.
     pub fn data_ranges(&self) -> &[Range<u64>] {
         self.ranges.get_or_init(|| {
-            self.image.data_ranges().unwrap_or_else(|e| {
-                tracing::warn!("allocation map unavailable, reporting all data: {e}");
-                std::iter::once(0..self.image.size()).collect()
-            })
+            self.image
+                .data_ranges()
+                .map(crate::source::merge_ranges)
+                .unwrap_or_else(|e| {
+                    tracing::warn!("allocation map unavailable, reporting all data: {e}");
+                    std::iter::once(0..self.image.size()).collect()
+                })
         })
     }
 }
