@@ -3,8 +3,9 @@
 
 use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
+use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use fuser::{Errno, FileAttr, FileHandle, FileType, INodeNo};
@@ -42,11 +43,11 @@ enum Handle {
         hold: Option<Use>,
     },
     /// Content fixed at open (status.json is rendered per open).
-    Bytes {
-        data: Vec<u8>,
-        _hold: Use,
-    },
-    Node(Use),
+    Bytes { data: Vec<u8>, _hold: Use },
+    /// The hold, and a guest file's data ranges once SEEK_DATA/SEEK_HOLE asked: a copier
+    /// asks once or twice per extent, and each walk of the file's map costs as much as
+    /// its extents.
+    Node(Use, OnceLock<Vec<Range<u64>>>),
     /// A disk image the kernel reads from its file; only a close comes to us.
     Passed(Use, passthrough::Passed),
     /// A sparse view of changes: the extents fixed at open, so reads take no lock.
@@ -147,6 +148,11 @@ impl VmFs {
             blksize: 64 * 1024,
             flags: 0,
         }
+    }
+
+    /// A handle that holds the VM frozen while a file is open.
+    fn node_handle(&self, u: Use) -> FileHandle {
+        self.new_handle(Handle::Node(u, OnceLock::new()))
     }
 
     fn new_handle(&self, h: Handle) -> FileHandle {

@@ -130,17 +130,15 @@ impl Filesystem for VmFs {
                 }
                 // Image-level readers stream whole disks in big reads: straight into
                 // their buffers, with no page-cache copy to make and later evict.
-                Node::Flat(..) if self.tree.direct_io != DirectIo::Off => (
-                    self.new_handle(Handle::Node(u)),
-                    FopenFlags::FOPEN_DIRECT_IO,
-                ),
+                Node::Flat(..) if self.tree.direct_io != DirectIo::Off => {
+                    (self.node_handle(u), FopenFlags::FOPEN_DIRECT_IO)
+                }
                 // File-level readers that read each file once, in big reads: the
                 // guest's bytes go straight into their buffers, and the backup host's
                 // page cache keeps what it held (no second copy of every file read).
-                Node::Guest(..) | Node::Stream(..) if self.tree.direct_io == DirectIo::All => (
-                    self.new_handle(Handle::Node(u)),
-                    FopenFlags::FOPEN_DIRECT_IO,
-                ),
+                Node::Guest(..) | Node::Stream(..) if self.tree.direct_io == DirectIo::All => {
+                    (self.node_handle(u), FopenFlags::FOPEN_DIRECT_IO)
+                }
                 _ => {
                     // Keep the page cache across opens of the same freeze only: after
                     // idle release a re-freeze may show newer data under the same inode.
@@ -150,7 +148,7 @@ impl Filesystem for VmFs {
                     } else {
                         FopenFlags::empty()
                     };
-                    (self.new_handle(Handle::Node(u)), flags)
+                    (self.node_handle(u), flags)
                 }
             })
             .map(|(fh, flags)| (fh, flags, None))
@@ -452,9 +450,9 @@ impl Filesystem for VmFs {
             let (size, ranges) = self.data_ranges(&node, &h)?;
             let off = u64::try_from(offset).map_err(|_| Errno::ENXIO)?;
             let pos = if whence == libc::SEEK_DATA {
-                seek::data(&ranges, size, off)
+                seek::data(ranges, size, off)
             } else {
-                seek::hole(&ranges, size, off)
+                seek::hole(ranges, size, off)
             };
             pos.map(|p| p as i64).ok_or(Errno::ENXIO)
         })();

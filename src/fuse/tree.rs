@@ -1,6 +1,5 @@
 //! The tree itself: what each node is, lists, holds and reads (see README "The tree").
 
-use std::borrow::Cow;
 use std::ffi::OsStr;
 use std::time::Duration;
 
@@ -291,7 +290,7 @@ impl VmFs {
         offset: u64,
         size: u32,
     ) -> Option<R<vmsnapfs_io::Lent>> {
-        let (Node::Flat(_, n), Handle::Node(u)) = (node, h) else {
+        let (Node::Flat(_, n), Handle::Node(u, _)) = (node, h) else {
             return None;
         };
         let vm = &u.vm;
@@ -315,7 +314,7 @@ impl VmFs {
         size: u32,
         out: &mut vmsnapfs_io::Places,
     ) -> Option<u64> {
-        let Handle::Node(u) = h else {
+        let Handle::Node(u, _) = h else {
             return None;
         };
         match node {
@@ -348,7 +347,7 @@ impl VmFs {
         };
         let vm = match h {
             Handle::Bytes { data, .. } => return Ok(slice(data, buf)),
-            Handle::Node(u) | Handle::Passed(u, _) => &u.vm,
+            Handle::Node(u, _) | Handle::Passed(u, _) => &u.vm,
             Handle::Changes {
                 hold,
                 changes,
@@ -437,31 +436,39 @@ impl VmFs {
         &self,
         node: &Node,
         h: &'h Handle,
-    ) -> R<(u64, Cow<'h, [std::ops::Range<u64>]>)> {
+    ) -> R<(u64, &'h [std::ops::Range<u64>])> {
         if let Handle::Changes {
             hold,
             changes,
             disk,
         } = h
         {
-            return Ok((hold.vm.disk(*disk)?.size(), Cow::Borrowed(&changes.ranges)));
+            return Ok((hold.vm.disk(*disk)?.size(), &changes.ranges));
         }
-        let (Handle::Node(u) | Handle::Passed(u, _)) = h else {
-            return Err(Errno::EINVAL);
+        let (u, cached) = match h {
+            Handle::Node(u, cached) => (u, Some(cached)),
+            Handle::Passed(u, _) => (u, None),
+            _ => return Err(Errno::EINVAL),
         };
-        match node {
-            Node::Flat(_, n) => {
+        match (node, cached) {
+            (Node::Flat(_, n), _) => {
                 let d = u.vm.disk(*n as usize)?;
-                Ok((d.size(), Cow::Borrowed(d.data_ranges())))
+                Ok((d.size(), d.data_ranges()))
             }
-            Node::Guest(_, vol, id) => {
+            (Node::Guest(_, vol, id), Some(cached)) => {
                 let fs = u.vm.guest_fs(*vol as usize)?;
                 let size = u.vm.guest(*vol as usize, "stat", fs.stat(*id))?.size;
-                let ranges =
-                    u.vm.guest(*vol as usize, "data ranges", fs.data_ranges(*id))?
-                        .map(merge_ranges)
-                        .unwrap_or_else(|| std::iter::once(0..size).collect());
-                Ok((size, Cow::Owned(ranges)))
+                let ranges = match cached.get() {
+                    Some(ranges) => ranges,
+                    None => {
+                        let ranges =
+                            u.vm.guest(*vol as usize, "data ranges", fs.data_ranges(*id))?
+                                .map(merge_ranges)
+                                .unwrap_or_else(|| std::iter::once(0..size).collect());
+                        cached.get_or_init(|| ranges)
+                    }
+                };
+                Ok((size, ranges))
             }
             _ => Err(Errno::EINVAL),
         }
