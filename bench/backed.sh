@@ -12,6 +12,18 @@
 # per new page, the dd limit (cached pages only) does not. On a backup host whose memory
 # is its own (bare metal, reserved VM memory, or a full page cache recycling its pages)
 # no reader pays it: --backed measures that host. Without --backed, `backed` does nothing.
+# Leading --warm / --backed flags (--backed implies --warm): sets WARM and BACKED
+# (exported, for the reports) and REST to the arguments after them.
+warm_flags() {
+  WARM=0; BACKED=0
+  while [ "${1:-}" = --warm ] || [ "${1:-}" = --backed ]; do
+    [ "$1" = --backed ] && BACKED=1
+    WARM=1; shift
+  done
+  export BACKED
+  REST=("$@")
+}
+
 backed() {
   [ "${BACKED:-0}" = 1 ] || return 0
   python3 -c 'import mmap, sys

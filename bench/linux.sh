@@ -13,12 +13,8 @@
 # usage: bench/linux.sh [--warm] [--backed] [FILES] [BIG_MIB] [ROUNDS]   (defaults 100000 1024 3)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-WARM=0; BACKED=0
-while [ "${1:-}" = --warm ] || [ "${1:-}" = --backed ]; do
-  [ "$1" = --backed ] && BACKED=1
-  WARM=1; shift
-done
-export BACKED
+. bench/backed.sh
+warm_flags "$@"; set -- "${REST[@]}"
 FILES=${1:-100000}
 BIG_MIB=${2:-1024}
 ROUNDS=${3:-3}
@@ -128,7 +124,6 @@ peer() { # image kind(ext4|xfs) -> "read find" seconds through fuse2fs or the ke
 
 if [ "$WARM" = 1 ]; then
   PREFAULT_MIB=${PREFAULT_MIB:-$((2 * BIG_MIB + 512))}
-  . bench/backed.sh
   . bench/linux_warm.sh
   exit 0
 fi

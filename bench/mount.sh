@@ -18,12 +18,8 @@
 #        (defaults 100000 1024 4 3)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-WARM=0; BACKED=0
-while [ "${1:-}" = --warm ] || [ "${1:-}" = --backed ]; do
-  [ "$1" = --backed ] && BACKED=1
-  WARM=1; shift
-done
-export BACKED
+. bench/backed.sh
+warm_flags "$@"; set -- "${REST[@]}"
 FILES=${1:-100000}
 BIG_MIB=${2:-1024}
 DISK_GIB=${3:-4}
@@ -87,7 +83,6 @@ if [ "$WARM" = 1 ]; then
   # Room for the biggest measurement's new page-cache pages: ntfs-3g's loop and FUSE
   # caches both hold the big file.
   PREFAULT_MIB=${PREFAULT_MIB:-$((2 * BIG_MIB + 512))}
-  . bench/backed.sh
   . bench/warm.sh
   exit 0
 fi
