@@ -44,10 +44,10 @@ enum Handle {
     },
     /// Content fixed at open (status.json is rendered per open).
     Bytes { data: Vec<u8>, _hold: Use },
-    /// The hold, and a guest file's data ranges once SEEK_DATA/SEEK_HOLE asked: a copier
-    /// asks once or twice per extent, and each walk of the file's map costs as much as
-    /// its extents.
-    Node(Use, OnceLock<Vec<Range<u64>>>),
+    /// The hold, and a guest file's size and data ranges once SEEK_DATA/SEEK_HOLE asked:
+    /// a copier asks once or twice per extent, and each walk of the file's map costs as
+    /// much as its extents.
+    Node(Use, OnceLock<(u64, Vec<Range<u64>>)>),
     /// A disk image the kernel reads from its file; only a close comes to us.
     Passed(Use, passthrough::Passed),
     /// A sparse view of changes: the extents fixed at open, so reads take no lock.

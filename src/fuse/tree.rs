@@ -456,19 +456,19 @@ impl VmFs {
                 Ok((d.size(), d.data_ranges()))
             }
             (Node::Guest(_, vol, id), Some(cached)) => {
-                let fs = u.vm.guest_fs(*vol as usize)?;
-                let size = u.vm.guest(*vol as usize, "stat", fs.stat(*id))?.size;
-                let ranges = match cached.get() {
-                    Some(ranges) => ranges,
+                let (size, ranges) = match cached.get() {
+                    Some(known) => known,
                     None => {
+                        let fs = u.vm.guest_fs(*vol as usize)?;
+                        let size = u.vm.guest(*vol as usize, "stat", fs.stat(*id))?.size;
                         let ranges =
                             u.vm.guest(*vol as usize, "data ranges", fs.data_ranges(*id))?
                                 .map(merge_ranges)
                                 .unwrap_or_else(|| std::iter::once(0..size).collect());
-                        cached.get_or_init(|| ranges)
+                        cached.get_or_init(|| (size, ranges))
                     }
                 };
-                Ok((size, ranges))
+                Ok((*size, ranges))
             }
             _ => Err(Errno::EINVAL),
         }
