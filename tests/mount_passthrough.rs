@@ -36,14 +36,7 @@ fn flat_vm() -> PathBuf {
     let vm = scratch("ptvm").join("ptvm");
     fs::create_dir_all(&vm).unwrap();
     let raw = vm.join("src.raw");
-    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-    let mut data = Vec::with_capacity(24 << 20);
-    while data.len() < 24 << 20 {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        data.extend_from_slice(&x.to_le_bytes());
-    }
+    let mut data = pseudo_random(24 << 20, 1);
     // A stretch of zeros, so the sparse disks have an unallocated grain to fall through.
     data[8 << 20..9 << 20].fill(0);
     fs::write(&raw, &data).unwrap();

@@ -16,7 +16,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use common::{
-    bin, is_mounted, passed_through, qemu_raw, run, scratch, sha256_file, wait_until, walk, Mount,
+    bin, is_mounted, passed_through, pseudo_random, qemu_raw, run, scratch, sha256_file,
+    wait_until, walk, Mount,
 };
 
 /// The launcher, built once per test binary.
@@ -133,16 +134,7 @@ impl Vcsim {
         let dst = self.datastore.join(disks[0].split_once("] ").unwrap().1);
         let stem = dst.file_stem().unwrap().to_string_lossy().into_owned();
         let flat = dst.with_file_name(format!("{stem}-flat.vmdk"));
-        let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        let mut data = Vec::with_capacity((mib << 20) as usize);
-        while data.len() < (mib << 20) as usize {
-            // xorshift64: incompressible enough, and reproducible.
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            data.extend_from_slice(&x.to_le_bytes());
-        }
-        std::fs::write(&flat, &data).unwrap();
+        std::fs::write(&flat, pseudo_random((mib << 20) as usize, seed)).unwrap();
         std::fs::write(
             &dst,
             format!(

@@ -164,6 +164,20 @@ pub fn sha256_file(path: &Path) -> String {
     format!("{:x}", h.finalize())
 }
 
+/// `len` reproducible, incompressible bytes (xorshift64 from `seed`).
+pub fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut data = Vec::with_capacity(len + 8);
+    while data.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        data.extend_from_slice(&x.to_le_bytes());
+    }
+    data.truncate(len);
+    data
+}
+
 /// `qemu-img convert -O raw` of a disk into a scratch file.
 pub fn qemu_raw(vmdk: &Path) -> PathBuf {
     require("qemu-img");
