@@ -4,13 +4,14 @@
 //! No VDDK: every VMDK format is parsed by our own reader on top of these bytes.
 //!
 //! Imports run one way, from the VMDK reader's side down to the wire:
-//! `resolver` → `file` (read-ahead) → `stream` → `chunks` → `remote` → `host_route`.
+//! `resolver` → `file` (read-ahead) → `stream` → `chunks` → `remote` → `host_route`, `several`.
 
 mod chunks;
 mod file;
 mod host_route;
 mod remote;
 mod resolver;
+mod several;
 mod stream;
 
 pub use host_route::HostRoute;

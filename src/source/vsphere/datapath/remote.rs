@@ -2,7 +2,6 @@
 //! a slow read or, past the read deadline, an error, never a hang.
 
 use std::io;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -11,6 +10,7 @@ use crate::net::http::{byteranges, Pool, Response};
 use super::super::client::Client;
 use super::super::errors::VsError;
 use super::host_route::HostRoute;
+use super::several::{Ask, Several};
 
 /// How long a read keeps retrying before it fails with EIO: a backup must see an error,
 /// never a hang, when the server is gone.
@@ -33,8 +33,8 @@ pub struct Remote {
     ds: String,
     path: String,
     route: Option<Arc<HostRoute>>,
-    /// Whether the server still seems to answer several ranges in one request.
-    multi: AtomicBool,
+    /// Whether the server answers several ranges in one request.
+    several: Several,
 }
 
 /// Ranges asked in one request at most: a short header, a body of a batch's size.
@@ -68,7 +68,7 @@ impl Remote {
             ds: ds.to_owned(),
             path: path.to_owned(),
             route,
-            multi: AtomicBool::new(true),
+            several: Several::new(),
         };
         f.size = f.retrying(|f, t| f.fetch_size(t))?;
         Ok(f)
@@ -260,9 +260,14 @@ impl Remote {
         let n = parts.len();
         let mut done: Vec<bool> = parts.iter().map(|(_, b)| b.is_empty()).collect();
         let mut lo = 0;
-        while lo < n && self.multi.load(Ordering::Relaxed) {
+        while lo < n {
+            // Waiting on another caller's question takes at most half this read's time,
+            // so a stalled question leaves room to ask one range a request.
+            let Some(ask) = self.several.ask(budget / 2) else {
+                break;
+            };
             let hi = (lo + MAX_RANGES).min(n);
-            match self.multi_range(&mut parts[lo..hi], &mut done[lo..hi], budget) {
+            match self.multi_range(ask, &mut parts[lo..hi], &mut done[lo..hi], budget) {
                 Attempt::Done(()) => {}
                 other => return other,
             }
@@ -282,6 +287,7 @@ impl Remote {
     /// One request for all of `parts`; marks in `done` those the answer filled.
     fn multi_range(
         &self,
+        ask: Ask<'_>,
         parts: &mut [(u64, &mut [u8])],
         done: &mut [bool],
         budget: Duration,
@@ -334,7 +340,10 @@ impl Remote {
         }
         let got: Vec<(u64, std::ops::Range<usize>)> = if let Some(b) = &multipart {
             match byteranges::parts(&body, b, spans.len()) {
-                Some(p) => p,
+                Some(p) => {
+                    ask.works();
+                    p
+                }
                 None => {
                     self.no_multi("a malformed multipart answer");
                     return Attempt::Done(());
@@ -367,7 +376,7 @@ impl Remote {
     }
 
     fn no_multi(&self, why: &str) {
-        if self.multi.swap(false, Ordering::Relaxed) {
+        if self.several.refuse() {
             tracing::info!(
                 "{}: the server does not answer several ranges in one request ({why}); one request per range",
                 self.name
