@@ -10,12 +10,24 @@
 # also reads the same file through a mount of a local folder (no network) with
 # `passthrough=off`, so that it goes through the FUSE read path too: that path's own
 # ceiling here. --backed touches and frees memory right before each read, as on a host
-# whose hypervisor does not take free memory back (bench/backed.sh).
-# usage: bench/vsphere.sh [--backed] [SIZE_MIB]   (default 1024; needs root for FUSE, go, curl)
+# whose hypervisor does not take free memory back (bench/backed.sh). --tls serves HTTPS,
+# as every real ESXi host and vCenter does (the simulator's self-signed certificate:
+# our mounts with `insecure`, curl with -k); both sides then decrypt every byte.
+# usage: bench/vsphere.sh [--backed] [--tls] [SIZE_MIB]
+#        (default 1024; needs root for FUSE, go, curl)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BACKED=0
-if [ "${1:-}" = --backed ]; then BACKED=1; shift; fi
+TLS=0
+while [ "${1:-}" = --backed ] || [ "${1:-}" = --tls ]; do
+  [ "$1" = --backed ] && BACKED=1
+  [ "$1" = --tls ] && TLS=1
+  shift
+done
+SIM_ARGS=()
+MOUNT_TLS=
+CURL_TLS=()
+if [ "$TLS" = 1 ]; then SIM_ARGS=(-tls); MOUNT_TLS=,insecure; CURL_TLS=(-k); fi
 SIZE_MIB=${1:-1024}
 PREFAULT_MIB=$((SIZE_MIB + 512))
 . bench/backed.sh
@@ -40,7 +52,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-"$VCSIM" >"$W/sim.json" 2>/dev/null &
+"$VCSIM" "${SIM_ARGS[@]}" >"$W/sim.json" 2>/dev/null &
 SIM_PID=$!
 for _ in $(seq 100); do [ -s "$W/sim.json" ] && break; sleep 0.1; done
 read -r BASE DS < <(python3 -c 'import json,sys; v=json.load(open(sys.argv[1])); print(v["url"][:-4], v["datastores"]["LocalDS_0"])' "$W/sim.json")
@@ -62,10 +74,10 @@ VMDK
 
 printf 'username=vmsnapfs\npassword=secret\n' >"$W/cred"
 chmod 600 "$W/cred"
-"$BIN" mount "$BASE/DC0/vm/DC0_H0_VM0" "$MP" -o "credentials=$W/cred,state_dir=$W/state,cache_size=64"
+"$BIN" mount "$BASE/DC0/vm/DC0_H0_VM0" "$MP" -o "credentials=$W/cred,state_dir=$W/state,cache_size=64$MOUNT_TLS"
 ls "$MP/disks" >/dev/null   # freeze (the snapshot) outside the timing
 "$BIN" mount "$BASE/DC0/vm/DC0_H0_VM0" "$DMP" \
-  -o "credentials=$W/cred,state_dir=$W/dstate,cache_size=64,direct_io"
+  -o "credentials=$W/cred,state_dir=$W/dstate,cache_size=64,direct_io$MOUNT_TLS"
 ls "$DMP/disks" >/dev/null
 
 # The same flat file as a local VM folder, mounted too.
@@ -96,16 +108,17 @@ for _ in 1 2 3 4 5; do
   prep
   echo "direct $(secs dd if="$DMP/disks/disk0-flat.vmdk" of=/dev/null bs=1M status=none)" >>"$W/times"
   prep
-  echo "curl $(secs curl -s -o /dev/null "$BASE/folder/DC0_H0_VM0/disk1-flat.vmdk?dcPath=DC0&dsName=LocalDS_0")" >>"$W/times"
+  echo "curl $(secs curl -s "${CURL_TLS[@]}" -o /dev/null "$BASE/folder/DC0_H0_VM0/disk1-flat.vmdk?dcPath=DC0&dsName=LocalDS_0")" >>"$W/times"
   cold
   echo "local $(secs dd if="$LMP/vm0/disks/disk0-flat.vmdk" of=/dev/null bs=1M status=none)" >>"$W/times"
 done
 
-python3 - "$SIZE_MIB" "$W/times" "$BACKED" <<'PY'
+python3 - "$SIZE_MIB" "$W/times" "$BACKED" "$TLS" <<'PY'
 import statistics, sys
 mib = int(sys.argv[1])
 if sys.argv[3] == "1":
     print("memory touched and freed before each read (--backed)")
+print("HTTPS (--tls)" if sys.argv[4] == "1" else "plain HTTP")
 t = {}
 for line in open(sys.argv[2]):
     k, v = line.split()
