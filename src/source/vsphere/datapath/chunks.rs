@@ -234,10 +234,7 @@ impl Inner {
     pub(super) fn fetch(&self, index: u64, slot: &Slot) {
         let (start, mut buf) = self.job(index);
         tracing::debug!("{}: chunk {index} fetched alone", self.remote.name());
-        let r = self
-            .remote
-            .retrying(|r, t| r.fetch(start, &mut buf, t))
-            .map(|()| buf);
+        let r = self.remote.read_exact_at(start, &mut buf).map(|()| buf);
         slot.set(match r {
             Ok(buf) => Fill::Data(Arc::new(buf)),
             Err(e) => Fill::Failed(e.to_string()),

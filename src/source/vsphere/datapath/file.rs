@@ -73,7 +73,7 @@ impl ReadAt for HttpFile {
         }
         let end = offset + buf.len() as u64;
         let Some(needed) = self.plan(offset, end) else {
-            return inner.remote.retrying(|r, t| r.fetch(offset, buf, t));
+            return inner.remote.read_exact_at(offset, buf);
         };
         let mut pos = offset;
         for (index, slot, mine) in needed {
@@ -109,15 +109,10 @@ impl ReadAt for HttpFile {
         }
         let Some(mut needed) = self.plan(offset, end) else {
             let mut buf = vec![0u8; len];
-            return Some(
-                inner
-                    .remote
-                    .retrying(|r, t| r.fetch(offset, &mut buf, t))
-                    .map(|()| Lent {
-                        data: Arc::new(buf),
-                        range: 0..len,
-                    }),
-            );
+            return Some(inner.remote.read_exact_at(offset, &mut buf).map(|()| Lent {
+                data: Arc::new(buf),
+                range: 0..len,
+            }));
         };
         let (index, slot, mine) = needed.pop()?;
         Some(inner.bytes(index, slot, mine).and_then(|data| {
@@ -147,7 +142,7 @@ impl ReadAt for Exact {
         if buf.is_empty() {
             return Ok(());
         }
-        self.0.remote.retrying(|r, t| r.fetch(offset, buf, t))
+        self.0.remote.read_exact_at(offset, buf)
     }
 
     fn size(&self) -> u64 {

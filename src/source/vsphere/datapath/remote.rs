@@ -13,13 +13,17 @@ use super::host_route::HostRoute;
 use super::several::{Ask, Several};
 
 /// How long a read keeps retrying before it fails with EIO: a backup must see an error,
-/// never a hang, when the server is gone.
+/// never a hang, when the server is gone. Read from the environment once: every read
+/// asks, and the environment's lock is no thing to take per megabyte.
 fn read_deadline() -> Duration {
-    std::env::var("VMSNAPFS_READ_DEADLINE_SECS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .map(Duration::from_secs)
-        .unwrap_or(Duration::from_secs(30))
+    static DEADLINE: std::sync::OnceLock<Duration> = std::sync::OnceLock::new();
+    *DEADLINE.get_or_init(|| {
+        std::env::var("VMSNAPFS_READ_DEADLINE_SECS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .map(Duration::from_secs)
+            .unwrap_or(Duration::from_secs(30))
+    })
 }
 
 /// One remote file, read by Range requests. Its size is fixed at open: a frozen chain
@@ -238,6 +242,12 @@ impl Remote {
             s => return self.status_error(s).map_never(),
         }
         Attempt::Done(resp)
+    }
+
+    /// `buf.len()` bytes at `offset`, asked for exactly (one Range request, retried up to
+    /// the read deadline).
+    pub(super) fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+        self.retrying(|r, t| r.fetch(offset, buf, t))
     }
 
     /// `buf.len()` bytes at `offset` in one Range request, read by this thread straight
