@@ -89,7 +89,22 @@ printf 'scsi0.present = "TRUE"\nscsi0:0.present = "TRUE"\nscsi0:0.fileName = "di
 "$BIN" mount "$W/local" "$LMP" -o cache_size=64,passthrough=off
 ls "$LMP/vm0/disks" >/dev/null
 
-secs() { local t0 t1; t0=$(date +%s.%N); "$@" >/dev/null; t1=$(date +%s.%N); echo "$t1 - $t0" | bc -l; }
+# CPU time is measured beside each read's wall time: the reader's own (user + system, by
+# /usr/bin/time: for dd that includes the kernel's page-cache fill and copy out), the
+# serving daemon's and the simulator's (from /proc), in clock ticks. Per GiB these say
+# what each byte costs each side, which the two shared cores' scheduling does not blur.
+TCK=$(getconf CLK_TCK)
+ticks() { [ -n "$1" ] && awk '{print $14 + $15}' "/proc/$1/stat" || echo 0; }
+daemon_of() { pgrep -f -- "$1" | head -1; }
+# usage: measure LABEL DAEMON_PID CMD...: appends "LABEL wall reader daemon server" (s).
+measure() {
+  local label=$1 pid=$2 t0 t1 d0 d1 s0 s1; shift 2
+  d0=$(ticks "$pid"); s0=$(ticks "$SIM_PID"); t0=$(date +%s.%N)
+  /usr/bin/time -f '%U %S' -o "$W/cpu" "$@" >/dev/null
+  t1=$(date +%s.%N); d1=$(ticks "$pid"); s1=$(ticks "$SIM_PID")
+  read -r u sy <"$W/cpu"
+  echo "$label $(echo "$t1 - $t0" | bc -l) $(echo "$u + $sy" | bc -l) $(echo "($d1 - $d0) / $TCK" | bc -l) $(echo "($s1 - $s0) / $TCK" | bc -l)" >>"$W/times"
+}
 # The server's copy warm right before each read (after `backed`, which takes seconds in
 # which the host may take cached pages back).
 prep() {
@@ -102,15 +117,18 @@ cold() {
   prep
 }
 : >"$W/times"
+OURS=$(daemon_of "state_dir=$W/state,")
+DIRECT=$(daemon_of "state_dir=$W/dstate,")
+LOCALD=$(daemon_of "mount $W/local ")
 for _ in 1 2 3 4 5; do
   cold
-  echo "ours $(secs dd if="$MP/disks/disk0-flat.vmdk" of=/dev/null bs=1M status=none)" >>"$W/times"
+  measure ours "$OURS" dd if="$MP/disks/disk0-flat.vmdk" of=/dev/null bs=1M status=none
   prep
-  echo "direct $(secs dd if="$DMP/disks/disk0-flat.vmdk" of=/dev/null bs=1M status=none)" >>"$W/times"
+  measure direct "$DIRECT" dd if="$DMP/disks/disk0-flat.vmdk" of=/dev/null bs=1M status=none
   prep
-  echo "curl $(secs curl -s "${CURL_TLS[@]}" -o /dev/null "$BASE/folder/DC0_H0_VM0/disk1-flat.vmdk?dcPath=DC0&dsName=LocalDS_0")" >>"$W/times"
+  measure curl "" curl -s "${CURL_TLS[@]}" -o /dev/null "$BASE/folder/DC0_H0_VM0/disk1-flat.vmdk?dcPath=DC0&dsName=LocalDS_0"
   cold
-  echo "local $(secs dd if="$LMP/vm0/disks/disk0-flat.vmdk" of=/dev/null bs=1M status=none)" >>"$W/times"
+  measure local "$LOCALD" dd if="$LMP/vm0/disks/disk0-flat.vmdk" of=/dev/null bs=1M status=none
 done
 
 python3 - "$SIZE_MIB" "$W/times" "$BACKED" "$TLS" <<'PY'
@@ -119,10 +137,11 @@ mib = int(sys.argv[1])
 if sys.argv[3] == "1":
     print("memory touched and freed before each read (--backed)")
 print("HTTPS (--tls)" if sys.argv[4] == "1" else "plain HTTP")
-t = {}
+t, cpu = {}, {}
 for line in open(sys.argv[2]):
-    k, v = line.split()
-    t.setdefault(k, []).append(float(v))
+    k, wall, reader, daemon, server = line.split()
+    t.setdefault(k, []).append(float(wall))
+    cpu.setdefault(k, []).append((float(reader), float(daemon), float(server)))
 def show(label, k):
     best, med = min(t[k]), statistics.median(t[k])
     print(f"{label:34s} best {mib / best:7.1f} MiB/s  median {mib / med:7.1f} MiB/s")
@@ -133,4 +152,9 @@ cb, cm = show("curl (one GET of the extent):", "curl")
 show("vmsnapfs, same file, local folder:", "local")
 print(f"ratio, default mount: {cb / ob:.2f}x curl (best of 5), {cm / om:.2f}x curl (median of 5)")
 print(f"ratio, -o direct_io:  {cb / db:.2f}x curl (best of 5), {cm / dm:.2f}x curl (median of 5)")
+gib = mib / 1024
+print("CPU per GiB read, median of 5 (core-seconds): reader + our daemon = client; the simulator")
+for label, k in (("default mount", "ours"), ("-o direct_io", "direct"), ("curl", "curl"), ("local folder", "local")):
+    r, d, sv = (statistics.median(x[i] for x in cpu[k]) / gib for i in range(3))
+    print(f"  {label:16s} client {r + d:5.2f} (reader {r:5.2f}, daemon {d:5.2f})  simulator {sv:5.2f}")
 PY
