@@ -17,17 +17,10 @@ cd "$(dirname "$0")/.."
 DISK_MIB=${1:-1024}
 PCT=${2:-1}
 ROUNDS=${3:-3}
-for t in qemu-img qemu-io fusermount3 python3 cp dd; do
-  command -v "$t" >/dev/null || { echo "bench: $t missing" >&2; exit 1; }
-done
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
-cargo build -q --release -p vmsnapfs
-BIN=$CARGO_TARGET_DIR/release/vmsnapfs
-W=$(mktemp -d /var/tmp/vmsnapfs-incr.XXXXXX)
-M=$W/mnt
-mkdir -p "$M" "$W/vm"
-cleanup() { fusermount3 -u -q "$M" 2>/dev/null || true; rm -rf "$W"; }
-trap cleanup EXIT
+. bench/common.sh
+need qemu-img qemu-io fusermount3 python3 cp dd
+scratch incr
+mkdir -p "$W/vm"
 # Cold: the VM's files evicted from the page cache (as on a datastore nobody has read
 # lately), and nothing else: dropping every cache would also evict cp's and vmsnapfs's
 # own code, and loading those back from disk (10-20 ms here) is no part of a copy that

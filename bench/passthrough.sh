@@ -15,20 +15,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 MIB=${1:-1024}
 ROUNDS=${2:-5}
-for t in qemu-img fusermount3 python3 getfattr; do
-  command -v "$t" >/dev/null || { echo "bench: $t missing" >&2; exit 1; }
-done
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
-cargo build -q --release -p vmsnapfs
-BIN=$CARGO_TARGET_DIR/release/vmsnapfs
-W=$(mktemp -d /var/tmp/vmsnapfs-pt.XXXXXX)
-M=$W/mnt
-mkdir -p "$M" "$W/vms/flatvm"
-cleanup() {
-  fusermount3 -u -q "$M" 2>/dev/null || true
-  rm -rf "$W"
-}
-trap cleanup EXIT
+. bench/common.sh
+need qemu-img fusermount3 python3 getfattr
+scratch pt
+mkdir -p "$W/vms/flatvm"
 now() { date +%s.%N; }
 secs() { python3 -c "print(f'{$2 - $1:.3f}')"; }
 

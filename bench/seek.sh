@@ -12,14 +12,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 EXTENTS=${1:-32768}
 ROUNDS=${2:-3}
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
-cargo build -q --release -p vmsnapfs
-BIN=$CARGO_TARGET_DIR/release/vmsnapfs
-W=$(mktemp -d /var/tmp/vmsnapfs-seek.XXXXXX)
-M=$W/mnt
-mkdir -p "$M" "$W/vms/skvm"
-cleanup() { fusermount3 -u -q "$M" 2>/dev/null || true; rm -rf "$W"; }
-trap cleanup EXIT
+. bench/common.sh
+scratch seek
+mkdir -p "$W/vms/skvm"
 
 python3 - "$W/alt.raw" "$EXTENTS" <<'PY'
 import os, sys
