@@ -148,6 +148,9 @@ trap 'kill $SIM_PID 2>/dev/null; cleanup' EXIT
 for _ in $(seq 100); do [ -s "$W/sim.json" ] && break; sleep 0.1; done
 read -r BASE CTL DS < <(python3 -c 'import json,sys; v=json.load(open(sys.argv[1])); print(v["url"][:-4], v["control"], v["datastores"]["LocalDS_0"])' "$W/sim.json")
 VMDIR=$DS/DC0_H0_VM0
+# The extent line follows a comment, as VMware writes it: qemu-img (10.0), through which
+# the simulator records each snapshot's disk for its QueryChangedDiskAreas, reads an
+# extent line after an empty line twice, and so would track a disk twice the size.
 head -c $((DISK_MIB << 20)) /dev/urandom >"$VMDIR/disk1-flat.vmdk"
 cat >"$VMDIR/disk1.vmdk" <<VMDK
 # Disk DescriptorFile
@@ -156,7 +159,11 @@ CID=fffffffe
 parentCID=ffffffff
 createType="monolithicFlat"
 
+# Extent description
 RW $((DISK_MIB * 2048)) FLAT "disk1-flat.vmdk" 0
+
+# The Disk Data Base
+#DDB
 
 ddb.adapterType = "lsilogic"
 VMDK

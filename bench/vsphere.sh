@@ -57,7 +57,8 @@ SIM_PID=$!
 for _ in $(seq 100); do [ -s "$W/sim.json" ] && break; sleep 0.1; done
 read -r BASE DS < <(python3 -c 'import json,sys; v=json.load(open(sys.argv[1])); print(v["url"][:-4], v["datastores"]["LocalDS_0"])' "$W/sim.json")
 
-# A monolithicFlat disk of incompressible data replaces VM0's disk.
+# A monolithicFlat disk of incompressible data replaces VM0's disk (its extent line
+# after a comment, as VMware writes it: qemu-img 10.0 reads one after an empty line twice).
 VMDIR=$DS/DC0_H0_VM0
 head -c $((SIZE_MIB << 20)) /dev/urandom >"$VMDIR/disk1-flat.vmdk"
 cat >"$VMDIR/disk1.vmdk" <<VMDK
@@ -67,7 +68,11 @@ CID=fffffffe
 parentCID=ffffffff
 createType="monolithicFlat"
 
+# Extent description
 RW $((SIZE_MIB * 2048)) FLAT "disk1-flat.vmdk" 0
+
+# The Disk Data Base
+#DDB
 
 ddb.adapterType = "lsilogic"
 VMDK

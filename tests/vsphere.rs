@@ -128,6 +128,8 @@ impl Vcsim {
 
     /// Replaces the VM's first disk with a monolithicFlat disk of `mib` MiB of seeded
     /// pseudo-random bytes; returns the flat extent (the oracle: the disk's own bytes).
+    /// The extent line follows a comment, as in VMware's descriptors: qemu-img (10.0)
+    /// reads an extent line after an empty line twice, so a disk twice the size.
     fn place_flat(&self, vm: &str, mib: u64, seed: u64) -> PathBuf {
         let disks: Vec<String> =
             serde_json::from_value(self.ctl("GET", &format!("/disks?vm={vm}"))).unwrap();
@@ -139,7 +141,7 @@ impl Vcsim {
             &dst,
             format!(
                 "# Disk DescriptorFile\nversion=1\nCID=fffffffe\nparentCID=ffffffff\n\
-                 createType=\"monolithicFlat\"\n\nRW {} FLAT \"{stem}-flat.vmdk\" 0\n",
+                 createType=\"monolithicFlat\"\n\n# Extent description\nRW {} FLAT \"{stem}-flat.vmdk\" 0\n",
                 mib * 2048
             ),
         )
