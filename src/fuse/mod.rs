@@ -50,11 +50,14 @@ enum Handle {
     Node(Use, OnceLock<(u64, Vec<Range<u64>>)>),
     /// A disk image the kernel reads from its file; only a close comes to us.
     Passed(Use, passthrough::Passed),
-    /// A sparse view of changes: the extents fixed at open, so reads take no lock.
+    /// A sparse view of changes: the extents fixed at open, so reads take no lock; the
+    /// sink stores extents fetched ahead in the kernel's page cache of its file (None
+    /// when the file is read past the page cache).
     Changes {
         hold: Use,
         changes: Arc<vm::changes::DiskChanges>,
         disk: usize,
+        sink: Option<vm::Sink>,
     },
 }
 
@@ -77,6 +80,9 @@ pub struct VmFs {
     pub read_size: u32,
     /// Set at INIT when the kernel takes passthrough opens (and `-o passthrough` is on).
     passthrough: Option<passthrough::Passthrough>,
+    /// Set once the session exists: changes views store the extents fetched ahead in
+    /// the kernel's page cache through it.
+    pub notifier: Arc<OnceLock<fuser::Notifier>>,
 }
 
 type R<T> = Result<T, Errno>;
@@ -110,6 +116,7 @@ impl VmFs {
             read_size: MIB,
             walk: Default::default(),
             passthrough: None,
+            notifier: Default::default(),
         }
     }
 
@@ -156,9 +163,55 @@ impl VmFs {
     }
 
     fn new_handle(&self, h: Handle) -> FileHandle {
+        self.add_handle(Arc::new(h))
+    }
+
+    /// Keep the page cache across opens of the same freeze only: after idle release a
+    /// re-freeze may show newer data under the same inode.
+    fn cache_flags(&self, ino: u64, freeze_id: u64) -> fuser::FopenFlags {
+        let seen = self.opened_in.lock().relock().insert(ino, freeze_id);
+        if seen == Some(freeze_id) {
+            fuser::FopenFlags::FOPEN_KEEP_CACHE
+        } else {
+            fuser::FopenFlags::empty()
+        }
+    }
+
+    fn add_handle(&self, h: Arc<Handle>) -> FileHandle {
         let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
-        self.handles.lock().relock().insert(fh, Arc::new(h));
+        self.handles.lock().relock().insert(fh, h);
         FileHandle(fh)
+    }
+
+    /// A changes view's handle whose extents fetched ahead go to the kernel's page cache
+    /// of inode `ino`, while the handle is open: it holds the freeze, so no page from an
+    /// earlier freeze can land after a later one's open dropped them.
+    fn changes_handle(
+        &self,
+        ino: u64,
+        hold: Use,
+        changes: Arc<vm::changes::DiskChanges>,
+        disk: usize,
+        cached: bool,
+    ) -> FileHandle {
+        let notifier = self.notifier.get().filter(|_| cached).cloned();
+        self.add_handle(Arc::new_cyclic(|me: &std::sync::Weak<Handle>| {
+            let me = me.clone();
+            let sink = notifier.map(|n| -> vm::Sink {
+                Arc::new(move |offset: u64, bytes: &[u8]| {
+                    if let Some(_open) = me.upgrade() {
+                        // Refused (the inode left the kernel's cache): the read comes to us.
+                        let _ = n.store(INodeNo(ino), offset, bytes);
+                    }
+                })
+            });
+            Handle::Changes {
+                hold,
+                changes,
+                disk,
+                sink,
+            }
+        }))
     }
 
     fn handle(&self, fh: FileHandle) -> R<Arc<Handle>> {

@@ -13,7 +13,6 @@ use fuser::{
 use super::inodes::Node;
 use super::DirectIo;
 use super::{kernel_name, seek, splice, Handle, VmFs, MIB};
-use crate::sync::Relock;
 use crate::vm::status;
 use vmsnapfs_io::Places;
 
@@ -117,16 +116,19 @@ impl Filesystem for VmFs {
                         FopenFlags::FOPEN_DIRECT_IO,
                     )
                 }
-                // Read once, extent by extent, by an incremental copier: the kernel's
-                // read-ahead would only fetch (and we zero) megabytes of holes.
+                // Read extent by extent by an incremental copier. Through the page cache:
+                // the extents fetched ahead are stored there, so the copier's reads of
+                // them are answered by the kernel, not by a request to us each.
                 Node::SinceFlat(_, id, i) => {
                     let changes = super::tree::changes_of(&u.vm, &id, i)?;
-                    let h = Handle::Changes {
-                        hold: u,
-                        changes,
-                        disk: i as usize,
+                    let cached = self.tree.direct_io == DirectIo::Off;
+                    let flags = if cached {
+                        self.cache_flags(ino.0, u.vm.freeze_id)
+                    } else {
+                        FopenFlags::FOPEN_DIRECT_IO
                     };
-                    (self.new_handle(h), FopenFlags::FOPEN_DIRECT_IO)
+                    let fh = self.changes_handle(ino.0, u, changes, i as usize, cached);
+                    (fh, flags)
                 }
                 // Image-level readers stream whole disks in big reads: straight into
                 // their buffers, with no page-cache copy to make and later evict.
@@ -140,14 +142,7 @@ impl Filesystem for VmFs {
                     (self.node_handle(u), FopenFlags::FOPEN_DIRECT_IO)
                 }
                 _ => {
-                    // Keep the page cache across opens of the same freeze only: after
-                    // idle release a re-freeze may show newer data under the same inode.
-                    let seen = self.opened_in.lock().relock().insert(ino.0, u.vm.freeze_id);
-                    let flags = if seen == Some(u.vm.freeze_id) {
-                        FopenFlags::FOPEN_KEEP_CACHE
-                    } else {
-                        FopenFlags::empty()
-                    };
+                    let flags = self.cache_flags(ino.0, u.vm.freeze_id);
                     (self.node_handle(u), flags)
                 }
             })
@@ -454,6 +449,20 @@ impl Filesystem for VmFs {
             } else {
                 seek::hole(ranges, size, off)
             };
+            // A copier that reads from the page cache tells us where it is only here.
+            if let (
+                Some(p),
+                true,
+                Handle::Changes {
+                    hold,
+                    changes,
+                    disk,
+                    sink: Some(sink),
+                },
+            ) = (pos, whence == libc::SEEK_DATA, &*h)
+            {
+                hold.vm.seek_changes(*disk, changes, p, sink);
+            }
             pos.map(|p| p as i64).ok_or(Errno::ENXIO)
         })();
         match r {

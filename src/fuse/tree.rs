@@ -352,7 +352,11 @@ impl VmFs {
                 hold,
                 changes,
                 disk,
-            } => return Ok(hold.vm.read_changes(*disk, changes, offset, buf)?),
+                sink,
+            } => {
+                let sink = sink.as_ref();
+                return Ok(hold.vm.read_changes(*disk, changes, offset, buf, sink)?);
+            }
             Handle::Dir { .. } => return Err(Errno::EISDIR),
         };
         // Guest files and streams come in pieces (extents, runs) until the end.
@@ -441,6 +445,7 @@ impl VmFs {
             hold,
             changes,
             disk,
+            ..
         } = h
         {
             return Ok((hold.vm.disk(*disk)?.size(), &changes.ranges));

@@ -168,6 +168,7 @@ fn start(source: &str, mountpoint: &Path, opts: MountOptions, daemon: bool) -> R
     };
     config.n_threads = Some(opts.process.threads);
     config.clone_fd = true;
+    let notifier = fs.notifier.clone();
     let direct = nix::unistd::geteuid().is_root();
     let session = if direct {
         let fsname = source.replace(',', "_");
@@ -195,6 +196,7 @@ fn start(source: &str, mountpoint: &Path, opts: MountOptions, daemon: bool) -> R
         mountpoint: mountpoint.to_path_buf(),
         source: e,
     })?;
+    let _ = notifier.set(session.notifier());
     Ok(Mounted {
         session,
         mountpoint: mountpoint.to_path_buf(),

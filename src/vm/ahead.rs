@@ -13,6 +13,12 @@
 //! as many workers at once; extents that cannot be placed (compressed grains) are read
 //! one by one.
 //!
+//! A fetched extent may also be handed to a sink (the FUSE layer stores it in the
+//! kernel's page cache of the view's file), so the reader's read of it is answered by
+//! the kernel without a request to us: a SEEK_DATA-aware copy is a chain of small
+//! synchronous requests, and each one it need not make is a round trip between two
+//! processes saved. Such a reader's SEEK_DATA then says where it is (`seek`).
+//!
 //! The window starts at one batch and doubles each time the reader takes an extent
 //! fetched for it, so a reader that only looks at a few extents costs a request or two
 //! more, not a window's worth; memory stays under `WINDOW` batches of at most
@@ -46,6 +52,11 @@ const MERGE: Merge = Merge {
     gap: 256 << 10,
     span: 4 << 20,
 };
+
+/// Takes a fetched extent's bytes (the disk offset they start at) where a reader finds
+/// them without asking us. Called after the extent's job is done, so a read waiting on
+/// it is never held up by the hand-over.
+pub type Sink = Arc<dyn Fn(u64, &[u8]) + Send + Sync>;
 
 #[derive(Default)]
 pub struct Ahead {
@@ -127,6 +138,7 @@ struct Fetch {
     data: Arc<dyn ReadAt>,
     ranged: Arc<AtomicBool>,
     jobs: Vec<(Arc<Job>, Range<u64>)>,
+    sink: Option<Sink>,
 }
 
 impl Fetch {
@@ -142,9 +154,22 @@ impl Fetch {
             vmsnapfs_io::hint::scattered(|| fetch(&*self.data, &extents, &self.ranged))
         }))
         .unwrap_or_default();
-        let mut fetched = fetched.into_iter();
-        for (job, _) in mine {
-            job.finish(fetched.next().flatten());
+        let done: Vec<_> = mine
+            .into_iter()
+            .zip(fetched.into_iter().chain(std::iter::repeat(None)))
+            .map(|((job, r), bytes)| {
+                job.finish(bytes.clone());
+                (r, bytes)
+            })
+            .collect();
+        // Only once every job of the batch is done: a read of the kernel's pages may wait
+        // on one of them while holding the pages the sink would fill.
+        if let Some(sink) = &self.sink {
+            for (r, bytes) in done {
+                if let Some(b) = bytes {
+                    let _ = std::panic::catch_unwind(AssertUnwindSafe(|| sink(r.start, &b)));
+                }
+            }
         }
     }
 }
@@ -234,20 +259,10 @@ impl Ahead {
         i: usize,
         at: u64,
         part: &mut [u8],
+        sink: Option<&Sink>,
     ) -> io::Result<()> {
         let r = &extents[i];
-        let job = {
-            let mut st = self.state.lock().relock();
-            let job = st.jobs.get(&i).cloned();
-            st.window = match job {
-                Some(_) => (st.window * 2).clamp(1, WINDOW),
-                None => 1,
-            };
-            // Fetches the reader has left behind are no use to it.
-            st.jobs.retain(|&k, _| k + BATCH >= i);
-            st.schedule(data, extents, i);
-            job
-        };
+        let job = self.reached(data, extents, i, sink);
         let fetched = job.as_ref().and_then(|j| j.take());
         let read = match fetched {
             Some(bytes) => {
@@ -262,13 +277,59 @@ impl Ahead {
         }
         read
     }
+
+    /// A reader's SEEK_DATA found extent `i`, which it reads next (from the kernel's
+    /// pages when the sink put it there): the window moves as for a read, and extent
+    /// `i` is fetched now if it is not already under way.
+    pub fn seek(&self, data: &Arc<dyn ReadAt>, extents: &[Range<u64>], i: usize, sink: &Sink) {
+        if i >= extents.len() {
+            return;
+        }
+        if self.reached(data, extents, i, Some(sink)).is_none()
+            && extents[i].end - extents[i].start <= MAX_EXTENT
+        {
+            let mut st = self.state.lock().relock();
+            if let Some(queue) = workers() {
+                if !st.jobs.contains_key(&i) {
+                    st.send(queue, data, extents, vec![i], Some(sink));
+                }
+            }
+        }
+    }
+
+    /// The reader is at extent `i`: grows the window when a fetch was made for it (and
+    /// starts again from one batch when not), forgets the fetches it left behind, and
+    /// queues those after it. The fetch made for `i`, if any.
+    fn reached(
+        &self,
+        data: &Arc<dyn ReadAt>,
+        extents: &[Range<u64>],
+        i: usize,
+        sink: Option<&Sink>,
+    ) -> Option<Arc<Job>> {
+        let mut st = self.state.lock().relock();
+        let job = st.jobs.get(&i).cloned();
+        st.window = match job {
+            Some(_) => (st.window * 2).clamp(1, WINDOW),
+            None => 1,
+        };
+        st.jobs.retain(|&k, _| k + BATCH >= i);
+        st.schedule(data, extents, i, sink);
+        job
+    }
 }
 
 impl State {
     /// Queues fetches of the extents after extent `i`, in batches, as far as the window
     /// reaches. Only whole batches go out (but at the end of the list): topped up one
     /// extent at a time as the reader advances, they would be a request per extent again.
-    fn schedule(&mut self, data: &Arc<dyn ReadAt>, extents: &[Range<u64>], i: usize) {
+    fn schedule(
+        &mut self,
+        data: &Arc<dyn ReadAt>,
+        extents: &[Range<u64>],
+        i: usize,
+        sink: Option<&Sink>,
+    ) {
         let Some(queue) = workers() else {
             return;
         };
@@ -300,12 +361,12 @@ impl State {
             bytes += len(k);
             // The next extent goes on its own: the reader wants it now, not with a batch.
             if batch.len() == size || batch_bytes >= BATCH_BYTES || k == i + 1 {
-                self.send(queue, data, extents, std::mem::take(&mut batch));
+                self.send(queue, data, extents, std::mem::take(&mut batch), sink);
                 batch_bytes = 0;
             }
         }
         if reached_end && !batch.is_empty() {
-            self.send(queue, data, extents, batch);
+            self.send(queue, data, extents, batch, sink);
         }
     }
 
@@ -315,6 +376,7 @@ impl State {
         data: &Arc<dyn ReadAt>,
         extents: &[Range<u64>],
         batch: Vec<usize>,
+        sink: Option<&Sink>,
     ) {
         let jobs: Vec<(usize, Arc<Job>)> = batch
             .into_iter()
@@ -327,6 +389,7 @@ impl State {
                 .iter()
                 .map(|(k, j)| (j.clone(), extents[*k].clone()))
                 .collect(),
+            sink: sink.cloned(),
         };
         if queue.send(fetch).is_ok() {
             self.jobs.extend(jobs);
@@ -395,7 +458,7 @@ mod tests {
         let (ahead, ext) = (Ahead::default(), extents(n));
         for (i, r) in ext.iter().enumerate() {
             let mut buf = vec![0u8; 100];
-            ahead.read(&data, &ext, i, r.start, &mut buf).unwrap();
+            ahead.read(&data, &ext, i, r.start, &mut buf, None).unwrap();
             assert_eq!(buf, want(r), "extent {i}");
         }
         (src, ahead)
@@ -417,15 +480,17 @@ mod tests {
         let data: Arc<dyn ReadAt> = src;
         let (ahead, ext) = (Ahead::default(), extents(10));
         let mut buf = vec![0u8; 100];
-        ahead.read(&data, &ext, 0, 0, &mut buf).unwrap();
+        ahead.read(&data, &ext, 0, 0, &mut buf, None).unwrap();
         let mut half = vec![0u8; 30];
-        ahead.read(&data, &ext, 1, 1050, &mut half).unwrap();
+        ahead.read(&data, &ext, 1, 1050, &mut half, None).unwrap();
         assert_eq!(half, want(&(1050..1080)));
         // Extent 5 fails ahead and again when asked: the reader sees the error.
         for i in 2..5 {
-            ahead.read(&data, &ext, i, ext[i].start, &mut buf).unwrap();
+            ahead
+                .read(&data, &ext, i, ext[i].start, &mut buf, None)
+                .unwrap();
         }
-        assert!(ahead.read(&data, &ext, 5, 5000, &mut buf).is_err());
+        assert!(ahead.read(&data, &ext, 5, 5000, &mut buf, None).is_err());
     }
 
     #[test]
@@ -437,7 +502,9 @@ mod tests {
         let (ahead, ext) = (Ahead::default(), extents(1000));
         let mut buf = vec![0u8; 100];
         for i in (0..1000).step_by(97) {
-            ahead.read(&data, &ext, i, ext[i].start, &mut buf).unwrap();
+            ahead
+                .read(&data, &ext, i, ext[i].start, &mut buf, None)
+                .unwrap();
             assert_eq!(buf, want(&ext[i]));
             assert!(ahead.state.lock().relock().jobs.len() <= 2 * BATCH);
         }
@@ -477,11 +544,11 @@ mod tests {
             // Extent 3's first read panics: on a worker when it is fetched ahead (the
             // reader then reads it again), else in the reader, which is this test's.
             let got = std::panic::catch_unwind(AssertUnwindSafe(|| {
-                ahead.read(&data, &ext, i, r.start, &mut buf)
+                ahead.read(&data, &ext, i, r.start, &mut buf, None)
             }));
             match got {
                 Ok(r) => r.unwrap(),
-                Err(_) => ahead.read(&data, &ext, i, r.start, &mut buf).unwrap(),
+                Err(_) => ahead.read(&data, &ext, i, r.start, &mut buf, None).unwrap(),
             }
             assert_eq!(buf, want(r), "extent {i}");
         }
@@ -528,7 +595,7 @@ mod tests {
         let mut buf = vec![0u8; 100];
         for (i, r) in ext.iter().enumerate() {
             std::thread::sleep(std::time::Duration::from_micros(300));
-            ahead.read(&data, &ext, i, r.start, &mut buf).unwrap();
+            ahead.read(&data, &ext, i, r.start, &mut buf, None).unwrap();
             let at = at(i as u64);
             assert_eq!(buf, want(&(at..at + 100)), "extent {i}");
         }
@@ -552,5 +619,104 @@ mod tests {
     fn extents_far_apart_in_a_file_are_fetched_one_a_request() {
         // A megabyte apart: past the gap worth reading.
         assert_eq!(read_linked(50, |k| k * (1 << 20)), 50);
+    }
+
+    /// What a sink was handed: each extent's start and bytes.
+    type Handed = Arc<Mutex<Vec<(u64, Vec<u8>)>>>;
+
+    /// A sink that records what it is handed.
+    fn recording() -> (Sink, Handed) {
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let g = got.clone();
+        let sink: Sink =
+            Arc::new(move |at: u64, b: &[u8]| g.lock().relock().push((at, b.to_vec())));
+        (sink, got)
+    }
+
+    fn wait_for(what: &str, done: impl Fn() -> bool) {
+        let t = std::time::Instant::now();
+        while !done() {
+            assert!(t.elapsed().as_secs() < 10, "still waiting for {what}");
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    }
+
+    #[test]
+    fn a_seeking_reader_gets_the_extents_ahead_handed_to_the_sink() {
+        let src = Arc::new(Counted {
+            bad: u64::MAX,
+            ..Counted::default()
+        });
+        let data: Arc<dyn ReadAt> = src.clone();
+        let (ahead, ext) = (Ahead::default(), extents(40));
+        let (sink, got) = recording();
+        // A copier whose reads the kernel answers: only its SEEK_DATAs come to us.
+        for i in 0..ext.len() {
+            ahead.seek(&data, &ext, i, &sink);
+            wait_for(&format!("extent {i} in the sink"), || {
+                got.lock()
+                    .relock()
+                    .iter()
+                    .any(|(at, _)| *at == ext[i].start)
+            });
+        }
+        let got = got.lock().relock();
+        for (at, bytes) in got.iter() {
+            let r = ext
+                .iter()
+                .find(|r| r.start == *at)
+                .expect("an extent's start");
+            assert_eq!(*bytes, want(r));
+        }
+        // Each extent fetched once, though no read ever took one.
+        assert_eq!(src.reads.load(Ordering::SeqCst), 40);
+        assert_eq!(got.len(), 40);
+        // Seeking past the last extent (no data after) is nothing to fetch.
+        ahead.seek(&data, &ext, ext.len(), &sink);
+    }
+
+    #[test]
+    fn the_sink_runs_after_the_jobs_are_done_so_a_read_waiting_on_one_never_blocks_it() {
+        // As the kernel would: the sink for an extent waits until a read of that
+        // extent, which waits for the fetch, has its bytes. Handing over first would
+        // leave both waiting for ever.
+        let src = Arc::new(Counted {
+            bad: u64::MAX,
+            ..Counted::default()
+        });
+        let data: Arc<dyn ReadAt> = src.clone();
+        let ext = extents(20);
+        let ahead = Arc::new(Ahead::default());
+        let read_done = Arc::new((Mutex::new(false), Condvar::new()));
+        let timed_out = Arc::new(AtomicBool::new(false));
+        let (rd, to) = (read_done.clone(), timed_out.clone());
+        let target = ext[1].start;
+        let sink: Sink = Arc::new(move |at: u64, _: &[u8]| {
+            if at == target {
+                let (m, c) = &*rd;
+                let g = m.lock().relock();
+                let (_g, w) = c
+                    .wait_timeout_while(g, std::time::Duration::from_secs(5), |d| !*d)
+                    .relock();
+                to.store(w.timed_out(), Ordering::SeqCst);
+            }
+        });
+        ahead.seek(&data, &ext, 0, &sink);
+        // Both fetches made (extent 0, and 1 ahead of it): extent 1's worker is done
+        // with it or in the sink, never waiting to start.
+        wait_for("two fetches", || src.reads.load(Ordering::SeqCst) >= 2);
+        let mut buf = vec![0u8; 100];
+        ahead
+            .read(&data, &ext, 1, ext[1].start, &mut buf, Some(&sink))
+            .unwrap();
+        assert_eq!(buf, want(&ext[1]));
+        let (m, c) = &*read_done;
+        *m.lock().relock() = true;
+        c.notify_all();
+        wait_for("the sink", || Arc::strong_count(&sink) == 1);
+        assert!(
+            !timed_out.load(Ordering::SeqCst),
+            "the read waited on the hand-over"
+        );
     }
 }

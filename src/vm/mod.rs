@@ -4,6 +4,7 @@
 //! Nothing here knows FUSE; `fuse` translates calls onto it and `mount` wires it up.
 
 mod ahead;
+pub use ahead::Sink;
 pub mod changes;
 pub mod descriptor;
 pub mod error;

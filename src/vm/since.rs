@@ -6,6 +6,7 @@ use std::sync::Arc;
 use crate::source::ChangeError;
 use crate::sync::Relock;
 
+use super::ahead::Sink;
 use super::changes::{DiskChanges, Since};
 use super::error::{Error, Result};
 use super::frozen::{DiskView, FrozenVm};
@@ -70,6 +71,7 @@ impl FrozenVm {
         changes: &DiskChanges,
         offset: u64,
         buf: &mut [u8],
+        sink: Option<&Sink>,
     ) -> Result<usize> {
         let d: &DiskView = self.disk(i)?;
         let size = d.size();
@@ -88,9 +90,18 @@ impl FrozenVm {
             let part = &mut buf[(s - offset) as usize..(e - offset) as usize];
             changes
                 .ahead
-                .read(&d.data, &changes.ranges, i, s, part)
+                .read(&d.data, &changes.ranges, i, s, part, sink)
                 .map_err(|source| self.disk_error(d, s, source))?;
         }
         Ok(n)
+    }
+
+    /// A reader of disk `i`'s sparse view found data at `offset` (SEEK_DATA): the
+    /// extent there, and those after it, are fetched for it and handed to `sink`.
+    pub fn seek_changes(&self, i: usize, changes: &DiskChanges, offset: u64, sink: &Sink) {
+        if let Ok(d) = self.disk(i) {
+            let k = changes.ranges.partition_point(|r| r.end <= offset);
+            changes.ahead.seek(&d.data, &changes.ranges, k, sink);
+        }
     }
 }
