@@ -262,7 +262,12 @@ impl Ahead {
         sink: Option<&Sink>,
     ) -> io::Result<()> {
         let r = &extents[i];
-        let job = self.reached(data, extents, i, sink);
+        let job = {
+            let mut st = self.state.lock().relock();
+            let job = st.jobs.get(&i).cloned();
+            st.moved_to(data, extents, i, job.is_some(), sink);
+            job
+        };
         let fetched = job.as_ref().and_then(|j| j.take());
         let read = match fetched {
             Some(bytes) => {
@@ -279,47 +284,44 @@ impl Ahead {
     }
 
     /// A reader's SEEK_DATA found extent `i`, which it reads next (from the kernel's
-    /// pages when the sink put it there): the window moves as for a read, and extent
-    /// `i` is fetched now if it is not already under way.
+    /// pages when the sink put it there): extent `i` is fetched first if it is not
+    /// already under way, then the window moves as for a read.
     pub fn seek(&self, data: &Arc<dyn ReadAt>, extents: &[Range<u64>], i: usize, sink: &Sink) {
-        if i >= extents.len() {
+        let Some(r) = extents.get(i) else {
             return;
-        }
-        if self.reached(data, extents, i, Some(sink)).is_none()
-            && extents[i].end - extents[i].start <= MAX_EXTENT
-        {
-            let mut st = self.state.lock().relock();
+        };
+        let mut st = self.state.lock().relock();
+        let hit = st.jobs.contains_key(&i);
+        if !hit && r.end - r.start <= MAX_EXTENT {
             if let Some(queue) = workers() {
-                if !st.jobs.contains_key(&i) {
-                    st.send(queue, data, extents, vec![i], Some(sink));
-                }
+                st.send(queue, data, extents, vec![i], Some(sink));
             }
         }
-    }
-
-    /// The reader is at extent `i`: grows the window when a fetch was made for it (and
-    /// starts again from one batch when not), forgets the fetches it left behind, and
-    /// queues those after it. The fetch made for `i`, if any.
-    fn reached(
-        &self,
-        data: &Arc<dyn ReadAt>,
-        extents: &[Range<u64>],
-        i: usize,
-        sink: Option<&Sink>,
-    ) -> Option<Arc<Job>> {
-        let mut st = self.state.lock().relock();
-        let job = st.jobs.get(&i).cloned();
-        st.window = match job {
-            Some(_) => (st.window * 2).clamp(1, WINDOW),
-            None => 1,
-        };
-        st.jobs.retain(|&k, _| k + BATCH >= i);
-        st.schedule(data, extents, i, sink);
-        job
+        st.moved_to(data, extents, i, hit, Some(sink));
     }
 }
 
 impl State {
+    /// The reader is at extent `i`: the window grows when a fetch was made for it (`hit`)
+    /// and starts again from one batch when not; fetches it left behind are dropped,
+    /// and those after it queued.
+    fn moved_to(
+        &mut self,
+        data: &Arc<dyn ReadAt>,
+        extents: &[Range<u64>],
+        i: usize,
+        hit: bool,
+        sink: Option<&Sink>,
+    ) {
+        self.window = if hit {
+            (self.window * 2).clamp(1, WINDOW)
+        } else {
+            1
+        };
+        self.jobs.retain(|&k, _| k + BATCH >= i);
+        self.schedule(data, extents, i, sink);
+    }
+
     /// Queues fetches of the extents after extent `i`, in batches, as far as the window
     /// reaches. Only whole batches go out (but at the end of the list): topped up one
     /// extent at a time as the reader advances, they would be a request per extent again.
