@@ -5,7 +5,8 @@ use std::io;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::net::http::{byteranges, Pool, Response};
+use crate::net::http::byteranges::{self, PartError, PartReader};
+use crate::net::http::{Pool, Response};
 
 use super::super::client::Client;
 use super::super::errors::VsError;
@@ -315,7 +316,7 @@ impl Remote {
         let wanted: u64 = parts.iter().map(|(_, b)| b.len() as u64).sum();
         let t = self.target("GET");
         let range = format!("bytes={}", spans.join(","));
-        let resp = match self.send(&t, "GET", Some(&range), budget) {
+        let mut resp = match self.send(&t, "GET", Some(&range), budget) {
             Ok(r) => r,
             Err(retry) => return retry,
         };
@@ -344,44 +345,65 @@ impl Remote {
             self.no_multi(&format!("HTTP {status}, {len:?} bytes"));
             return Attempt::Done(());
         }
-        let mut body = vec![0u8; len.unwrap_or(0) as usize];
-        if let Err(e) = resp.read_exact_body(&mut body) {
-            return Attempt::Retry(format!("reading body: {e}"));
-        }
-        let got: Vec<(u64, std::ops::Range<usize>)> = if let Some(b) = &multipart {
-            match byteranges::parts(&body, b, spans.len()) {
-                Some(p) => {
-                    ask.works();
-                    p
-                }
-                None => {
-                    self.no_multi("a malformed multipart answer");
-                    return Attempt::Done(());
-                }
-            }
-        } else {
+        let len = len.unwrap_or(0);
+        let Some(b) = multipart else {
             // One range back for several asked: what it covers is used, the rest asked
             // one by one, from now on too.
             self.no_multi("one range answered");
-            match single {
-                Some((first, last)) if last - first + 1 == body.len() as u64 => {
-                    vec![(first, 0..body.len())]
-                }
-                _ => return Attempt::Done(()),
+            let mut body = vec![0u8; len as usize];
+            if let Err(e) = resp.read_exact_body(&mut body) {
+                return Attempt::Retry(format!("reading body: {e}"));
             }
+            if let Some((first, _)) = single.filter(|(f, l)| l - f + 1 == len) {
+                fill_covered(parts, done, first, &body);
+            }
+            return Attempt::Done(());
         };
-        for ((offset, buf), done) in parts.iter_mut().zip(done.iter_mut()) {
-            let end = *offset + buf.len() as u64;
-            // A server may join neighbouring ranges into one part (RFC 9110).
-            let holder = got
+        // Each part straight into the buffer asked for it; a part that is not one of
+        // them (a server may join neighbouring ranges, RFC 9110) into a buffer of its
+        // own, then into those it covers.
+        let mut reader = PartReader::new(|buf: &mut [u8]| resp.read_part(buf), len, &b);
+        let mut seen = 0;
+        loop {
+            let part = match reader.next_part() {
+                Ok(Some(p)) => p,
+                Ok(None) => break,
+                Err(PartError::Io(e)) => return Attempt::Retry(format!("reading body: {e}")),
+                Err(PartError::Malformed(why)) => {
+                    self.no_multi(&format!("a malformed multipart answer: {why}"));
+                    return Attempt::Done(());
+                }
+            };
+            seen += 1;
+            if seen > spans.len() {
+                self.no_multi("more parts than ranges asked for");
+                return Attempt::Done(());
+            }
+            let (first, n) = part;
+            let exact = parts
                 .iter()
-                .find(|(at, r)| *at <= *offset && at + r.len() as u64 >= end);
-            if let Some((at, r)) = holder {
-                let from = r.start + (*offset - at) as usize;
-                buf.copy_from_slice(&body[from..from + buf.len()]);
-                *done = true;
+                .zip(done.iter())
+                .position(|((o, buf), d)| !d && *o == first && buf.len() as u64 == n);
+            let read = match exact {
+                Some(k) => reader.data(parts[k].1).map(|()| done[k] = true),
+                None => {
+                    // At most the body's length: next_part checked it.
+                    let mut own = vec![0u8; n as usize];
+                    reader
+                        .data(&mut own)
+                        .map(|()| fill_covered(parts, done, first, &own))
+                }
+            };
+            match read {
+                Ok(()) => {}
+                Err(PartError::Io(e)) => return Attempt::Retry(format!("reading body: {e}")),
+                Err(PartError::Malformed(why)) => {
+                    self.no_multi(&format!("a malformed multipart answer: {why}"));
+                    return Attempt::Done(());
+                }
             }
         }
+        ask.works();
         Attempt::Done(())
     }
 
@@ -467,6 +489,18 @@ impl Attempt<()> {
             Attempt::Retry(w) => Attempt::Retry(w),
             Attempt::Relogin => Attempt::Relogin,
             Attempt::Fatal(e) => Attempt::Fatal(e),
+        }
+    }
+}
+/// Copies `data`, the file's bytes from `first` on, into each buffer not yet done that
+/// it covers whole, and marks those done.
+fn fill_covered(parts: &mut [(u64, &mut [u8])], done: &mut [bool], first: u64, data: &[u8]) {
+    let end = first + data.len() as u64;
+    for ((offset, buf), done) in parts.iter_mut().zip(done.iter_mut()) {
+        if !*done && *offset >= first && *offset + buf.len() as u64 <= end {
+            let from = (*offset - first) as usize;
+            buf.copy_from_slice(&data[from..from + buf.len()]);
+            *done = true;
         }
     }
 }
