@@ -243,3 +243,64 @@ fn since_views_of_a_local_chain_match_qemu() {
         .all(|e| e.unwrap().file_name() != "since"));
     m.umount();
 }
+
+/// The sparse view's bytes go through the kernel's page cache (extents read ahead are
+/// stored there). After idle release and a re-freeze the same file, same inode, holds
+/// the new state's changes: nothing of the earlier freeze's pages may be read back.
+#[test]
+fn a_refreeze_shows_new_changes_not_the_earlier_freezes_pages() {
+    let dir = chain_folder();
+    let scripts = scratch("refreeze-hook");
+    let (script, log) = (scripts.join("hook.sh"), scripts.join("log"));
+    fs::write(
+        &script,
+        format!("#!/bin/sh\necho \"$VMSNAPFS_PHASE\" >>{}\n", log.display()),
+    )
+    .unwrap();
+    fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let thaws = || {
+        fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| *l == "post_backup")
+            .count()
+    };
+    let m = Mount::new(&dir, &[]);
+    let id1 = status(&m.mp)["disks"][0]["change_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    m.umount();
+    let d1 = dir.join("base-000001.vmdk");
+    create(&d1, &["-b", "base.vmdk", "-F", "vmdk"], None);
+    qemu_io(&d1, &["write -P 0x5a 1M 64k", "write -P 0x5b 30M 64k"]);
+
+    let hooks = format!("post_backup={},idle_release=1", script.display());
+    let m = Mount::new(&dir, &[&hooks]);
+    let sparse = m.mp.join(format!("disks/since/{id1}/disk0-flat.vmdk"));
+    let copy = |name: &str| {
+        let out = scratch(name).join("changes.img");
+        run(Command::new("cp")
+            .arg("--sparse=always")
+            .arg(&sparse)
+            .arg(&out));
+        fs::read(out).unwrap()
+    };
+    let first = copy("refreeze-1");
+    assert_eq!(first[MIB as usize], 0x5a);
+    // Thawed once nothing holds the freeze; meanwhile the VM writes again (over one
+    // changed piece, and a new one).
+    wait_until("idle release", std::time::Duration::from_secs(20), || {
+        thaws() == 1
+    });
+    qemu_io(&d1, &["write -P 0x6c 1M 64k", "write -P 0x6d 50M 64k"]);
+    let second = copy("refreeze-2");
+    assert_eq!(thaws(), 1, "frozen again, and still");
+    let new = fs::read(qemu_raw(&d1)).unwrap();
+    for at in [MIB, 30 * MIB, 50 * MIB] {
+        let r = at as usize..(at + 65_536) as usize;
+        assert_eq!(second[r.clone()], new[r], "at {at}: the new freeze's bytes");
+    }
+    assert_eq!(second[MIB as usize], 0x6c);
+    m.umount();
+}
