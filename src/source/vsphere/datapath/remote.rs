@@ -364,47 +364,39 @@ impl Remote {
         // own, then into those it covers.
         let mut reader = PartReader::new(|buf: &mut [u8]| resp.read_part(buf), len, &b);
         let mut seen = 0;
-        loop {
-            let part = match reader.next_part() {
-                Ok(Some(p)) => p,
-                Ok(None) => break,
-                Err(PartError::Io(e)) => return Attempt::Retry(format!("reading body: {e}")),
-                Err(PartError::Malformed(why)) => {
-                    self.no_multi(&format!("a malformed multipart answer: {why}"));
-                    return Attempt::Done(());
+        let mut read_all = || -> Result<(), PartError> {
+            while let Some((first, n)) = reader.next_part()? {
+                seen += 1;
+                if seen > spans.len() {
+                    return Err(PartError::Malformed("more parts than ranges asked for"));
                 }
-            };
-            seen += 1;
-            if seen > spans.len() {
-                self.no_multi("more parts than ranges asked for");
-                return Attempt::Done(());
-            }
-            let (first, n) = part;
-            let exact = parts
-                .iter()
-                .zip(done.iter())
-                .position(|((o, buf), d)| !d && *o == first && buf.len() as u64 == n);
-            let read = match exact {
-                Some(k) => reader.data(parts[k].1).map(|()| done[k] = true),
-                None => {
+                let exact = parts
+                    .iter()
+                    .zip(done.iter())
+                    .position(|((o, buf), d)| !d && *o == first && buf.len() as u64 == n);
+                if let Some(k) = exact {
+                    reader.data(parts[k].1)?;
+                    done[k] = true;
+                } else {
                     // At most the body's length: next_part checked it.
                     let mut own = vec![0u8; n as usize];
-                    reader
-                        .data(&mut own)
-                        .map(|()| fill_covered(parts, done, first, &own))
-                }
-            };
-            match read {
-                Ok(()) => {}
-                Err(PartError::Io(e)) => return Attempt::Retry(format!("reading body: {e}")),
-                Err(PartError::Malformed(why)) => {
-                    self.no_multi(&format!("a malformed multipart answer: {why}"));
-                    return Attempt::Done(());
+                    reader.data(&mut own)?;
+                    fill_covered(parts, done, first, &own);
                 }
             }
+            Ok(())
+        };
+        match read_all() {
+            Ok(()) => {
+                ask.works();
+                Attempt::Done(())
+            }
+            Err(PartError::Io(e)) => Attempt::Retry(format!("reading body: {e}")),
+            Err(PartError::Malformed(why)) => {
+                self.no_multi(&format!("a malformed multipart answer: {why}"));
+                Attempt::Done(())
+            }
         }
-        ask.works();
-        Attempt::Done(())
     }
 
     fn no_multi(&self, why: &str) {
@@ -492,6 +484,7 @@ impl Attempt<()> {
         }
     }
 }
+
 /// Copies `data`, the file's bytes from `first` on, into each buffer not yet done that
 /// it covers whole, and marks those done.
 fn fill_covered(parts: &mut [(u64, &mut [u8])], done: &mut [bool], first: u64, data: &[u8]) {
