@@ -441,6 +441,14 @@ mod tests {
         }
     }
 
+    /// A source that reads well everywhere.
+    fn good() -> Arc<Counted> {
+        Arc::new(Counted {
+            bad: u64::MAX,
+            ..Counted::default()
+        })
+    }
+
     fn extents(n: u64) -> Vec<Range<u64>> {
         (0..n).map(|k| k * 1000..k * 1000 + 100).collect()
     }
@@ -452,10 +460,7 @@ mod tests {
     /// Reads `n` extents of a good source in order, checking each; the source and the
     /// read-ahead are left to look at.
     fn read_in_order(n: u64) -> (Arc<Counted>, Ahead) {
-        let src = Arc::new(Counted {
-            bad: u64::MAX,
-            ..Counted::default()
-        });
+        let src = good();
         let data: Arc<dyn ReadAt> = src.clone();
         let (ahead, ext) = (Ahead::default(), extents(n));
         for (i, r) in ext.iter().enumerate() {
@@ -497,10 +502,7 @@ mod tests {
 
     #[test]
     fn a_reader_that_jumps_keeps_few_fetches() {
-        let data: Arc<dyn ReadAt> = Arc::new(Counted {
-            bad: u64::MAX,
-            ..Counted::default()
-        });
+        let data: Arc<dyn ReadAt> = good();
         let (ahead, ext) = (Ahead::default(), extents(1000));
         let mut buf = vec![0u8; 100];
         for i in (0..1000).step_by(97) {
@@ -585,10 +587,7 @@ mod tests {
     /// while between extents: it writes each and seeks to the next); the reads the file
     /// saw.
     fn read_linked(n: u64, at: fn(u64) -> u64) -> usize {
-        let file = Arc::new(Counted {
-            bad: u64::MAX,
-            ..Counted::default()
-        });
+        let file = good();
         let data: Arc<dyn ReadAt> = Arc::new(Linked {
             file: vmsnapfs_io::Ranged(file.clone()),
             at,
@@ -645,10 +644,7 @@ mod tests {
 
     #[test]
     fn a_seeking_reader_gets_the_extents_ahead_handed_to_the_sink() {
-        let src = Arc::new(Counted {
-            bad: u64::MAX,
-            ..Counted::default()
-        });
+        let src = good();
         let data: Arc<dyn ReadAt> = src.clone();
         let (ahead, ext) = (Ahead::default(), extents(40));
         let (sink, got) = recording();
@@ -682,13 +678,9 @@ mod tests {
         // As the kernel would: the sink for an extent waits until a read of that
         // extent, which waits for the fetch, has its bytes. Handing over first would
         // leave both waiting for ever.
-        let src = Arc::new(Counted {
-            bad: u64::MAX,
-            ..Counted::default()
-        });
+        let src = good();
         let data: Arc<dyn ReadAt> = src.clone();
-        let ext = extents(20);
-        let ahead = Arc::new(Ahead::default());
+        let (ahead, ext) = (Ahead::default(), extents(20));
         let read_done = Arc::new((Mutex::new(false), Condvar::new()));
         let timed_out = Arc::new(AtomicBool::new(false));
         let (rd, to) = (read_done.clone(), timed_out.clone());

@@ -51,7 +51,8 @@ pub enum PartError {
 /// the body's next bytes exactly.
 pub struct PartReader<F> {
     read: F,
-    /// Body bytes not yet read.
+    /// The body's length, and its bytes not yet read.
+    len: u64,
     left: u64,
     /// Read and not yet used: `ahead[pos..]`.
     ahead: Vec<u8>,
@@ -65,6 +66,7 @@ impl<F: FnMut(&mut [u8]) -> std::io::Result<()>> PartReader<F> {
     pub fn new(read: F, body_len: u64, boundary: &str) -> Self {
         PartReader {
             read,
+            len: body_len,
             left: body_len,
             ahead: Vec::new(),
             pos: 0,
@@ -74,8 +76,8 @@ impl<F: FnMut(&mut [u8]) -> std::io::Result<()>> PartReader<F> {
     }
 
     /// Body bytes used so far (read and handed out or skipped as framing).
-    pub fn consumed(&self, body_len: u64) -> u64 {
-        body_len - self.left - (self.ahead.len() - self.pos) as u64
+    pub fn consumed(&self) -> u64 {
+        self.len - self.left - (self.ahead.len() - self.pos) as u64
     }
 
     /// Reads a little more of the body into the look-ahead; false at its end.
@@ -173,14 +175,13 @@ pub fn parts(body: &[u8], boundary: &str, most: usize) -> Option<Vec<(u64, Range
         at += b.len();
         Ok(())
     };
-    let total = body.len() as u64;
-    let mut r = PartReader::new(read, total, boundary);
+    let mut r = PartReader::new(read, body.len() as u64, boundary);
     let mut out = Vec::new();
     while let Some((first, len)) = r.next_part().ok()? {
         if out.len() == most {
             return None;
         }
-        let start = r.consumed(total) as usize;
+        let start = r.consumed() as usize;
         let mut skip = vec![0u8; usize::try_from(len).ok()?];
         r.data(&mut skip).ok()?;
         out.push((first, start..start + skip.len()));
@@ -289,11 +290,7 @@ mod tests {
         r.data(&mut small).unwrap();
         assert_eq!(&small, b"xyz");
         assert_eq!(r.next_part().unwrap(), None);
-        assert_eq!(
-            r.consumed(b.len() as u64),
-            b.len() as u64,
-            "the whole body read"
-        );
+        assert_eq!(r.consumed(), b.len() as u64, "the whole body read");
     }
 
     #[test]
