@@ -116,16 +116,14 @@ impl Filesystem for VmFs {
                         FopenFlags::FOPEN_DIRECT_IO,
                     )
                 }
-                // Read extent by extent by an incremental copier, past the page cache for
-                // now. Through it (extents fetched ahead stored there, the copier's reads
-                // answered by the kernel) a loaded machine broke batching: a read that
-                // missed a stored extent made the kernel read ~256 KiB ahead, which took
-                // extents out of queued batches one by one (in CI a copy sent no request
-                // of several ranges at all). Kept off until reads the kernel makes ahead
-                // wait for queued batches.
+                // Read extent by extent by an incremental copier: extents fetched ahead
+                // are stored in the page cache, so its reads of them are answered by the
+                // kernel (`-o direct_io` reads past it). A read that misses makes the
+                // kernel read ahead too; that read fetches the queued batches it reaches
+                // whole (vm::ahead), so batching holds on a loaded machine.
                 Node::SinceFlat(_, id, i) => {
                     let changes = super::tree::changes_of(&u.vm, &id, i)?;
-                    let cached = false;
+                    let cached = self.tree.direct_io == DirectIo::Off;
                     let flags = if cached {
                         self.cache_flags(ino.0, u.vm.freeze_id)
                     } else {

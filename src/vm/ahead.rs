@@ -11,7 +11,9 @@
 //! ranges in one request (`vmsnapfs_io::read_placed`). So a batch costs one request, not
 //! one per extent, wherever its changes lie. Local files are read an extent a fetch, by
 //! as many workers at once; extents that cannot be placed (compressed grains) are read
-//! one by one.
+//! one by one. A reader that reaches an extent whose batch no worker has started yet
+//! fetches that batch itself, whole, so a late worker (a loaded machine) costs no
+//! request per extent either.
 //!
 //! A fetched extent may also be handed to a sink (the FUSE layer stores it in the
 //! kernel's page cache of the view's file), so the reader's read of it is answered by
@@ -32,7 +34,7 @@ use std::ops::Range;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
-use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::sync::{Arc, Condvar, Mutex, OnceLock, Weak};
 
 use vmsnapfs_io::{read_placed, Merge, Piece, Places, ReadAt};
 
@@ -88,36 +90,52 @@ enum Slot {
 struct Job {
     slot: Mutex<Slot>,
     ready: Condvar,
+    /// The batch it was queued in, for a reader that gets there before a worker.
+    batch: Weak<Batch>,
 }
 
 impl Job {
-    fn new() -> Job {
+    fn new(batch: Weak<Batch>) -> Job {
         Job {
             slot: Mutex::new(Slot::Queued),
             ready: Condvar::new(),
+            batch,
         }
     }
 
     /// For the reader: the extent's bytes when they were fetched for it; None when it
     /// must read them itself (the fetch failed, and the reader reports the error with
-    /// its own context; or no worker has started it, and none will now). Waits only
-    /// for a fetch already under way.
+    /// its own context). A batch no worker has started yet is fetched by the reader,
+    /// whole: taking this extent alone would cost a request of its own and one more
+    /// for the rest, and a loaded machine's workers may start late for many batches in
+    /// a row (the kernel's own read-ahead then reached them all before a worker did).
     fn take(&self) -> Option<Arc<Vec<u8>>> {
+        let mut fetched_here = false;
         let mut g = self.slot.lock().relock();
         loop {
             match &*g {
-                Slot::Queued => {
+                Slot::Queued if !fetched_here => {
+                    let Some(batch) = self.batch.upgrade() else {
+                        *g = Slot::Claimed;
+                        return None;
+                    };
+                    drop(g);
+                    batch.run(false);
+                    fetched_here = true;
+                    g = self.slot.lock().relock();
+                }
+                Slot::Queued | Slot::Claimed => {
                     *g = Slot::Claimed;
                     return None;
                 }
-                Slot::Claimed => return None,
                 Slot::Done(r) => return r.clone(),
                 Slot::Running => g = self.ready.wait(g).relock(),
             }
         }
     }
 
-    /// For a worker: whether the fetch is still wanted (it is then marked running).
+    /// For whoever fetches the batch: whether this extent is still wanted (it is then
+    /// marked running).
     fn start(&self) -> bool {
         let mut g = self.slot.lock().relock();
         let wanted = matches!(*g, Slot::Queued);
@@ -133,17 +151,28 @@ impl Job {
     }
 }
 
-/// A fetch for a worker: the jobs to fill, and where from.
-struct Fetch {
+/// Extents fetched together, and where from: by a worker, or by the reader that
+/// reaches one of them first.
+struct Batch {
     data: Arc<dyn ReadAt>,
     ranged: Arc<AtomicBool>,
     jobs: Vec<(Arc<Job>, Range<u64>)>,
     sink: Option<Sink>,
 }
 
-impl Fetch {
-    fn run(self) {
-        let mine: Vec<_> = self.jobs.into_iter().filter(|(j, _)| j.start()).collect();
+/// What the workers do: fetch a batch, or hand a batch a reader fetched to its sink.
+enum Task {
+    Fetch(Arc<Batch>),
+    Hand(Sink, Vec<(u64, Arc<Vec<u8>>)>),
+}
+
+impl Batch {
+    /// Fetches the extents no one has started. `on_worker` is false in a reader, which
+    /// never hands them to the sink itself: it may be answering a read of the kernel's
+    /// pages, which stay locked until it does, and the sink would wait on them for
+    /// ever. A worker hands them over instead.
+    fn run(&self, on_worker: bool) {
+        let mine: Vec<_> = self.jobs.iter().filter(|(j, _)| j.start()).collect();
         if mine.is_empty() {
             return;
         }
@@ -154,23 +183,32 @@ impl Fetch {
             vmsnapfs_io::hint::scattered(|| fetch(&*self.data, &extents, &self.ranged))
         }))
         .unwrap_or_default();
-        let done: Vec<_> = mine
+        let mut done = Vec::new();
+        for ((job, r), bytes) in mine
             .into_iter()
             .zip(fetched.into_iter().chain(std::iter::repeat(None)))
-            .map(|((job, r), bytes)| {
-                job.finish(bytes.clone());
-                (r, bytes)
-            })
-            .collect();
-        // Only once every job of the batch is done: a read of the kernel's pages may wait
-        // on one of them while holding the pages the sink would fill.
-        if let Some(sink) = &self.sink {
-            for (r, bytes) in done {
-                if let Some(b) = bytes {
-                    let _ = std::panic::catch_unwind(AssertUnwindSafe(|| sink(r.start, &b)));
-                }
+        {
+            job.finish(bytes.clone());
+            if let Some(b) = bytes {
+                done.push((r.start, b));
             }
         }
+        // Only once every job of the batch is done: a read of the kernel's pages may wait
+        // on one of them while holding the pages the sink would fill.
+        let Some(sink) = &self.sink else {
+            return;
+        };
+        if on_worker {
+            hand(sink, done);
+        } else if let Some(queue) = workers() {
+            let _ = queue.send(Task::Hand(sink.clone(), done));
+        }
+    }
+}
+
+fn hand(sink: &Sink, done: Vec<(u64, Arc<Vec<u8>>)>) {
+    for (at, bytes) in done {
+        let _ = std::panic::catch_unwind(AssertUnwindSafe(|| sink(at, &bytes)));
     }
 }
 
@@ -218,11 +256,11 @@ fn fetch(
 
 /// The workers' queue, started on first use; None when no worker could be started
 /// (readers then read every extent as asked).
-fn workers() -> Option<&'static Sender<Fetch>> {
-    static QUEUE: OnceLock<Option<Sender<Fetch>>> = OnceLock::new();
+fn workers() -> Option<&'static Sender<Task>> {
+    static QUEUE: OnceLock<Option<Sender<Task>>> = OnceLock::new();
     QUEUE
         .get_or_init(|| {
-            let (tx, rx) = channel::<Fetch>();
+            let (tx, rx) = channel::<Task>();
             let rx = Arc::new(Mutex::new(rx));
             let started = (0..WINDOW)
                 .filter(|_| {
@@ -238,12 +276,13 @@ fn workers() -> Option<&'static Sender<Fetch>> {
         .as_ref()
 }
 
-fn work(rx: &Mutex<Receiver<Fetch>>) {
+fn work(rx: &Mutex<Receiver<Task>>) {
     loop {
         // The lock is held only while waiting for the next fetch, not while running it.
         let next = rx.lock().relock().recv();
         match next {
-            Ok(f) => f.run(),
+            Ok(Task::Fetch(b)) => b.run(true),
+            Ok(Task::Hand(sink, done)) => hand(&sink, done),
             Err(_) => return,
         }
     }
@@ -374,26 +413,26 @@ impl State {
 
     fn send(
         &mut self,
-        queue: &Sender<Fetch>,
+        queue: &Sender<Task>,
         data: &Arc<dyn ReadAt>,
         extents: &[Range<u64>],
         batch: Vec<usize>,
         sink: Option<&Sink>,
     ) {
-        let jobs: Vec<(usize, Arc<Job>)> = batch
-            .into_iter()
-            .map(|k| (k, Arc::new(Job::new())))
-            .collect();
-        let fetch = Fetch {
+        let b = Arc::new_cyclic(|me: &Weak<Batch>| Batch {
             data: data.clone(),
             ranged: self.ranged.clone(),
-            jobs: jobs
+            jobs: batch
                 .iter()
-                .map(|(k, j)| (j.clone(), extents[*k].clone()))
+                .map(|&k| (Arc::new(Job::new(me.clone())), extents[k].clone()))
                 .collect(),
             sink: sink.cloned(),
-        };
-        if queue.send(fetch).is_ok() {
+        });
+        let jobs: Vec<(usize, Arc<Job>)> = batch
+            .into_iter()
+            .zip(b.jobs.iter().map(|(j, _)| j.clone()))
+            .collect();
+        if queue.send(Task::Fetch(b)).is_ok() {
             self.jobs.extend(jobs);
         }
     }
@@ -525,10 +564,11 @@ mod tests {
 
     #[test]
     fn a_fetch_no_worker_started_is_the_readers_and_no_worker_makes_it() {
-        let job = Job::new();
+        // Its batch gone (nothing to fetch it with): the reader reads it as asked.
+        let job = Job::new(Weak::new());
         assert!(job.take().is_none(), "queued: the reader reads it itself");
         assert!(!job.start(), "claimed: a worker skips it");
-        let job = Job::new();
+        let job = Job::new(Weak::new());
         assert!(job.start());
         job.finish(Some(Arc::new(vec![7; 3])));
         assert_eq!(job.take().as_deref(), Some(&vec![7; 3]));
@@ -711,6 +751,56 @@ mod tests {
         assert!(
             !timed_out.load(Ordering::SeqCst),
             "the read waited on the hand-over"
+        );
+    }
+
+    #[test]
+    fn a_reader_that_reaches_a_queued_batch_fetches_it_whole_and_a_worker_hands_it_over() {
+        // As the kernel's read-ahead on a loaded machine: a read reaches extent 2 of a
+        // batch of 2..6 before any worker starts it.
+        let file = good();
+        let data: Arc<dyn ReadAt> = Arc::new(Linked {
+            file: vmsnapfs_io::Ranged(file.clone()),
+            at: |k| 5000 + k * 100,
+        });
+        let ext = extents(8);
+        let (sink, got) = recording();
+        let me = std::thread::current().id();
+        let handed_by = Arc::new(Mutex::new(HashSet::new()));
+        let by = handed_by.clone();
+        let sink: Sink = Arc::new(move |at: u64, b: &[u8]| {
+            by.lock().relock().insert(std::thread::current().id());
+            sink(at, b)
+        });
+        let batch = Arc::new_cyclic(|w: &Weak<Batch>| Batch {
+            data: data.clone(),
+            ranged: Arc::new(AtomicBool::new(false)),
+            jobs: (2..6)
+                .map(|k| (Arc::new(Job::new(w.clone())), ext[k].clone()))
+                .collect(),
+            sink: Some(sink),
+        });
+        let bytes = batch.jobs[0].0.take().expect("fetched by the reader");
+        assert_eq!(*bytes, want(&(5200..5300)));
+        assert_eq!(
+            file.reads.load(Ordering::SeqCst),
+            1,
+            "one request, four extents"
+        );
+        for (k, (job, _)) in batch.jobs.iter().enumerate().skip(1) {
+            let at = 5000 + (k as u64 + 2) * 100;
+            assert_eq!(job.take().as_deref(), Some(&want(&(at..at + 100))));
+        }
+        assert_eq!(file.reads.load(Ordering::SeqCst), 1);
+        // A worker that gets to the batch later finds nothing to do.
+        batch.run(true);
+        assert_eq!(file.reads.load(Ordering::SeqCst), 1);
+        wait_for("the hand-over", || got.lock().relock().len() == 4);
+        let starts: Vec<u64> = got.lock().relock().iter().map(|(at, _)| *at).collect();
+        assert_eq!(starts, vec![2000, 3000, 4000, 5000]);
+        assert!(
+            !handed_by.lock().relock().contains(&me),
+            "the reader handed its batch to the sink itself"
         );
     }
 }
