@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use common::{
-    bin, is_mounted, passed_through, pseudo_random, qemu_raw, run, scratch, sha256_file,
+    bin, is_mounted, passed_through, pseudo_random, qemu_raw, run, scratch, sha256_file, stored,
     wait_until, walk, Mount,
 };
 
@@ -2119,6 +2119,11 @@ fn changed_block_tracking_through_query_changed_disk_areas() {
     assert!(
         multi >= 1 && data <= 5,
         "{data} data requests, {multi} of several ranges"
+    );
+    wait_until(
+        "extents stored in the page cache",
+        Duration::from_secs(10),
+        || stored(&m.mp) >= 1,
     );
     // The tracker followed the pages of each 64 MiB stretch: from its start, then from
     // each answer's end, to the stretch's end (the first: 16 areas, 4 an answer).

@@ -35,6 +35,9 @@ pub const PID_XATTR: &str = "user.vmsnapfs.pid";
 pub const SPLICED_XATTR: &str = "user.vmsnapfs.spliced";
 /// Hidden xattr on the mount root: how many opens were passed through to a disk's file.
 pub const PASSTHROUGH_XATTR: &str = "user.vmsnapfs.passthrough";
+/// Hidden xattr on the mount root: how many extents of changes views, fetched ahead,
+/// were stored in the kernel's page cache.
+pub const STORED_XATTR: &str = "user.vmsnapfs.stored";
 
 enum Handle {
     /// The listing taken at opendir; the hold keeps the VM frozen while it is open.
@@ -83,6 +86,8 @@ pub struct VmFs {
     /// Set once the session exists: changes views store the extents fetched ahead in
     /// the kernel's page cache through it.
     pub notifier: Arc<OnceLock<fuser::Notifier>>,
+    /// Extents stored through `notifier`.
+    stored: Arc<AtomicU64>,
 }
 
 type R<T> = Result<T, Errno>;
@@ -117,6 +122,7 @@ impl VmFs {
             walk: Default::default(),
             passthrough: None,
             notifier: Default::default(),
+            stored: Default::default(),
         }
     }
 
@@ -195,13 +201,14 @@ impl VmFs {
         cached: bool,
     ) -> FileHandle {
         let notifier = self.notifier.get().filter(|_| cached).cloned();
+        let stored = self.stored.clone();
         self.add_handle(Arc::new_cyclic(|me: &std::sync::Weak<Handle>| {
             let me = me.clone();
             let sink = notifier.map(|n| -> vm::Sink {
                 Arc::new(move |offset: u64, bytes: &[u8]| {
-                    if let Some(_open) = me.upgrade() {
-                        // Refused (the inode left the kernel's cache): the read comes to us.
-                        let _ = n.store(INodeNo(ino), offset, bytes);
+                    // Refused (the inode left the kernel's cache): the read comes to us.
+                    if me.upgrade().is_some() && n.store(INodeNo(ino), offset, bytes).is_ok() {
+                        stored.fetch_add(1, Ordering::Relaxed);
                     }
                 })
             });

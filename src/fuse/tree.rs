@@ -1,6 +1,7 @@
 //! The tree itself: what each node is, lists, holds and reads (see README "The tree").
 
 use std::ffi::OsStr;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use fuser::{Errno, FileAttr, FileType};
@@ -9,7 +10,7 @@ use super::inodes::Node;
 use super::DirectIo;
 use super::{
     name_str, tree_name, Handle, Listing, VmFs, PASSTHROUGH_XATTR, PID_XATTR, R, SPLICED_XATTR,
-    TTL_GUEST, TTL_TOP,
+    STORED_XATTR, TTL_GUEST, TTL_TOP,
 };
 use crate::guestfs;
 use crate::source::merge_ranges;
@@ -405,6 +406,9 @@ impl VmFs {
         if name == PASSTHROUGH_XATTR && self.inodes.ino(node.clone()) == 1 {
             let n = self.passthrough.as_ref().map_or(0, |p| p.opened());
             return Ok(n.to_string().into_bytes());
+        }
+        if name == STORED_XATTR && self.inodes.ino(node.clone()) == 1 {
+            return Ok(self.stored.load(Ordering::Relaxed).to_string().into_bytes());
         }
         let Node::Guest(v, vol, id) = node else {
             return Err(Errno::NO_XATTR);

@@ -455,6 +455,11 @@ pub fn passed_through(mp: &Path) -> u64 {
     root_counter(mp, "user.vmsnapfs.passthrough")
 }
 
+/// How many extents of changes views the mount at `mp` has stored in the page cache.
+pub fn stored(mp: &Path) -> u64 {
+    root_counter(mp, "user.vmsnapfs.stored")
+}
+
 fn root_counter(mp: &Path, xattr: &str) -> u64 {
     let v = run(Command::new("getfattr")
         .args(["--only-values", "-n", xattr])
