@@ -286,15 +286,20 @@ fn a_refreeze_shows_new_changes_not_the_earlier_freezes_pages() {
             .arg(&out));
         fs::read(out).unwrap()
     };
-    let first = copy("refreeze-1");
-    assert_eq!(first[MIB as usize], 0x5a);
-    // Extents fetched ahead went into the page cache (stored after the reads that
-    // waited on them, so perhaps after the copy).
+    // A SEEK_DATA has the extent it finds fetched and stored in the page cache, while
+    // the file is open (no read here to take it first).
+    let f = fs::File::open(&sparse).unwrap();
+    // SAFETY: a valid descriptor; lseek has no memory effects.
+    let data = unsafe { libc::lseek(f.as_raw_fd(), 0, libc::SEEK_DATA) };
+    assert_eq!(data, MIB as i64);
     wait_until(
-        "extents stored in the page cache",
+        "the extent stored in the page cache",
         std::time::Duration::from_secs(10),
         || stored(&m.mp) >= 1,
     );
+    drop(f);
+    let first = copy("refreeze-1");
+    assert_eq!(first[MIB as usize], 0x5a);
     // Thawed once nothing holds the freeze; meanwhile the VM writes again (over one
     // changed piece, and a new one).
     wait_until("idle release", std::time::Duration::from_secs(20), || {

@@ -120,7 +120,7 @@ impl Job {
                         return None;
                     };
                     drop(g);
-                    batch.run(false);
+                    batch.run(Some(self));
                     fetched_here = true;
                     g = self.slot.lock().relock();
                 }
@@ -167,11 +167,28 @@ enum Task {
 }
 
 impl Batch {
-    /// Fetches the extents no one has started. `on_worker` is false in a reader, which
-    /// never hands them to the sink itself: it may be answering a read of the kernel's
-    /// pages, which stay locked until it does, and the sink would wait on them for
-    /// ever. A worker hands them over instead.
-    fn run(&self, on_worker: bool) {
+    fn new(
+        data: &Arc<dyn ReadAt>,
+        ranged: &Arc<AtomicBool>,
+        extents: impl Iterator<Item = Range<u64>>,
+        sink: Option<&Sink>,
+    ) -> Arc<Batch> {
+        Arc::new_cyclic(|me: &Weak<Batch>| Batch {
+            data: data.clone(),
+            ranged: ranged.clone(),
+            jobs: extents
+                .map(|r| (Arc::new(Job::new(me.clone())), r))
+                .collect(),
+            sink: sink.cloned(),
+        })
+    }
+
+    /// Fetches the extents no one has started: on a worker, or for the `reader` of one
+    /// of them. A reader never hands them to the sink itself: it may be answering a read
+    /// of the kernel's pages, which stay locked until it does, and the sink would wait
+    /// on them for ever. A worker hands them over instead, but for the reader's own
+    /// extent, which its read puts there.
+    fn run(&self, reader: Option<&Job>) {
         let mine: Vec<_> = self.jobs.iter().filter(|(j, _)| j.start()).collect();
         if mine.is_empty() {
             return;
@@ -189,7 +206,8 @@ impl Batch {
             .zip(fetched.into_iter().chain(std::iter::repeat(None)))
         {
             job.finish(bytes.clone());
-            if let Some(b) = bytes {
+            let read_here = reader.is_some_and(|j| std::ptr::eq(j, &**job));
+            if let Some(b) = bytes.filter(|_| !read_here) {
                 done.push((r.start, b));
             }
         }
@@ -198,9 +216,9 @@ impl Batch {
         let Some(sink) = &self.sink else {
             return;
         };
-        if on_worker {
+        if reader.is_none() {
             hand(sink, done);
-        } else if let Some(queue) = workers() {
+        } else if let Some(queue) = workers().filter(|_| !done.is_empty()) {
             let _ = queue.send(Task::Hand(sink.clone(), done));
         }
     }
@@ -281,7 +299,7 @@ fn work(rx: &Mutex<Receiver<Task>>) {
         // The lock is held only while waiting for the next fetch, not while running it.
         let next = rx.lock().relock().recv();
         match next {
-            Ok(Task::Fetch(b)) => b.run(true),
+            Ok(Task::Fetch(b)) => b.run(None),
             Ok(Task::Hand(sink, done)) => hand(&sink, done),
             Err(_) => return,
         }
@@ -419,15 +437,12 @@ impl State {
         batch: Vec<usize>,
         sink: Option<&Sink>,
     ) {
-        let b = Arc::new_cyclic(|me: &Weak<Batch>| Batch {
-            data: data.clone(),
-            ranged: self.ranged.clone(),
-            jobs: batch
-                .iter()
-                .map(|&k| (Arc::new(Job::new(me.clone())), extents[k].clone()))
-                .collect(),
-            sink: sink.cloned(),
-        });
+        let b = Batch::new(
+            data,
+            &self.ranged,
+            batch.iter().map(|&k| extents[k].clone()),
+            sink,
+        );
         let jobs: Vec<(usize, Arc<Job>)> = batch
             .into_iter()
             .zip(b.jobs.iter().map(|(j, _)| j.clone()))
@@ -755,7 +770,7 @@ mod tests {
     }
 
     #[test]
-    fn a_reader_that_reaches_a_queued_batch_fetches_it_whole_and_a_worker_hands_it_over() {
+    fn a_reader_that_reaches_a_queued_batch_fetches_it_whole_and_a_worker_hands_the_rest_over() {
         // As the kernel's read-ahead on a loaded machine: a read reaches extent 2 of a
         // batch of 2..6 before any worker starts it.
         let file = good();
@@ -772,14 +787,8 @@ mod tests {
             by.lock().relock().insert(std::thread::current().id());
             sink(at, b)
         });
-        let batch = Arc::new_cyclic(|w: &Weak<Batch>| Batch {
-            data: data.clone(),
-            ranged: Arc::new(AtomicBool::new(false)),
-            jobs: (2..6)
-                .map(|k| (Arc::new(Job::new(w.clone())), ext[k].clone()))
-                .collect(),
-            sink: Some(sink),
-        });
+        let ranged = Arc::new(AtomicBool::new(false));
+        let batch = Batch::new(&data, &ranged, ext[2..6].iter().cloned(), Some(&sink));
         let bytes = batch.jobs[0].0.take().expect("fetched by the reader");
         assert_eq!(*bytes, want(&(5200..5300)));
         assert_eq!(
@@ -793,11 +802,12 @@ mod tests {
         }
         assert_eq!(file.reads.load(Ordering::SeqCst), 1);
         // A worker that gets to the batch later finds nothing to do.
-        batch.run(true);
+        batch.run(None);
         assert_eq!(file.reads.load(Ordering::SeqCst), 1);
-        wait_for("the hand-over", || got.lock().relock().len() == 4);
+        // All but the reader's own extent, which its read answers: one hand-over.
+        wait_for("the hand-over", || got.lock().relock().len() == 3);
         let starts: Vec<u64> = got.lock().relock().iter().map(|(at, _)| *at).collect();
-        assert_eq!(starts, vec![2000, 3000, 4000, 5000]);
+        assert_eq!(starts, vec![3000, 4000, 5000]);
         assert!(
             !handed_by.lock().relock().contains(&me),
             "the reader handed its batch to the sink itself"
