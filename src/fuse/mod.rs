@@ -206,8 +206,12 @@ impl VmFs {
             let me = me.clone();
             let sink = notifier.map(|n| -> vm::Sink {
                 Arc::new(move |offset: u64, bytes: &[u8]| {
+                    // Held across the store: the handle holds the freeze.
+                    let Some(_open) = me.upgrade() else {
+                        return;
+                    };
                     // Refused (the inode left the kernel's cache): the read comes to us.
-                    if me.upgrade().is_some() && n.store(INodeNo(ino), offset, bytes).is_ok() {
+                    if n.store(INodeNo(ino), offset, bytes).is_ok() {
                         stored.fetch_add(1, Ordering::Relaxed);
                     }
                 })
